@@ -1,0 +1,285 @@
+"""The annotation side of the loop: what is shown, what annotators say, and the records it yields.
+
+Offsets everywhere are Unicode code points of ``Response.text`` (Python ``str``
+indices), half-open ``[start, end)``.
+"""
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+from training.jobs import Job
+
+DEFAULT_CATEGORIES = ["object", "position", "number", "attribute", "action", "other"]
+
+
+def default_categories():
+    return list(DEFAULT_CATEGORIES)
+
+
+class RecordTrigger(models.TextChoices):
+    SUBMIT = "submit", "When an annotation is submitted"
+    ACCEPT = "accept", "When a reviewer accepts it"
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    instructions = models.TextField(blank=True)
+    categories = models.JSONField(default=default_categories)
+    overlap = models.PositiveSmallIntegerField(default=1, help_text="Distinct annotators per response (k).")
+    lease_minutes = models.PositiveIntegerField(default=30)
+    record_trigger = models.CharField(max_length=8, choices=RecordTrigger.choices, default=RecordTrigger.ACCEPT)
+    gamma = models.FloatField(default=5.0, help_text="DDPO weight of changed tokens.")
+    beta = models.FloatField(default=0.5, help_text="DPO temperature.")
+    auto_train_threshold = models.PositiveIntegerField(
+        default=0, help_text="Launch training when this many new records exist (0 = never)."
+    )
+    max_rewrite_chars = models.PositiveIntegerField(default=2000)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(overlap__gte=1), name="project_overlap_positive"),
+            models.CheckConstraint(condition=Q(lease_minutes__gte=1), name="project_lease_positive"),
+            models.CheckConstraint(condition=Q(gamma__gt=0), name="project_gamma_positive"),
+            models.CheckConstraint(condition=Q(beta__gt=0), name="project_beta_positive"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class Role(models.TextChoices):
+    ANNOTATOR = "annotator", "Annotator"
+    REVIEWER = "reviewer", "Reviewer"
+    MANAGER = "manager", "Manager"
+
+
+class Membership(models.Model):
+    """Who works on which project, and as what. Staff users are managers everywhere."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="one_membership_per_user_and_project"),
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="membership_role_valid"),
+        ]
+
+    def __str__(self):
+        return f"{self.user} as {self.role} in {self.project}"
+
+
+class ImageAsset(models.Model):
+    file = models.FileField(upload_to="images/%Y/%m/")
+    sha256 = models.CharField(max_length=64, unique=True)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    size_bytes = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.sha256[:12]} ({self.width}x{self.height})"
+
+
+class Prompt(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="prompts")
+    image = models.ForeignKey(ImageAsset, on_delete=models.PROTECT, null=True, blank=True, related_name="prompts")
+    question = models.TextField()
+    origin = models.JSONField(default=dict, blank=True, help_text="Where it came from: dataset, split, scene id, question type.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return self.question[:80]
+
+
+class Response(models.Model):
+    """A model's answer to a prompt: the text annotators correct (the rejected side)."""
+
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="responses")
+    checkpoint = models.ForeignKey(
+        "training.ModelCheckpoint", on_delete=models.SET_NULL, null=True, blank=True, related_name="responses"
+    )
+    generation_batch = models.ForeignKey(
+        "training.GenerationBatch", on_delete=models.SET_NULL, null=True, blank=True, related_name="responses"
+    )
+    text = models.TextField()
+    sampling_params = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return self.text[:80]
+
+
+class AnnotationTask(models.Model):
+    """One of the ``overlap`` slots of a response; leased to one annotator at a time."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        DONE = "done", "Done"
+
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="tasks")
+    slot = models.PositiveSmallIntegerField(default=0)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN, db_index=True)
+    leased_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="leased_tasks"
+    )
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["response", "slot"], name="one_task_per_response_slot"),
+            models.CheckConstraint(condition=Q(status__in=["open", "done"]), name="task_status_valid"),
+            models.CheckConstraint(
+                condition=Q(leased_to__isnull=True, lease_expires_at__isnull=True)
+                | Q(leased_to__isnull=False, lease_expires_at__isnull=False),
+                name="task_lease_holder_and_expiry_together",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "lease_expires_at"], name="task_queue_idx")]
+
+    def __str__(self):
+        return f"Task {self.pk} (response {self.response_id}, slot {self.slot})"
+
+
+class AnnotationStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SUBMITTED = "submitted", "Submitted"
+    ACCEPTED = "accepted", "Accepted"
+    REJECTED = "rejected", "Rejected"
+    SKIPPED = "skipped", "Skipped"
+
+
+class Annotation(models.Model):
+    """One annotator's judgement of one response: corrections (segments), "no hallucination", or a skip."""
+
+    task = models.ForeignKey(AnnotationTask, on_delete=models.CASCADE, related_name="annotations")
+    annotator = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="annotations")
+    status = models.CharField(max_length=16, choices=AnnotationStatus.choices, default=AnnotationStatus.DRAFT)
+    no_hallucination = models.BooleanField(default=False)
+    skip_reason = models.TextField(blank=True)
+    review_reason = models.TextField(blank=True)
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="reviewed_annotations"
+    )
+    version = models.PositiveIntegerField(default=1, help_text="Bumped on every write; PATCH must send the current one.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "annotator"], name="one_annotation_per_task_and_annotator"),
+            models.CheckConstraint(condition=Q(status__in=AnnotationStatus.values), name="annotation_status_valid"),
+            models.CheckConstraint(condition=Q(version__gte=1), name="annotation_version_positive"),
+        ]
+
+    def __str__(self):
+        return f"Annotation {self.pk} by {self.annotator} ({self.status})"
+
+
+class Segment(models.Model):
+    """A hallucinated span ``[start, end)`` of the response and its rewrite ('' deletes; start == end inserts)."""
+
+    annotation = models.ForeignKey(Annotation, on_delete=models.CASCADE, related_name="segments")
+    start = models.IntegerField()
+    end = models.IntegerField()
+    category = models.CharField(max_length=64)
+    replacement = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["annotation", "start", "end"]
+        constraints = [
+            models.CheckConstraint(condition=Q(start__gte=0) & Q(end__gte=F("start")), name="segment_offsets_ordered"),
+        ]
+
+    def __str__(self):
+        return f"[{self.start}, {self.end}) {self.category}"
+
+
+class RecordSource(models.TextChoices):
+    ANNOTATION = "annotation", "Annotation"
+    IMPORTED = "imported", "Imported"
+
+
+class RecordStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    RETIRED = "retired", "Retired"
+
+
+class PreferenceRecord(models.Model):
+    """A dense preference pair: chosen (corrected), rejected (original) and where they differ.
+
+    ``alignment`` lists ``{"rejected": [s, e], "chosen": [s, e], "category": c}``
+    in code points of each side; ``chosen_spans`` / ``rejected_spans`` are the
+    changed ranges per side, ready for ``training.ddpo.weights.token_weights``.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="records")
+    annotation = models.OneToOneField(
+        Annotation, on_delete=models.SET_NULL, null=True, blank=True, related_name="record"
+    )
+    response = models.ForeignKey(Response, on_delete=models.SET_NULL, null=True, blank=True, related_name="records")
+    image = models.ForeignKey(ImageAsset, on_delete=models.PROTECT, null=True, blank=True, related_name="records")
+    question = models.TextField()
+    chosen = models.TextField()
+    rejected = models.TextField()
+    alignment = models.JSONField(default=list, blank=True)
+    chosen_spans = models.JSONField(default=list, blank=True)
+    rejected_spans = models.JSONField(default=list, blank=True)
+    source = models.CharField(max_length=16, choices=RecordSource.choices, default=RecordSource.ANNOTATION)
+    status = models.CharField(max_length=16, choices=RecordStatus.choices, default=RecordStatus.ACTIVE, db_index=True)
+    version = models.PositiveIntegerField(default=1)
+    origin = models.JSONField(default=dict, blank=True, help_text="ds_name, origin_dataset, origin_split, idx, image_path.")
+    import_key = models.CharField(max_length=64, blank=True, help_text="Content hash of an imported row (idempotent import).")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "import_key"], condition=~Q(import_key=""), name="one_record_per_imported_row"
+            ),
+            models.CheckConstraint(condition=Q(source__in=RecordSource.values), name="record_source_valid"),
+            models.CheckConstraint(condition=Q(status__in=RecordStatus.values), name="record_status_valid"),
+            models.CheckConstraint(condition=Q(version__gte=1), name="record_version_positive"),
+        ]
+        indexes = [models.Index(fields=["project", "status", "created_at"], name="record_export_idx")]
+
+    def __str__(self):
+        return f"Record {self.pk} v{self.version}"
+
+
+class ExportFormat(models.TextChoices):
+    RLHFV_PARQUET = "rlhfv-parquet", "RLHF-V parquet"
+    RLHFV_JSONL = "rlhfv-jsonl", "RLHF-V JSON lines"
+    TRL_PARQUET = "trl-parquet", "TRL vision preference parquet"
+
+
+class ExportJob(Job):
+    """An export written to storage in the background, to keep and download later."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="export_jobs")
+    format = models.CharField(max_length=16, choices=ExportFormat.choices)
+    filters = models.JSONField(default=dict, blank=True)
+    file = models.FileField(upload_to="exports/", blank=True)
+    rows_written = models.PositiveIntegerField(default=0)
+    total_rows = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = Job.status_constraints("exportjob") + [
+            models.CheckConstraint(condition=Q(format__in=ExportFormat.values), name="exportjob_format_valid"),
+        ]
+
+    def __str__(self):
+        return f"Export {self.pk} ({self.format}, {self.status})"

@@ -1,0 +1,31 @@
+"""Roles: Django groups ``annotator``, ``reviewer``, ``manager`` plus per-project memberships.
+
+Superusers and staff are managers everywhere. A reviewer or annotator acts
+only in projects they are a member of.
+"""
+from django.contrib.auth.models import Group
+
+from annotate.models import Membership, Role
+
+ROLE_GROUPS = tuple(Role.values)
+
+
+def ensure_role_groups():
+    return {name: Group.objects.get_or_create(name=name)[0] for name in ROLE_GROUPS}
+
+
+def user_is_manager(user):
+    return bool(user and user.is_authenticated and (user.is_superuser or user.is_staff))
+
+
+def user_project_role(user, project_id):
+    """The caller's role in a project (managers: ``manager``), or None for outsiders."""
+    if user_is_manager(user):
+        return Role.MANAGER
+    if not (user and user.is_authenticated):
+        return None
+    return Membership.objects.filter(user=user, project_id=project_id).values_list("role", flat=True).first()
+
+
+def user_can_review(user, project_id):
+    return user_project_role(user, project_id) in (Role.REVIEWER, Role.MANAGER)

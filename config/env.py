@@ -1,0 +1,75 @@
+"""Reading settings from the environment.
+
+The embedded default needs no variable at all: everything lives under the data
+folder (``DATA_DIR``, default ``./var``). Setting ``DATABASE_URL`` and
+``CELERY_BROKER_URL`` moves the platform onto PostgreSQL and Redis.
+"""
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+
+def env_bool(name, default=False):
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name, default=""):
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def database_from_url(url):
+    """Turn ``postgres://user:pass@host:port/name`` or ``sqlite:///path`` into a Django DATABASES entry."""
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        path = unquote(parsed.path)
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+            path = path[1:]  # sqlite:///var/x.sqlite3 is relative, sqlite:////abs is absolute
+        return sqlite_database(Path(path))
+    if parsed.scheme in {"postgres", "postgresql", "pgsql"}:
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": unquote(parsed.path.lstrip("/")),
+            "USER": unquote(parsed.username or ""),
+            "PASSWORD": unquote(parsed.password or ""),
+            "HOST": parsed.hostname or "",
+            "PORT": str(parsed.port or ""),
+            "CONN_MAX_AGE": 60,
+            "CONN_HEALTH_CHECKS": True,
+        }
+    raise ValueError(f"DATABASE_URL: unsupported scheme {parsed.scheme!r} (use postgres:// or sqlite:///)")
+
+
+def sqlite_database(path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(path),
+        # WAL lets the web server read while a worker writes; IMMEDIATE makes
+        # writers queue on the lock instead of failing with "database is locked".
+        # A file (not memory) so that worker processes started by tests see the test database.
+        "TEST": {"NAME": str(path.with_name(f"test_{path.name}"))},
+        "OPTIONS": {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 30,
+        },
+    }
+
+
+def secret_key(data_dir, debug):
+    """SECRET_KEY from the environment; the embedded default generates one and keeps it."""
+    key = os.environ.get("SECRET_KEY")
+    if key:
+        return key
+    if not debug:
+        raise RuntimeError("SECRET_KEY must be set when DEBUG is off")
+    key_file = Path(data_dir) / "secret_key"
+    if not key_file.exists():
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()

@@ -1,0 +1,42 @@
+"""One error shape for the whole API: ``{"error": message, "fields": {...}}``.
+
+Services raise ``ApplicationError`` (a domain rule broke) or Django's
+``ValidationError``; views never build error bodies by hand.
+"""
+from django.core.exceptions import PermissionDenied, ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+
+class ApplicationError(Exception):
+    """A request that breaks a domain rule; ``status`` is the HTTP code to answer with."""
+
+    def __init__(self, message, *, fields=None, status=status.HTTP_400_BAD_REQUEST):
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or {}
+        self.status = status
+
+
+def api_exception_handler(exc, context):
+    if isinstance(exc, ApplicationError):
+        return Response({"error": exc.message, "fields": exc.fields}, status=exc.status)
+    if isinstance(exc, DjangoValidationError):
+        fields = exc.message_dict if hasattr(exc, "error_dict") else {}
+        exc = exceptions.ValidationError(fields or {"non_field_errors": exc.messages})
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        detail = response.data if isinstance(response.data, dict) else {"non_field_errors": response.data}
+        names = ", ".join(detail)
+        response.data = {"error": f"Invalid input: {names}", "fields": detail}
+    else:
+        response.data = {"error": str(exc.detail) if hasattr(exc, "detail") else str(exc), "fields": {}}
+    return response

@@ -1,0 +1,55 @@
+"""Small factories for test fixtures: each builds one valid row with overridable fields."""
+import hashlib
+import io
+import itertools
+
+from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
+from PIL import Image
+
+from annotate.models import AnnotationTask, ImageAsset, Membership, Project, Prompt, Response, Role
+
+_counter = itertools.count(1)
+
+PASSWORD = "test-pass-123"
+
+
+def make_project(**fields):
+    fields.setdefault("name", f"project-{next(_counter)}")
+    return Project.objects.create(**fields)
+
+
+def make_user(*, role=None, project=None, username=None, password=PASSWORD):
+    """A user; ``role='manager'`` makes staff, other roles need ``project`` for a membership."""
+    username = username or f"{role or 'user'}-{next(_counter)}"
+    user = get_user_model().objects.create_user(username=username, password=password, is_staff=role == Role.MANAGER)
+    if project is not None and role is not None:
+        Membership.objects.create(project=project, user=user, role=role)
+    return user
+
+
+def png_bytes(color=(200, 30, 30), size=(32, 32)):
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def make_image(color=None, size=(32, 32)):
+    data = png_bytes(color or (next(_counter) % 256, 30, 30), size)
+    digest = hashlib.sha256(data).hexdigest()
+    existing = ImageAsset.objects.filter(sha256=digest).first()
+    if existing:
+        return existing
+    image = ImageAsset(sha256=digest, width=size[0], height=size[1], size_bytes=len(data))
+    image.file.save(f"{digest[:16]}.png", ContentFile(data), save=False)
+    image.save()
+    return image
+
+
+def make_response(project, text="There is a red circle and a blue square.", question="Describe the image in detail.", slots=None):
+    """A prompt + response with ``slots`` (default: the project's overlap) annotation tasks."""
+    prompt = Prompt.objects.create(project=project, image=make_image(), question=question)
+    response = Response.objects.create(prompt=prompt, text=text)
+    for slot in range(slots if slots is not None else project.overlap):
+        AnnotationTask.objects.create(response=response, slot=slot)
+    return response

@@ -1,0 +1,58 @@
+"""The database itself refuses rows that break the data model's rules."""
+import pytest
+from django.db import IntegrityError, transaction
+
+from annotate.models import Annotation, Project, Segment
+from tests.factories import make_project, make_response, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+def _annotation():
+    project = make_project()
+    response = make_response(project)
+    user = make_user(role="annotator", project=project)
+    return Annotation.objects.create(task=response.tasks.get(), annotator=user)
+
+
+def test_segment_negative_start_refused():
+    """A segment cannot start before the text."""
+    annotation = _annotation()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Segment.objects.create(annotation=annotation, start=-1, end=2, category="object")
+
+
+def test_segment_end_before_start_refused():
+    """A segment cannot end before it starts."""
+    annotation = _annotation()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Segment.objects.create(annotation=annotation, start=5, end=4, category="object")
+
+
+def test_insertion_segment_allowed():
+    """start == end is an insertion, a valid segment."""
+    annotation = _annotation()
+    Segment.objects.create(annotation=annotation, start=3, end=3, category="object", replacement="big ")
+    assert annotation.segments.count() == 1
+
+
+def test_second_annotation_by_same_annotator_on_task_refused():
+    """One annotation per task and annotator."""
+    annotation = _annotation()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Annotation.objects.create(task=annotation.task, annotator=annotation.annotator)
+
+
+def test_project_overlap_must_be_positive():
+    """Each response needs at least one annotator."""
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Project.objects.create(name="zero", overlap=0)
+
+
+def test_lease_holder_without_expiry_refused():
+    """A lease always has an expiry."""
+    project = make_project()
+    task = make_response(project).tasks.get()
+    task.leased_to = make_user()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        task.save()

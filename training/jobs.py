@@ -1,0 +1,82 @@
+"""Long jobs (training runs, generation batches, exports) share one status machine.
+
+A transition is a conditional UPDATE (``WHERE status IN allowed``): two workers
+racing for the same job cannot both win, and a cancelled job is never flipped
+back to running. ``heartbeat_at`` lets ``jobs_fail_lost`` fail jobs whose
+worker died.
+"""
+from django.db import models
+from django.utils import timezone
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+ALLOWED_FROM = {
+    JobStatus.RUNNING: (JobStatus.QUEUED,),
+    JobStatus.SUCCEEDED: (JobStatus.RUNNING,),
+    JobStatus.FAILED: (JobStatus.QUEUED, JobStatus.RUNNING),
+    JobStatus.CANCELLED: (JobStatus.QUEUED, JobStatus.RUNNING),
+}
+
+
+class Job(models.Model):
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
+    progress = models.FloatField(default=0.0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+        constraints = []
+
+    @classmethod
+    def status_constraints(cls, prefix):
+        return [
+            models.CheckConstraint(
+                condition=models.Q(status__in=JobStatus.values), name=f"{prefix}_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(progress__gte=0.0, progress__lte=1.0), name=f"{prefix}_progress_range"
+            ),
+        ]
+
+    @property
+    def is_finished(self):
+        return self.status in FINISHED
+
+    def transition(self, to, **fields):
+        """Move to ``to`` if the stored status allows it; returns whether it did."""
+        now = timezone.now()
+        if to == JobStatus.RUNNING:
+            fields.setdefault("started_at", now)
+            fields.setdefault("heartbeat_at", now)
+        if to in FINISHED:
+            fields.setdefault("finished_at", now)
+        if to == JobStatus.SUCCEEDED:
+            fields.setdefault("progress", 1.0)
+        updated = type(self).objects.filter(pk=self.pk, status__in=ALLOWED_FROM[to]).update(status=to, **fields)
+        if updated:
+            self.status = to
+            for name, value in fields.items():
+                setattr(self, name, value)
+        return bool(updated)
+
+    def beat(self, progress=None, **fields):
+        """Record liveness (and progress) of a running job; returns False once it stopped running."""
+        if progress is not None:
+            fields["progress"] = min(max(progress, 0.0), 1.0)
+        updated = type(self).objects.filter(pk=self.pk, status=JobStatus.RUNNING).update(
+            heartbeat_at=timezone.now(), **fields
+        )
+        return bool(updated)

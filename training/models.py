@@ -1,0 +1,93 @@
+from django.conf import settings
+from django.db import models
+
+from training.jobs import Job
+
+
+class ModelCheckpoint(models.Model):
+    """A model on disk (a ``save_pretrained`` folder) that can generate answers or be trained further."""
+
+    project = models.ForeignKey("annotate.Project", on_delete=models.CASCADE, related_name="checkpoints", null=True, blank=True)
+    name = models.CharField(max_length=200)
+    path = models.CharField(max_length=1000, help_text="Local folder or hub id loadable with from_pretrained.")
+    parent = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="children")
+    produced_by = models.OneToOneField(
+        "training.TrainingRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="output_checkpoint"
+    )
+    eval_metrics = models.JSONField(default=dict, blank=True)
+    is_active = models.BooleanField(default=False, help_text="The checkpoint that generates the project's next batch.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project"], condition=models.Q(is_active=True), name="one_active_checkpoint_per_project"
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class TrainingTrigger(models.TextChoices):
+    MANUAL = "manual", "Manual"
+    AUTO = "auto", "Auto (enough new records)"
+    LOOP = "loop", "Loop command"
+
+
+class TrainingRun(Job):
+    """One DDPO fine-tuning job; executes on a worker of queue ``gpu``."""
+
+    project = models.ForeignKey("annotate.Project", on_delete=models.CASCADE, related_name="training_runs")
+    base_checkpoint = models.ForeignKey(ModelCheckpoint, on_delete=models.PROTECT, related_name="training_runs")
+    config = models.JSONField(default=dict, blank=True, help_text="training.ddpo config overrides (gamma, beta, lr...).")
+    trigger = models.CharField(max_length=16, choices=TrainingTrigger.choices, default=TrainingTrigger.MANUAL)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    record_count = models.PositiveIntegerField(default=0)
+    step = models.PositiveIntegerField(default=0)
+    total_steps = models.PositiveIntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
+    celery_task_id = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = Job.status_constraints("trainingrun") + [
+            models.CheckConstraint(condition=models.Q(step__lte=models.F("total_steps")) | models.Q(total_steps=0), name="trainingrun_step_le_total"),
+        ]
+
+    def __str__(self):
+        return f"Training run {self.pk} ({self.status})"
+
+
+class TrainingMetric(models.Model):
+    """One logged step of a run (loss, rewards/*, logps/*, lr, tokens/s), streamed to the dashboard."""
+
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="metrics")
+    step = models.PositiveIntegerField()
+    values = models.JSONField()
+    logged_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "step"]
+        constraints = [models.UniqueConstraint(fields=["run", "step"], name="one_metric_row_per_run_step")]
+
+
+class GenerationBatch(Job):
+    """A checkpoint answering many prompts; the answers become annotation tasks."""
+
+    project = models.ForeignKey("annotate.Project", on_delete=models.CASCADE, related_name="generation_batches")
+    checkpoint = models.ForeignKey(ModelCheckpoint, on_delete=models.PROTECT, related_name="generation_batches")
+    prompts = models.ManyToManyField("annotate.Prompt", blank=True, related_name="generation_batches")
+    params = models.JSONField(default=dict, blank=True, help_text="temperature, top_p, max_new_tokens, samples_per_prompt, batch_size")
+    prompt_count = models.PositiveIntegerField(default=0)
+    response_count = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "generation batches"
+        constraints = Job.status_constraints("generationbatch")
+
+    def __str__(self):
+        return f"Generation batch {self.pk} ({self.status})"
