@@ -13,6 +13,7 @@ class ProjectOutputSerializer(serializers.ModelSerializer):
 
 class ProjectListApi(ListAPIView):
     serializer_class = ProjectOutputSerializer
+    pagination_class = None  # DESIGN.md: a plain list
 
     def get_queryset(self):
         return project_list(user=self.request.user)
