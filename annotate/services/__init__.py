@@ -1,4 +1,6 @@
 """Writes of the annotate app, one module per concern; the names other code relies on are re-exported here."""
 from annotate.services.team import project_team_create
+from annotate.alignment import apply_segments
+from annotate.services.records import record_sync, record_sync_enqueue
 
-__all__ = ["project_team_create"]
+__all__ = ["project_team_create", "apply_segments", "record_sync", "record_sync_enqueue"]

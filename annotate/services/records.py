@@ -1,0 +1,127 @@
+"""Preference records: an annotation's correction turned into a dense training pair.
+
+``record_sync`` brings the record of one annotation to the state its
+annotation calls for, and is safe to run any number of times:
+
+    eligible (project trigger reached, segments that change the text)
+        no record            -> create it (version 1)
+        content changed      -> rewrite it, version + 1, active again
+        same content, active -> nothing
+    not eligible (draft, rejected, skipped, no hallucination, no change)
+        active record        -> retire it
+        otherwise            -> nothing
+"""
+import logging
+
+from celery import current_app
+from django.db import transaction
+
+from annotate.alignment import alignment_from_diff, alignment_spans, apply_segments
+from annotate.models import (
+    Annotation,
+    AnnotationStatus,
+    PreferenceRecord,
+    RecordSource,
+    RecordStatus,
+    RecordTrigger,
+)
+from config.errors import ApplicationError
+
+logger = logging.getLogger(__name__)
+
+SYNC_TASK = "annotate.tasks.records.preference_record_sync"
+CONTENT_FIELDS = (
+    "project_id", "response_id", "image_id", "question", "rejected", "chosen",
+    "alignment", "rejected_spans", "chosen_spans", "source", "status",
+)
+
+
+def record_sync_enqueue(*, annotation_id: int) -> None:
+    """Sync the annotation's record in a worker (queue ``default``) once the current transaction commits."""
+    # By name: the task module imports these services, so they don't import it back.
+    transaction.on_commit(
+        lambda: current_app.signature(SYNC_TASK, args=(annotation_id,)).apply_async(queue="default")
+    )
+
+
+def _trigger_statuses(trigger):
+    if trigger == RecordTrigger.SUBMIT:
+        return {AnnotationStatus.SUBMITTED, AnnotationStatus.ACCEPTED}
+    return {AnnotationStatus.ACCEPTED}
+
+
+def _record_content(annotation):
+    """The record fields the annotation calls for, or ``None`` when it yields no record."""
+    response = annotation.task.response
+    project = response.prompt.project
+    if annotation.no_hallucination or annotation.status not in _trigger_statuses(project.record_trigger):
+        return None
+    segments = list(annotation.segments.values("start", "end", "category", "replacement"))
+    try:
+        chosen, alignment = apply_segments(response.text, segments)
+    except ValueError as error:
+        raise ApplicationError(f"Annotation {annotation.pk} has invalid segments: {error}", fields={"segments": str(error)})
+    if chosen == response.text:
+        return None
+    rejected_spans, chosen_spans = alignment_spans(alignment)
+    return {
+        "project_id": project.pk,
+        "response_id": response.pk,
+        "image_id": response.prompt.image_id,
+        "question": response.prompt.question,
+        "rejected": response.text,
+        "chosen": chosen,
+        "alignment": alignment,
+        "rejected_spans": rejected_spans,
+        "chosen_spans": chosen_spans,
+        "source": RecordSource.ANNOTATION,
+        "status": RecordStatus.ACTIVE,
+    }
+
+
+@transaction.atomic
+def record_sync(*, annotation_id: int) -> PreferenceRecord | None:
+    """Create, rebuild (version + 1) or retire the annotation's record; ``None`` when it has none and needs none."""
+    annotation = (
+        Annotation.objects.select_for_update(of=("self",))
+        .select_related("task__response__prompt__project")
+        .filter(pk=annotation_id)
+        .first()
+    )
+    if annotation is None:
+        return None
+    record = PreferenceRecord.objects.select_for_update().filter(annotation=annotation).first()
+    content = _record_content(annotation)
+    if content is None:
+        if record is not None and record.status == RecordStatus.ACTIVE:
+            record.status = RecordStatus.RETIRED
+            record.save(update_fields=["status", "updated_at"])
+            logger.info("Retired record %s of annotation %s", record.pk, annotation_id)
+        return record
+    if record is None:
+        record = PreferenceRecord.objects.create(annotation=annotation, **content)
+        logger.info("Built record %s of annotation %s", record.pk, annotation_id)
+        return record
+    if all(getattr(record, field) == value for field, value in content.items()):
+        return record
+    for field, value in content.items():
+        setattr(record, field, value)
+    record.version += 1
+    record.save()
+    logger.info("Rebuilt record %s of annotation %s as version %s", record.pk, annotation_id, record.version)
+    return record
+
+
+@transaction.atomic
+def record_imported_align(*, record_id: int) -> PreferenceRecord | None:
+    """Give an imported record without an alignment one recovered by diff (``alignment_from_diff``)."""
+    record = PreferenceRecord.objects.select_for_update().filter(pk=record_id, source=RecordSource.IMPORTED).first()
+    if record is None:
+        return None
+    alignment = alignment_from_diff(record.rejected, record.chosen)
+    rejected_spans, chosen_spans = alignment_spans(alignment)
+    if (record.alignment, record.rejected_spans, record.chosen_spans) != (alignment, rejected_spans, chosen_spans):
+        record.alignment, record.rejected_spans, record.chosen_spans = alignment, rejected_spans, chosen_spans
+        record.version += 1
+        record.save(update_fields=["alignment", "rejected_spans", "chosen_spans", "version", "updated_at"])
+    return record

@@ -1,0 +1,21 @@
+"""Celery tasks of preference records: thin, take ids, the work is in ``annotate.services.records``."""
+import logging
+
+from celery import shared_task
+from django.db import OperationalError
+
+from annotate.services.records import SYNC_TASK, record_sync
+from config.errors import ApplicationError
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name=SYNC_TASK, queue="default", autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def preference_record_sync(annotation_id):
+    """Bring the annotation's record to its current state; returns the record id (or ``None``)."""
+    try:
+        record = record_sync(annotation_id=annotation_id)
+    except ApplicationError as error:
+        logger.error("No record for annotation %s: %s", annotation_id, error.message)
+        return None
+    return record.pk if record is not None else None
