@@ -25,10 +25,8 @@ def database_from_url(url):
     """Turn ``postgres://user:pass@host:port/name`` or ``sqlite:///path`` into a Django DATABASES entry."""
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
-        path = unquote(parsed.path)
-        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-            path = path[1:]  # sqlite:///var/x.sqlite3 is relative, sqlite:////abs is absolute
-        return sqlite_database(Path(path))
+        # sqlite:///var/x.sqlite3 is relative to the working directory, sqlite:////abs/x.sqlite3 absolute.
+        return sqlite_database(Path(unquote(url.removeprefix("sqlite:///"))).resolve())
     if parsed.scheme in {"postgres", "postgresql", "pgsql"}:
         return {
             "ENGINE": "django.db.backends.postgresql",

@@ -1,0 +1,61 @@
+"""README's run command, started on a fresh clone, serves the login page and /healthz within a minute."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def fetch(url):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except OSError:
+        return None, ""
+
+
+def test_start_command_serves_login_and_healthz(tmp_path):
+    """scripts/start.sh on a fresh clone (venv reused) is up within 60 s; logins are printed."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "DJANGO_SETTINGS_MODULE")}
+    env.update(VENV=str(Path(sys.executable).parent.parent), PORT=str(port), DATA_DIR=str(tmp_path / "data"))
+    log = tmp_path / "start.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(["bash", "scripts/start.sh"], cwd=clone, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        login = health = (None, "")
+        while time.monotonic() < deadline and proc.poll() is None:
+            login = fetch(f"http://127.0.0.1:{port}/login/")
+            health = fetch(f"http://127.0.0.1:{port}/healthz")
+            if login[0] == 200 and health[0] == 200:
+                break
+            time.sleep(1)
+        output = log.read_text()
+        assert login[0] == 200 and "Log in" in login[1], output[-3000:]
+        assert health[0] == 200 and '"status": "ok"' in health[1], output[-3000:]
+        assert f"http://127.0.0.1:{port}/" in output
+        assert "annotator1" in output and "manager1" in output
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
