@@ -1,0 +1,57 @@
+"""Dense DPO loss (RLHF-V, arXiv 2312.00849, Eq. 5) as small pure functions.
+
+Shapes: B sequences, T positions, V vocabulary. Labels follow Hugging Face:
+input ids with -100 where a position is not scored, shifted inside
+(`logits[:, :-1]` predicts `labels[:, 1:]`); weights have the labels' shape
+and are shifted the same way.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+IGNORE = -100
+
+
+def token_logps(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Log-prob of each next label: (B, T, V), (B, T) -> (B, T-1), 0 where not scored."""
+    logits, labels = logits[:, :-1].float(), labels[:, 1:]        # (B, T-1, V), (B, T-1)
+    scored = labels != IGNORE                                     # (B, T-1)
+    picked = logits.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    logps = picked - logits.logsumexp(-1)                         # (B, T-1)
+    return logps * scored
+
+
+def weighted_logps(logps: torch.Tensor, weights: torch.Tensor, average: bool = True) -> torch.Tensor:
+    """Reduce per-token log-probs (B, L) with weights (B, L) (0 = not scored) to (B,)."""
+    total = (logps * weights).sum(-1)                             # (B,)
+    return total / weights.sum(-1).clamp(min=1e-8) if average else total
+
+
+def sequence_logps(logits, labels, weights, average: bool = True) -> torch.Tensor:
+    """Weighted log-probability of each labelled sequence, (B,).
+
+    RLHF-V Eq. 5, with u the unchanged and c the changed tokens of one side:
+
+        log pi(y|x) = (sum_{t in u} log p_t + gamma * sum_{t in c} log p_t)
+                      / (|u| + gamma * |c|)
+
+    i.e. `sum(w * logp) / sum(w)` over scored tokens (`average=True`), or
+    `sum(w * logp)` (`average=False`; with w = 1 that is TRL's DPO).
+    """
+    logps = token_logps(logits, labels)                           # (B, T-1)
+    w = weights[:, 1:].to(logps.dtype) * (labels[:, 1:] != IGNORE)
+    return weighted_logps(logps, w, average)
+
+
+def ddpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta: float):
+    """DPO on the (dense) sequence log-probs, all (B,) -> (losses, chosen_rewards, rejected_rewards).
+
+        loss = -log sigmoid(beta * ((pi_w - ref_w) - (pi_l - ref_l)))
+        reward_w = beta * (pi_w - ref_w),  reward_l = beta * (pi_l - ref_l)   (detached)
+    """
+    chosen_ratio = policy_chosen - ref_chosen                     # (B,)
+    rejected_ratio = policy_rejected - ref_rejected               # (B,)
+    losses = -F.logsigmoid(beta * (chosen_ratio - rejected_ratio))
+    return losses, (beta * chosen_ratio).detach(), (beta * rejected_ratio).detach()
