@@ -1,12 +1,44 @@
+"""Writes of the training app: training runs, checkpoints, generation batches, lost jobs.
+
+Long jobs follow one pattern: ``<job>_create`` validates, saves a queued row
+and enqueues the task by name once the transaction commits; the worker calls
+``<job>_execute(id)``, which moves it queued -> running (a guarded UPDATE, so
+a job cancelled or taken meanwhile is left alone), beats while it works and
+ends in succeeded / failed (with the error text) / cancelled. ``_execute``
+is not one transaction: its progress must be visible while it runs.
+torch and transformers load only inside the ``_execute`` bodies (gpu worker).
+"""
+import logging
+import math
 from datetime import timedelta
 
+from celery import current_app
 from django.apps import apps
+from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
+from annotate.models import AnnotationTask, Prompt, Response
+from config.errors import ApplicationError
+from training.ddpo.config import DDPOConfig
+from training.generation import SamplingParams, generate, load_generator
 from training.jobs import JobStatus
+from training.models import GenerationBatch, ModelCheckpoint, TrainingMetric, TrainingRun, TrainingTrigger
+from training.selectors import (
+    checkpoint_active,
+    projects_due_for_training,
+    prompts_without_response,
+    training_records,
+    training_run_active_exists,
+)
+
+logger = logging.getLogger(__name__)
 
 LOST_AFTER = timedelta(minutes=10)
 JOB_MODELS = ("training.TrainingRun", "training.GenerationBatch", "annotate.ExportJob")
+# Set by the service itself, never by a caller's config.
+RESERVED_CONFIG_KEYS = {"model", "output_dir", "reference", "reference_cache_dir", "resume", "progress"}
+DEFAULT_BATCH_PROMPTS = 64
 
 
 def jobs_fail_lost(*, lost_after=LOST_AFTER):
@@ -19,3 +51,244 @@ def jobs_fail_lost(*, lost_after=LOST_AFTER):
             status=JobStatus.FAILED, finished_at=timezone.now(), error="Worker lost: no heartbeat for 10 minutes."
         )
     return failed
+
+
+def _enqueue(task_name, object_id):
+    # By name: training.tasks imports these services, so they don't import it back.
+    transaction.on_commit(lambda: current_app.signature(task_name, args=(object_id,)).apply_async())
+
+
+def _checkpoint_of_project(*, project, checkpoint, field):
+    checkpoint = checkpoint or checkpoint_active(project=project)
+    if checkpoint is None:
+        raise ApplicationError("The project has no active checkpoint; name one.", fields={field: ["Required."]})
+    if checkpoint.project_id not in (None, project.pk):
+        raise ApplicationError("The checkpoint belongs to another project.", fields={field: ["Not in this project."]})
+    return checkpoint
+
+
+# Training runs ---------------------------------------------------------------------------------
+
+
+def training_run_config(*, run) -> DDPOConfig:
+    """The run's full DDPO config: project defaults, the run's overrides, then the paths this service owns."""
+    root = settings.CHECKPOINT_ROOT
+    return DDPOConfig.from_dict({
+        "gamma": run.project.gamma,
+        "beta": run.project.beta,
+        **run.config,
+        "model": run.base_checkpoint.path,
+        "output_dir": str(root / f"run-{run.pk}"),
+        # The reference is the base checkpoint: runs from the same base share its cached log-probs.
+        "reference_cache_dir": str(root / "reference-cache" / f"checkpoint-{run.base_checkpoint_id}"),
+        "resume": False,
+    })
+
+
+def _validate_config(config):
+    if not isinstance(config, dict):
+        raise ApplicationError("config must be an object.", fields={"config": ["Expected an object."]})
+    reserved = sorted(RESERVED_CONFIG_KEYS & set(config))
+    if reserved:
+        raise ApplicationError(f"config may not set {', '.join(reserved)}.", fields={"config": [f"Reserved: {reserved}"]})
+    try:
+        DDPOConfig.from_dict({"model": "-", "output_dir": "-", **config})
+    except (TypeError, ValueError) as exc:
+        raise ApplicationError(f"Invalid config: {exc}", fields={"config": [str(exc)]}) from exc
+
+
+@transaction.atomic
+def training_run_create(*, project, base_checkpoint=None, config=None, trigger=TrainingTrigger.MANUAL,
+                        created_by=None) -> TrainingRun:
+    """Queue a DDPO run of the project's active records from ``base_checkpoint`` (default: the active one)."""
+    config = {} if config is None else config
+    _validate_config(config)
+    base_checkpoint = _checkpoint_of_project(project=project, checkpoint=base_checkpoint, field="base_checkpoint")
+    if training_run_active_exists(project=project):
+        raise ApplicationError("A training run of this project is already queued or running.", status=409)
+    run = TrainingRun.objects.create(project=project, base_checkpoint=base_checkpoint, config=config,
+                                     trigger=trigger, created_by=created_by)
+    _enqueue("training.tasks.training_run_execute", run.pk)
+    return run
+
+
+@transaction.atomic
+def training_run_cancel(*, run) -> TrainingRun:
+    """Cancel a queued run at once; ask a running one to stop (its worker checks after every step)."""
+    run = TrainingRun.objects.select_for_update().get(pk=run.pk)  # the worker cannot start it meanwhile
+    if run.is_finished:
+        raise ApplicationError(f"The run already {run.status}.", status=409)
+    TrainingRun.objects.filter(pk=run.pk).update(cancel_requested=True)
+    run.cancel_requested = True
+    if run.status == JobStatus.QUEUED:
+        run.transition(JobStatus.CANCELLED)
+    return run
+
+
+def _total_steps(config: DDPOConfig, record_count: int) -> int:
+    micro_batches = math.ceil(record_count / config.batch_size)
+    return config.max_steps or config.epochs * math.ceil(micro_batches / config.grad_accum)
+
+
+def _finite(value):
+    return value if math.isfinite(value) else None
+
+
+def training_run_record_metrics(*, run, step, values):
+    """Store one step's metrics and advance the run's step, progress and heartbeat."""
+    values = {name: _finite(float(value)) for name, value in values.items() if isinstance(value, (int, float))}
+    TrainingMetric.objects.update_or_create(run=run, step=step, defaults={"values": values})
+    run.total_steps = max(run.total_steps, step)
+    run.beat(progress=step / run.total_steps, step=step, total_steps=run.total_steps)
+
+
+def _stop_requested(run):
+    """A cancel was asked for, or the run stopped running (failed as lost)."""
+    return TrainingRun.objects.filter(pk=run.pk).exclude(status=JobStatus.RUNNING, cancel_requested=False).exists()
+
+
+@transaction.atomic
+def _training_run_succeed(*, run, output_path):
+    if not run.transition(JobStatus.SUCCEEDED, step=run.total_steps):
+        return None
+    return ModelCheckpoint.objects.create(
+        project=run.project, name=f"{run.project.name} run {run.pk}", path=str(output_path),
+        parent=run.base_checkpoint, produced_by=run,
+    )
+
+
+def training_run_execute(*, run_id) -> TrainingRun | None:
+    """The worker's body: train, stream metrics, register the output checkpoint; None if the run is gone."""
+    run = TrainingRun.objects.select_related("project", "base_checkpoint").filter(pk=run_id).first()
+    if run is None or not run.transition(JobStatus.RUNNING):
+        return run
+    try:
+        from training.ddpo.trainer import train  # torch: gpu worker only
+
+        records = training_records(project=run.project)
+        if not records:
+            raise ApplicationError("The project has no active preference records.")
+        config = training_run_config(run=run)
+        run.record_count, run.total_steps = len(records), _total_steps(config, len(records))
+        run.beat(record_count=run.record_count, total_steps=run.total_steps)
+        output_path = train(
+            config, records,
+            on_metrics=lambda step, values: training_run_record_metrics(run=run, step=step, values=values),
+            should_stop=lambda: _stop_requested(run),
+        )
+    except Exception as exc:
+        logger.exception("Training run %s failed", run.pk)
+        run.transition(JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+        return run
+    if _stop_requested(run):
+        run.transition(JobStatus.CANCELLED)
+    else:
+        _training_run_succeed(run=run, output_path=output_path)
+    return run
+
+
+def training_auto_trigger() -> list[TrainingRun]:
+    """Queue a run for every project with at least ``auto_train_threshold`` new records (beat, every few minutes)."""
+    runs = []
+    for project in projects_due_for_training():
+        try:
+            runs.append(training_run_create(project=project, trigger=TrainingTrigger.AUTO))
+        except ApplicationError as exc:  # e.g. a run was queued meanwhile
+            logger.info("No auto run for project %s: %s", project.pk, exc.message)
+    return runs
+
+
+# Checkpoints -----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def checkpoint_register(*, project, path, name="", parent=None, eval_metrics=None) -> ModelCheckpoint:
+    """Register a model folder or hub id (e.g. a bootstrap model) as a checkpoint of ``project``."""
+    path = str(path).strip()
+    if not path:
+        raise ApplicationError("A checkpoint needs a path.", fields={"path": ["Required."]})
+    return ModelCheckpoint.objects.create(project=project, path=path, name=name or path, parent=parent,
+                                          eval_metrics=eval_metrics or {})
+
+
+@transaction.atomic
+def checkpoint_activate(*, checkpoint) -> ModelCheckpoint:
+    """Make ``checkpoint`` the one that generates its project's next batch (one active per project)."""
+    if checkpoint.project_id is None:
+        raise ApplicationError("Only a project's checkpoint can be activated.", fields={"project": ["Required."]})
+    siblings = ModelCheckpoint.objects.select_for_update().filter(project_id=checkpoint.project_id)
+    siblings.filter(is_active=True).exclude(pk=checkpoint.pk).update(is_active=False)
+    siblings.filter(pk=checkpoint.pk).update(is_active=True)
+    checkpoint.is_active = True
+    return checkpoint
+
+
+# Generation batches ----------------------------------------------------------------------------
+
+
+def _sampling_params(params):
+    try:
+        return SamplingParams.from_dict(params)
+    except (TypeError, ValueError) as exc:
+        raise ApplicationError(f"Invalid params: {exc}", fields={"params": [str(exc)]}) from exc
+
+
+def _batch_prompts(*, project, checkpoint, prompt_ids, limit):
+    if prompt_ids is None:
+        return prompts_without_response(project=project, checkpoint=checkpoint, limit=limit or DEFAULT_BATCH_PROMPTS)
+    prompts = list(Prompt.objects.filter(project=project, pk__in=prompt_ids))
+    missing = sorted(set(prompt_ids) - {prompt.pk for prompt in prompts})
+    if missing:
+        raise ApplicationError("Unknown prompts for this project.", fields={"prompts": [f"Not found: {missing}"]})
+    return prompts
+
+
+@transaction.atomic
+def generation_batch_create(*, project, checkpoint=None, prompt_ids=None, limit=None, params=None,
+                            created_by=None) -> GenerationBatch:
+    """Queue answers from ``checkpoint`` (default: the active one) to the given prompts,
+    or to up to ``limit`` of the project's prompts it has not answered yet."""
+    params = _sampling_params(params or {}).to_dict()
+    checkpoint = _checkpoint_of_project(project=project, checkpoint=checkpoint, field="checkpoint")
+    prompts = _batch_prompts(project=project, checkpoint=checkpoint, prompt_ids=prompt_ids, limit=limit)
+    if not prompts:
+        raise ApplicationError("No prompts to answer.", fields={"prompts": ["Every prompt already has an answer."]})
+    batch = GenerationBatch.objects.create(project=project, checkpoint=checkpoint, params=params,
+                                           prompt_count=len(prompts), created_by=created_by)
+    batch.prompts.set(prompts)
+    _enqueue("training.tasks.generation_batch_execute", batch.pk)
+    return batch
+
+
+@transaction.atomic
+def _generation_batch_store(*, batch, prompts, answers) -> int:
+    """Write the answers as Responses with ``project.overlap`` annotation slots each; returns how many."""
+    responses = Response.objects.bulk_create(
+        Response(prompt=prompt, checkpoint=batch.checkpoint, generation_batch=batch, text=text,
+                 sampling_params=batch.params)
+        for prompt, samples in zip(prompts, answers) for text in samples
+    )
+    AnnotationTask.objects.bulk_create(
+        AnnotationTask(response=response, slot=slot) for response in responses for slot in range(batch.project.overlap)
+    )
+    if not batch.transition(JobStatus.SUCCEEDED, response_count=len(responses)):
+        raise ApplicationError(f"Generation batch {batch.pk} stopped running before its answers were stored.")
+    return len(responses)
+
+
+def generation_batch_execute(*, batch_id) -> GenerationBatch | None:
+    """The worker's body: load the checkpoint, answer every prompt in batches, store responses + tasks."""
+    batch = GenerationBatch.objects.select_related("project", "checkpoint").filter(pk=batch_id).first()
+    if batch is None or not batch.transition(JobStatus.RUNNING):
+        return batch
+    try:
+        prompts = list(batch.prompts.select_related("image").order_by("id"))
+        generator = load_generator(batch.checkpoint.path)
+        inputs = [{"question": p.question, "image": p.image.file.path if p.image else None} for p in prompts]
+        answers = generate(generator, inputs, SamplingParams.from_dict(batch.params),
+                           on_batch=lambda done, total: batch.beat(progress=done / total))
+        _generation_batch_store(batch=batch, prompts=prompts, answers=answers)
+    except Exception as exc:
+        logger.exception("Generation batch %s failed", batch.pk)
+        batch.transition(JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+    return batch

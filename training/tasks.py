@@ -1,9 +1,30 @@
-"""Celery tasks of the training app: thin, take ids, do the work in services."""
+"""Celery tasks of the training app: thin, take ids, do the work in services.
+
+``training_run_execute`` and ``generation_batch_execute`` run on queue ``gpu``
+(``CELERY_TASK_ROUTES``); the rest on ``default``.
+"""
 from celery import shared_task
 
-from training.services import jobs_fail_lost as fail_lost_jobs
+from training import services
 
 
 @shared_task(name="training.tasks.jobs_fail_lost")
 def jobs_fail_lost():
-    return fail_lost_jobs()
+    return services.jobs_fail_lost()
+
+
+@shared_task(name="training.tasks.training_run_execute")
+def training_run_execute(run_id):
+    run = services.training_run_execute(run_id=run_id)
+    return run and run.status
+
+
+@shared_task(name="training.tasks.generation_batch_execute")
+def generation_batch_execute(batch_id):
+    batch = services.generation_batch_execute(batch_id=batch_id)
+    return batch and batch.status
+
+
+@shared_task(name="training.tasks.training_auto_trigger")
+def training_auto_trigger():
+    return [run.pk for run in services.training_auto_trigger()]

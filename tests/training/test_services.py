@@ -1,0 +1,155 @@
+"""training.services: runs, cancellation, checkpoints, auto trigger, generation batches (no worker)."""
+import pytest
+
+from annotate.models import AnnotationTask, Prompt, Response
+from config.errors import ApplicationError
+from tests.factories import make_image, make_project
+from tests.training.conftest import make_record
+from training import services
+from training.jobs import JobStatus
+from training.models import ModelCheckpoint, TrainingMetric, TrainingRun, TrainingTrigger
+
+
+@pytest.fixture
+def project(db):
+    project = make_project()
+    ModelCheckpoint.objects.create(project=project, name="base", path="/nowhere/base", is_active=True)
+    return project
+
+
+@pytest.mark.parametrize("config,message", [({"gamma": 0.5}, "gamma"), ({"epochs": 0}, "epochs"),
+                                            ({"gama": 5}, "unknown config keys"), ({"output_dir": "/tmp"}, "output_dir")])
+def test_create_rejects_bad_config(project, config, message):
+    """A bad override is refused before anything is queued, naming the config key."""
+    with pytest.raises(ApplicationError, match=message) as caught:
+        services.training_run_create(project=project, config=config)
+    assert "config" in caught.value.fields
+    assert not TrainingRun.objects.exists()
+
+
+def test_create_needs_an_active_checkpoint(db):
+    """Without a checkpoint to start from, the error names base_checkpoint."""
+    with pytest.raises(ApplicationError) as caught:
+        services.training_run_create(project=make_project())
+    assert "base_checkpoint" in caught.value.fields
+
+
+def test_one_unfinished_run_per_project(project):
+    """A second run while one is queued answers 409."""
+    services.training_run_create(project=project)
+    with pytest.raises(ApplicationError) as caught:
+        services.training_run_create(project=project)
+    assert caught.value.status == 409
+
+
+def test_cancel_queued_run_is_immediate_and_the_worker_skips_it(project):
+    """A queued run is cancelled at once; executing it afterwards does nothing."""
+    run = services.training_run_create(project=project)
+    services.training_run_cancel(run=run)
+    run.refresh_from_db()
+    assert run.status == JobStatus.CANCELLED and run.cancel_requested
+    assert services.training_run_execute(run_id=run.pk).status == JobStatus.CANCELLED
+    with pytest.raises(ApplicationError):
+        services.training_run_cancel(run=run)
+
+
+def test_cancel_running_run_only_asks(project):
+    """A running run keeps running until its worker sees the request."""
+    run = services.training_run_create(project=project)
+    run.transition(JobStatus.RUNNING)
+    services.training_run_cancel(run=run)
+    run.refresh_from_db()
+    assert run.status == JobStatus.RUNNING and run.cancel_requested
+
+
+def test_metrics_stream_into_rows_and_progress(project):
+    """Each step's metrics become one row; step, progress and total follow (NaN stored as null)."""
+    run = services.training_run_create(project=project)
+    run.transition(JobStatus.RUNNING)
+    run.total_steps = 4
+    services.training_run_record_metrics(run=run, step=1, values={"loss": 0.69, "rewards/margins": float("nan")})
+    services.training_run_record_metrics(run=run, step=5, values={"loss": 0.5})
+    run.refresh_from_db()
+    assert (run.step, run.total_steps, run.progress) == (5, 5, 1.0)
+    assert list(TrainingMetric.objects.filter(run=run).values_list("values", flat=True)) == [
+        {"loss": 0.69, "rewards/margins": None}, {"loss": 0.5}]
+
+
+@pytest.mark.slow
+def test_failing_run_records_its_error(project):
+    """A run whose base model cannot load ends failed, with the error text."""
+    make_record(project)
+    run = services.training_run_create(project=project)
+    run = services.training_run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == JobStatus.FAILED
+    assert "/nowhere/base" in run.error and run.finished_at is not None
+    assert not ModelCheckpoint.objects.filter(produced_by=run).exists()
+
+
+def test_checkpoint_activate_keeps_one_active(project):
+    """Activating a checkpoint deactivates the project's previous one."""
+    first = ModelCheckpoint.objects.get(project=project)
+    second = ModelCheckpoint.objects.create(project=project, name="next", path="/nowhere/next")
+    services.checkpoint_activate(checkpoint=second)
+    assert list(ModelCheckpoint.objects.filter(is_active=True)) == [second]
+    services.checkpoint_activate(checkpoint=first)
+    assert list(ModelCheckpoint.objects.filter(is_active=True)) == [first]
+
+
+def test_auto_trigger_waits_for_enough_new_records(project):
+    """A run is queued once the threshold of records since the last succeeded run is reached."""
+    project.auto_train_threshold = 2
+    project.save()
+    make_record(project, 0)
+    assert services.training_auto_trigger() == []
+    make_record(project, 1)
+    [run] = services.training_auto_trigger()
+    assert run.trigger == TrainingTrigger.AUTO
+    assert services.training_auto_trigger() == []  # one unfinished run at a time
+    run.transition(JobStatus.RUNNING)
+    run.transition(JobStatus.SUCCEEDED)
+    assert services.training_auto_trigger() == []  # no records since that run
+    make_record(project, 2)
+    make_record(project, 3)
+    assert len(services.training_auto_trigger()) == 1
+
+
+def test_generation_batch_defaults_to_unanswered_prompts(project):
+    """Without prompt ids the batch takes the prompts the checkpoint has not answered yet."""
+    checkpoint = ModelCheckpoint.objects.get(project=project)
+    answered, *fresh = [Prompt.objects.create(project=project, question=f"q{i}") for i in range(4)]
+    Response.objects.create(prompt=answered, checkpoint=checkpoint, text="done")
+    batch = services.generation_batch_create(project=project, limit=2, params={"max_new_tokens": 8})
+    assert list(batch.prompts.order_by("id")) == fresh[:2]
+    assert batch.params["max_new_tokens"] == 8 and batch.prompt_count == 2
+
+
+@pytest.mark.parametrize("kwargs,field", [({"params": {"top_p": 2}}, "params"), ({"prompt_ids": [999999]}, "prompts")])
+def test_generation_batch_rejects_bad_input(project, kwargs, field):
+    """Bad sampling params or unknown prompt ids name their field."""
+    Prompt.objects.create(project=project, question="q")
+    with pytest.raises(ApplicationError) as caught:
+        services.generation_batch_create(project=project, **kwargs)
+    assert field in caught.value.fields
+
+
+@pytest.mark.slow
+def test_generation_batch_writes_responses_and_tasks(project_with_model):
+    """Executing a batch stores n answers per prompt, each with project.overlap open task slots."""
+    project, checkpoint = project_with_model
+    prompts = [Prompt.objects.create(project=project, image=make_image() if i else None, question="Describe the image.")
+               for i in range(3)]
+    batch = services.generation_batch_create(
+        project=project, prompt_ids=[p.pk for p in prompts],
+        params={"max_new_tokens": 6, "samples_per_prompt": 2, "temperature": 0.8})
+    services.generation_batch_execute(batch_id=batch.pk)
+    batch.refresh_from_db()
+    assert batch.status == JobStatus.SUCCEEDED, batch.error
+    assert batch.response_count == 6 and batch.progress == 1.0
+    responses = Response.objects.filter(generation_batch=batch)
+    assert sorted(responses.values_list("prompt_id", flat=True)) == sorted([p.pk for p in prompts] * 2)
+    assert set(responses.values_list("checkpoint_id", flat=True)) == {checkpoint.pk}
+    assert responses.first().sampling_params["samples_per_prompt"] == 2
+    assert AnnotationTask.objects.filter(response__generation_batch=batch, status="open").count() == 12
+    assert sorted(set(AnnotationTask.objects.values_list("slot", flat=True))) == [0, 1]

@@ -1,0 +1,181 @@
+"""Training API for managers: runs (launch, follow, cancel), checkpoints (list, activate), generation batches.
+
+Staff manage every project; a member with the manager role manages that
+project. Anyone else gets 403 here; a run, checkpoint or batch of a project
+the caller does not manage answers 404.
+"""
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from rest_framework import permissions, serializers, status
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.views import APIView
+
+from annotate.models import Role
+from annotate.permissions import project_for_role
+from training import selectors, services
+from training.models import GenerationBatch, ModelCheckpoint, TrainingRun
+
+PROJECT_FILTER = OpenApiParameter("project", int, description="Only this project's rows.")
+
+
+class ManagesAProject(permissions.BasePermission):
+    message = "This needs the manager role."
+
+    def has_permission(self, request, view):
+        managed = selectors.project_ids_managed(user=request.user)
+        return managed is None or bool(managed)
+
+
+class ManagerApi(APIView):
+    permission_classes = [permissions.IsAuthenticated, ManagesAProject]
+    pagination_class = api_settings.DEFAULT_PAGINATION_CLASS
+
+    def project_filter(self):
+        value = self.request.query_params.get("project")
+        if value is None:
+            return None
+        if not value.isdigit():
+            raise serializers.ValidationError({"project": ["A project id is a number."]})
+        return int(value)
+
+    def paginated(self, queryset, serializer_class):
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(queryset, self.request, view=self)
+        return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+    def manager_project(self, project_id):
+        return project_for_role(user=self.request.user, project_id=project_id, roles=(Role.MANAGER,))
+
+
+# Training runs ---------------------------------------------------------------------------------
+
+
+class TrainingRunOutputSerializer(serializers.ModelSerializer):
+    output_checkpoint = serializers.PrimaryKeyRelatedField(read_only=True)
+
+    class Meta:
+        model = TrainingRun
+        fields = ["id", "project", "base_checkpoint", "output_checkpoint", "status", "progress", "step",
+                  "total_steps", "record_count", "config", "trigger", "cancel_requested", "error",
+                  "created_at", "started_at", "finished_at", "heartbeat_at"]
+
+
+class TrainingRunMetricsSerializer(serializers.Serializer):
+    steps = serializers.ListField(child=serializers.IntegerField())
+    series = serializers.DictField(child=serializers.ListField(child=serializers.FloatField(allow_null=True)))
+
+
+class TrainingRunDetailOutputSerializer(TrainingRunOutputSerializer):
+    metrics = serializers.SerializerMethodField()
+
+    class Meta(TrainingRunOutputSerializer.Meta):
+        fields = TrainingRunOutputSerializer.Meta.fields + ["metrics"]
+
+    @extend_schema_field(TrainingRunMetricsSerializer)
+    def get_metrics(self, run):
+        return selectors.training_run_metrics(run=run)
+
+
+class TrainingRunCreateInputSerializer(serializers.Serializer):
+    project = serializers.IntegerField()
+    base_checkpoint = serializers.IntegerField(required=False, help_text="Default: the project's active checkpoint.")
+    config = serializers.DictField(required=False, help_text="training.ddpo config overrides: gamma, beta, "
+                                   "learning_rate, epochs, batch_size, max_steps, sft_weight, lora, ...")
+
+
+class TrainingRunListCreateApi(ManagerApi):
+    @extend_schema(parameters=[PROJECT_FILTER], responses=TrainingRunOutputSerializer(many=True))
+    def get(self, request):
+        runs = selectors.training_run_list(user=request.user, project_id=self.project_filter())
+        return self.paginated(runs, TrainingRunOutputSerializer)
+
+    @extend_schema(request=TrainingRunCreateInputSerializer, responses={201: TrainingRunOutputSerializer})
+    def post(self, request):
+        data = TrainingRunCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        project = self.manager_project(data.validated_data["project"])
+        base = data.validated_data.get("base_checkpoint")
+        run = services.training_run_create(
+            project=project, config=data.validated_data.get("config", {}), created_by=request.user,
+            base_checkpoint=get_object_or_404(ModelCheckpoint, pk=base) if base is not None else None,
+        )
+        return Response(TrainingRunOutputSerializer(run).data, status=status.HTTP_201_CREATED)
+
+
+class TrainingRunDetailApi(ManagerApi):
+    @extend_schema(responses=TrainingRunDetailOutputSerializer)
+    def get(self, request, run_id):
+        run = get_object_or_404(selectors.training_run_list(user=request.user), pk=run_id)
+        return Response(TrainingRunDetailOutputSerializer(run).data)
+
+
+class TrainingRunCancelApi(ManagerApi):
+    @extend_schema(request=None, responses=TrainingRunOutputSerializer)
+    def post(self, request, run_id):
+        run = get_object_or_404(selectors.training_run_list(user=request.user), pk=run_id)
+        return Response(TrainingRunOutputSerializer(services.training_run_cancel(run=run)).data)
+
+
+# Checkpoints -----------------------------------------------------------------------------------
+
+
+class CheckpointOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ModelCheckpoint
+        fields = ["id", "project", "name", "path", "parent", "produced_by", "eval_metrics", "is_active", "created_at"]
+
+
+class CheckpointListApi(ManagerApi):
+    @extend_schema(parameters=[PROJECT_FILTER], responses=CheckpointOutputSerializer(many=True))
+    def get(self, request):
+        checkpoints = selectors.checkpoint_list(user=request.user, project_id=self.project_filter())
+        return self.paginated(checkpoints, CheckpointOutputSerializer)
+
+
+class CheckpointActivateApi(ManagerApi):
+    @extend_schema(request=None, responses=CheckpointOutputSerializer)
+    def post(self, request, checkpoint_id):
+        checkpoint = get_object_or_404(selectors.checkpoint_list(user=request.user), pk=checkpoint_id)
+        return Response(CheckpointOutputSerializer(services.checkpoint_activate(checkpoint=checkpoint)).data)
+
+
+# Generation batches ----------------------------------------------------------------------------
+
+
+class GenerationBatchOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = GenerationBatch
+        fields = ["id", "project", "checkpoint", "status", "progress", "params", "prompt_count", "response_count",
+                  "error", "created_at", "started_at", "finished_at"]
+
+
+class GenerationBatchCreateInputSerializer(serializers.Serializer):
+    project = serializers.IntegerField()
+    checkpoint = serializers.IntegerField(required=False, help_text="Default: the project's active checkpoint.")
+    prompts = serializers.ListField(child=serializers.IntegerField(), required=False, allow_empty=False,
+                                    help_text="Prompt ids; default: prompts the checkpoint has not answered.")
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=10000,
+                                     help_text="How many unanswered prompts when `prompts` is not given (64).")
+    params = serializers.DictField(required=False, help_text="temperature, top_p, max_new_tokens, "
+                                   "samples_per_prompt, batch_size, seed")
+
+
+class GenerationBatchListCreateApi(ManagerApi):
+    @extend_schema(parameters=[PROJECT_FILTER], responses=GenerationBatchOutputSerializer(many=True))
+    def get(self, request):
+        batches = selectors.generation_batch_list(user=request.user, project_id=self.project_filter())
+        return self.paginated(batches, GenerationBatchOutputSerializer)
+
+    @extend_schema(request=GenerationBatchCreateInputSerializer, responses={201: GenerationBatchOutputSerializer})
+    def post(self, request):
+        data = GenerationBatchCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        checkpoint = values.get("checkpoint")
+        batch = services.generation_batch_create(
+            project=self.manager_project(values["project"]), prompt_ids=values.get("prompts"),
+            checkpoint=get_object_or_404(ModelCheckpoint, pk=checkpoint) if checkpoint is not None else None,
+            limit=values.get("limit"), params=values.get("params", {}), created_by=request.user,
+        )
+        return Response(GenerationBatchOutputSerializer(batch).data, status=status.HTTP_201_CREATED)

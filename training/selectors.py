@@ -1,0 +1,106 @@
+"""Reads of the training app: runs, metrics, checkpoints, generation batches, training records."""
+from django.db.models import Q
+
+from annotate.models import Membership, PreferenceRecord, Project, Prompt, RecordSource, RecordStatus, Role
+from annotate.roles import user_is_manager
+from training.jobs import FINISHED, JobStatus
+from training.models import GenerationBatch, ModelCheckpoint, TrainingMetric, TrainingRun
+
+
+def project_ids_managed(*, user):
+    """Ids of the projects the user manages; None means all (staff and superusers)."""
+    if user_is_manager(user):
+        return None
+    return list(Membership.objects.filter(user=user, role=Role.MANAGER).values_list("project_id", flat=True))
+
+
+def _managed(queryset, *, user, project_id=None, field="project_id"):
+    managed = project_ids_managed(user=user)
+    if managed is not None:
+        queryset = queryset.filter(**{f"{field}__in": managed})
+    if project_id is not None:
+        queryset = queryset.filter(**{field: project_id})
+    return queryset
+
+
+def training_run_list(*, user, project_id=None):
+    return _managed(TrainingRun.objects.select_related("project", "base_checkpoint", "output_checkpoint"),
+                    user=user, project_id=project_id)
+
+
+def training_run_metrics(*, run):
+    """The run's metric series: ``{"steps": [...], "series": {name: [value|None, ...]}}``, one column per step."""
+    rows = list(TrainingMetric.objects.filter(run=run).order_by("step").values_list("step", "values"))
+    names = sorted({name for _, values in rows for name in values})
+    return {
+        "steps": [step for step, _ in rows],
+        "series": {name: [values.get(name) for _, values in rows] for name in names},
+    }
+
+
+def checkpoint_list(*, user, project_id=None):
+    checkpoints = ModelCheckpoint.objects.select_related("project", "parent", "produced_by")
+    managed = project_ids_managed(user=user)
+    if managed is not None:  # shared checkpoints (no project) are visible to every manager
+        checkpoints = checkpoints.filter(Q(project_id__in=managed) | Q(project__isnull=True))
+    if project_id is not None:
+        checkpoints = checkpoints.filter(project_id=project_id)
+    return checkpoints
+
+
+def checkpoint_active(*, project):
+    return ModelCheckpoint.objects.filter(project=project, is_active=True).first()
+
+
+def generation_batch_list(*, user, project_id=None):
+    return _managed(GenerationBatch.objects.select_related("project", "checkpoint"), user=user, project_id=project_id)
+
+
+def prompts_without_response(*, project, checkpoint, limit):
+    """The project's prompts this checkpoint has not answered yet, oldest first."""
+    answered = Prompt.objects.filter(responses__checkpoint=checkpoint)
+    return list(Prompt.objects.filter(project=project).exclude(pk__in=answered).order_by("id")[:limit])
+
+
+def training_records(*, project):
+    """The project's active preference records as ``training.ddpo`` record dicts (image = file path)."""
+    records = PreferenceRecord.objects.filter(project=project, status=RecordStatus.ACTIVE).select_related("image")
+    return [_record_dict(record) for record in records.order_by("id").iterator()]
+
+
+def _record_dict(record):
+    # Imported rows without an alignment carry no spans: None lets ddpo fall back to a token diff.
+    spans_known = record.source == RecordSource.ANNOTATION or bool(record.alignment)
+    return {
+        "id": str(record.pk),
+        "version": record.version,
+        "image": record.image.file.path if record.image else None,
+        "question": record.question,
+        "chosen": record.chosen,
+        "rejected": record.rejected,
+        "chosen_spans": record.chosen_spans if spans_known else None,
+        "rejected_spans": record.rejected_spans if spans_known else None,
+    }
+
+
+def training_run_active_exists(*, project):
+    return TrainingRun.objects.filter(project=project).exclude(status__in=FINISHED).exists()
+
+
+def projects_due_for_training():
+    """Projects with an auto-train threshold, an active checkpoint, no unfinished run, and enough new records.
+
+    "New" means created after the project's last succeeded run started.
+    """
+    due = []
+    candidates = Project.objects.filter(auto_train_threshold__gt=0, checkpoints__is_active=True)
+    for project in candidates.distinct():
+        if training_run_active_exists(project=project):
+            continue
+        last = project.training_runs.filter(status=JobStatus.SUCCEEDED).order_by("-created_at").first()
+        records = PreferenceRecord.objects.filter(project=project, status=RecordStatus.ACTIVE)
+        if last is not None:
+            records = records.filter(created_at__gt=last.created_at)
+        if records.count() >= project.auto_train_threshold:
+            due.append(project)
+    return due
