@@ -2,5 +2,7 @@
 from annotate.services.team import project_team_create
 from annotate.alignment import apply_segments
 from annotate.services.records import record_sync, record_sync_enqueue
+from annotate.services.exports import export_chunks, export_job_create, export_job_run
+from annotate.services.imports import dataset_import
 
-__all__ = ["project_team_create", "apply_segments", "record_sync", "record_sync_enqueue"]
+__all__ = ["project_team_create", "apply_segments", "record_sync", "record_sync_enqueue", "export_chunks", "export_job_create", "export_job_run", "dataset_import"]

@@ -1,0 +1,151 @@
+"""Dataset exchange for managers: streamed export, background export jobs, parquet import."""
+from types import SimpleNamespace
+
+from django.http import FileResponse, StreamingHttpResponse
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.generics import ListAPIView, RetrieveAPIView, get_object_or_404
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotate.models import ExportFormat, ExportJob, Project, RecordStatus
+from annotate.roles import user_is_manager
+from annotate.selectors.records import record_export_list
+from annotate.services.exports import export_chunks, export_filename, export_job_create
+from annotate.services.imports import dataset_import
+from training.jobs import JobStatus
+
+CONTENT_TYPES = {
+    ExportFormat.RLHFV_PARQUET: "application/vnd.apache.parquet",
+    ExportFormat.RLHFV_JSONL: "application/x-ndjson",
+    ExportFormat.TRL_PARQUET: "application/vnd.apache.parquet",
+}
+
+
+class IsManager(BasePermission):
+    """Staff and superusers: exports and imports move whole datasets."""
+
+    def has_permission(self, request, view):
+        return user_is_manager(request.user)
+
+
+class FormatParamNegotiation(DefaultContentNegotiation):
+    """Here ``?format=`` names the export format (DESIGN.md), not a DRF renderer."""
+
+    settings = SimpleNamespace(URL_FORMAT_OVERRIDE=None)
+
+
+class ExportFilterSerializer(serializers.Serializer):
+    """The whitelisted filters, as ``record_export_list`` takes them."""
+
+    status = serializers.ChoiceField(choices=[*RecordStatus.values, "all"], default=RecordStatus.ACTIVE)
+    created_since = serializers.DateTimeField(required=False)
+    created_until = serializers.DateTimeField(required=False)
+    generation_batch = serializers.IntegerField(required=False, min_value=1)
+    checkpoint = serializers.IntegerField(required=False, min_value=1)
+    category = serializers.CharField(required=False, max_length=64)
+    reviewed_only = serializers.BooleanField(default=False)
+
+
+class ExportQuerySerializer(ExportFilterSerializer):
+    format = serializers.ChoiceField(choices=ExportFormat.values)
+    project = serializers.PrimaryKeyRelatedField(queryset=Project.objects.all())
+    include_segments = serializers.BooleanField(default=False)
+
+
+def _split(data):
+    """(project, format, include_segments, filters) of validated export input."""
+    filters = {key: data[key] for key in ExportFilterSerializer().fields if key in data}
+    return data["project"], data["format"], data["include_segments"], filters
+
+
+class ExportApi(APIView):
+    permission_classes = [IsManager]
+    content_negotiation_class = FormatParamNegotiation
+
+    @extend_schema(parameters=[ExportQuerySerializer], responses={(200, "application/octet-stream"): bytes})
+    def get(self, request):
+        query = ExportQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        project, export_format, include_segments, filters = _split(query.validated_data)
+        records = record_export_list(project_id=project.pk, **filters)
+        response = StreamingHttpResponse(
+            export_chunks(records=records, export_format=export_format, include_segments=include_segments),
+            content_type=CONTENT_TYPES[export_format],
+        )
+        name = export_filename(project_name=project.name, export_format=export_format)
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
+
+class ImportInputSerializer(serializers.Serializer):
+    file = serializers.FileField()
+    project = serializers.PrimaryKeyRelatedField(queryset=Project.objects.all())
+
+
+class ImportOutputSerializer(serializers.Serializer):
+    rows = serializers.IntegerField()
+    created = serializers.IntegerField()
+    skipped = serializers.IntegerField()
+
+
+class ImportApi(APIView):
+    permission_classes = [IsManager]
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(request={"multipart/form-data": ImportInputSerializer}, responses={201: ImportOutputSerializer})
+    def post(self, request):
+        data = ImportInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        result = dataset_import(project=data.validated_data["project"], file=data.validated_data["file"])
+        return Response(ImportOutputSerializer(result._asdict()).data, status=status.HTTP_201_CREATED)
+
+
+class ExportJobOutputSerializer(serializers.ModelSerializer):
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ExportJob
+        fields = ["id", "project", "format", "filters", "status", "progress", "rows_written", "total_rows",
+                  "error", "created_at", "started_at", "finished_at", "download_url"]
+
+    def get_download_url(self, job) -> str | None:
+        if job.status != JobStatus.SUCCEEDED or not job.file:
+            return None
+        return self.context["request"].build_absolute_uri(f"/api/export-jobs/{job.pk}/download/")
+
+
+class ExportJobListApi(ListAPIView):
+    """Background exports, newest first; POST queues one (same parameters as ``GET /api/export/``)."""
+
+    permission_classes = [IsManager]
+    serializer_class = ExportJobOutputSerializer
+    queryset = ExportJob.objects.all()
+
+    @extend_schema(request=ExportQuerySerializer, responses={202: ExportJobOutputSerializer})
+    def post(self, request):
+        data = ExportQuerySerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        project, export_format, include_segments, filters = _split(data.validated_data)
+        filters = {key: value.isoformat() if hasattr(value, "isoformat") else value for key, value in filters.items()}
+        job = export_job_create(user=request.user, project=project, export_format=export_format,
+                                filters=filters, include_segments=include_segments)
+        return Response(ExportJobOutputSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ExportJobDetailApi(RetrieveAPIView):
+    permission_classes = [IsManager]
+    serializer_class = ExportJobOutputSerializer
+    queryset = ExportJob.objects.all()
+
+
+class ExportJobDownloadApi(APIView):
+    permission_classes = [IsManager]
+
+    @extend_schema(responses={(200, "application/octet-stream"): bytes})
+    def get(self, request, pk):
+        job = get_object_or_404(ExportJob, pk=pk, status=JobStatus.SUCCEEDED)
+        return FileResponse(job.file.open("rb"), as_attachment=True, filename=job.file.name.rsplit("/", 1)[-1])

@@ -1,0 +1,213 @@
+"""Imports of RLHF-V (``text`` JSON) and RLAIF-V (flat ``question``/``chosen``/``rejected``) parquet files.
+
+One file is one transaction: a bad row anywhere rejects the whole file with
+an ``ApplicationError`` naming the row and the problem, and the image files
+already written are removed again. Images are deduplicated by sha256 and
+never read from the server's disk (``image_path`` is only recorded). A row
+is keyed by a hash of its content, so importing a file twice adds nothing.
+Changed spans come from the file's ``segments`` column when it has one (our
+own exports), else from ``alignment_from_diff``.
+"""
+import hashlib
+import io
+import json
+import re
+import warnings
+from collections.abc import Callable
+from typing import NamedTuple
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from PIL import Image, UnidentifiedImageError
+
+from annotate.alignment import alignment_from_diff, alignment_spans
+from annotate.models import ImageAsset, PreferenceRecord, Project, Prompt, RecordSource, Response
+from config.errors import ApplicationError
+
+MAX_IMAGE_PIXELS = 40_000_000  # decompression bombs: a small file that decodes to gigabytes
+BATCH_ROWS = 256
+TEXT_KEYS = ("question", "chosen", "rejected")
+ORIGIN_COLUMNS = ("ds_name", "origin_dataset", "origin_split", "idx", "image_path")
+
+
+class ImportResult(NamedTuple):
+    rows: int
+    created: int
+    skipped: int
+
+
+def _bad(message):
+    return ApplicationError(message, fields={"file": message})
+
+
+def _open(file):
+    try:
+        return pq.ParquetFile(file)
+    except (pa.ArrowException, OSError, ValueError) as error:
+        raise _bad(f"Not a parquet file: {error}")
+
+
+def _check_columns(names):
+    missing = [] if "image" in names else ["image"]
+    if "text" not in names:
+        missing += [key for key in TEXT_KEYS if key not in names]
+    if missing:
+        raise _bad(f"Missing column(s) {', '.join(missing)}: an RLHF-V file has image and text, "
+                   "an RLAIF-V file image, question, chosen and rejected.")
+
+
+def _texts(row, where):
+    if "text" in row:
+        try:
+            text = json.loads(row["text"])
+        except (TypeError, ValueError) as error:
+            raise _bad(f"{where}: `text` is not JSON ({error}).")
+        if not isinstance(text, dict):
+            raise _bad(f"{where}: `text` is not a JSON object.")
+    else:
+        text = row
+    for key in TEXT_KEYS:
+        if not isinstance(text.get(key), str):
+            raise _bad(f"{where}: `text` lacks the key {key!r}." if "text" in row else f"{where}: `{key}` is empty.")
+    return tuple(text[key] for key in TEXT_KEYS)
+
+
+def _check_path(path, where):
+    if path and (path.startswith(("/", "\\", "~")) or re.match(r"^[A-Za-z]:", path)
+                 or ".." in re.split(r"[\\/]", path)):
+        raise _bad(f"{where}: image path {path!r} is absolute or leaves its folder.")
+
+
+def _image(value, where):
+    """``(data, sha256, width, height, extension)`` of a row's image, checked to be a real, sane image."""
+    data = value.get("bytes") if isinstance(value, dict) else value
+    if isinstance(value, dict):
+        _check_path(value.get("path"), where)
+    if not data:
+        raise _bad(f"{where}: `image` has no bytes (image files are never read from the server).")
+    too_large = _bad(f"{where}: the image has more than the limit of {MAX_IMAGE_PIXELS} pixels.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                (width, height), kind = image.size, image.format
+                if width * height > MAX_IMAGE_PIXELS:
+                    raise too_large
+                image.verify()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise too_large
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise _bad(f"{where}: `image` bytes are not an image ({error}).")
+    return data, hashlib.sha256(data).hexdigest(), width, height, (kind or "bin").lower()
+
+
+def _alignment(row, rejected, chosen, where):
+    if row.get("segments") is None:
+        return alignment_from_diff(rejected, chosen)
+    try:
+        alignment = [{"rejected": list(item["rejected"]), "chosen": list(item["chosen"]),
+                      "category": item.get("category") or ""} for item in row["segments"]]
+        in_range = all(len(item[side]) == 2 and 0 <= item[side][0] <= item[side][1] <= len(text)
+                       for item in alignment for side, text in (("rejected", rejected), ("chosen", chosen)))
+    except (TypeError, KeyError, AttributeError):
+        in_range = False
+    if not in_range:
+        raise _bad(f"{where}: `segments` is not a list of in-range {{rejected, chosen, category}} spans.")
+    return alignment
+
+
+def _parse(row, where):
+    question, chosen, rejected = _texts(row, where)
+    origin = {key: row[key] for key in ORIGIN_COLUMNS if row.get(key) is not None}
+    _check_path(origin.get("image_path"), where)
+    image = _image(row["image"], where)
+    key = hashlib.sha256(json.dumps([image[1], question, chosen, rejected]).encode()).hexdigest()
+    return {"question": question, "chosen": chosen, "rejected": rejected, "origin": origin, "image": image,
+            "key": key, "alignment": _alignment(row, rejected, chosen, where)}
+
+
+def _image_ids(rows, saved):
+    """sha256 -> ImageAsset id for the rows' images, storing the new ones (their names go to ``saved``)."""
+    shas = {row["image"][1]: row["image"] for row in rows}
+    ids = dict(ImageAsset.objects.filter(sha256__in=shas).values_list("sha256", "id"))
+    for sha, (data, _, width, height, kind) in shas.items():
+        if sha not in ids:
+            asset = ImageAsset(sha256=sha, width=width, height=height, size_bytes=len(data))
+            asset.file.save(f"{sha[:16]}.{kind}", ContentFile(data), save=False)
+            saved.append(asset.file.name)
+            asset.save()
+            ids[sha] = asset.pk
+    return ids
+
+
+def _prompt_ids(project, rows, image_ids):
+    """(image id, question) -> Prompt id in ``project``, creating the missing prompts."""
+    wanted = {(image_ids[row["image"][1]], row["question"]): row for row in rows}
+    existing = Prompt.objects.filter(project=project, image_id__in={image for image, _ in wanted})
+    ids = {(p.image_id, p.question): p.pk for p in existing.only("id", "image_id", "question")}
+    new = [Prompt(project=project, image_id=image, question=question,
+                  origin={"dataset": row["origin"].get("origin_dataset", ""), "split": row["origin"].get("origin_split", "")})
+           for (image, question), row in wanted.items() if (image, question) not in ids]
+    ids.update({(p.image_id, p.question): p.pk for p in Prompt.objects.bulk_create(new)})
+    return ids
+
+
+def _store(project, rows, saved):
+    image_ids = _image_ids(rows, saved)
+    prompt_ids = _prompt_ids(project, rows, image_ids)
+    responses = Response.objects.bulk_create([
+        Response(prompt_id=prompt_ids[(image_ids[row["image"][1]], row["question"])], text=row["rejected"])
+        for row in rows
+    ])
+    records = []
+    for row, response in zip(rows, responses):
+        rejected_spans, chosen_spans = alignment_spans(row["alignment"])
+        records.append(PreferenceRecord(
+            project=project, response=response, image_id=image_ids[row["image"][1]], question=row["question"],
+            chosen=row["chosen"], rejected=row["rejected"], alignment=row["alignment"],
+            rejected_spans=rejected_spans, chosen_spans=chosen_spans, source=RecordSource.IMPORTED,
+            origin=row["origin"], import_key=row["key"],
+        ))
+    PreferenceRecord.objects.bulk_create(records)
+
+
+def _import_rows(project, parquet, saved, on_rows):
+    seen = set(PreferenceRecord.objects.filter(project=project).exclude(import_key="").values_list("import_key", flat=True))
+    total, done, created = parquet.metadata.num_rows, 0, 0
+    for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
+        fresh = []
+        for offset, row in enumerate(batch.to_pylist()):
+            parsed = _parse(row, f"Row {done + offset}")
+            if parsed["key"] not in seen:
+                seen.add(parsed["key"])
+                fresh.append(parsed)
+        if fresh:
+            _store(project, fresh, saved)
+        done += batch.num_rows
+        created += len(fresh)
+        on_rows(done, total)
+    return ImportResult(rows=done, created=created, skipped=done - created)
+
+
+def dataset_import(*, project: Project, file, on_rows: Callable[[int, int], None] = lambda done, total: None) -> ImportResult:
+    """Import an RLHF-V / RLAIF-V parquet ``file`` (path or binary file object) into ``project``, all or nothing."""
+    parquet = _open(file)
+    _check_columns(parquet.schema_arrow.names)
+    saved = []
+    try:
+        with transaction.atomic():
+            return _import_rows(project, parquet, saved, on_rows)
+    except BaseException:
+        for name in saved:
+            default_storage.delete(name)
+        raise
+
+
+@transaction.atomic
+def dataset_import_by_name(*, project_name: str, file, on_rows=lambda done, total: None) -> tuple[Project, ImportResult]:
+    """``dataset_import`` into the project called ``project_name``, created when missing (and not when the file is bad)."""
+    project, _ = Project.objects.get_or_create(name=project_name)
+    return project, dataset_import(project=project, file=file, on_rows=on_rows)

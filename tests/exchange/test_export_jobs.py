@@ -1,0 +1,81 @@
+"""Background export jobs: guarded status, progress, a file in storage and its download link."""
+import io
+import time
+
+import pyarrow.parquet as pq
+import pytest
+
+from annotate.models import ExportJob
+from annotate.services.exports import export_job_run
+from tests.exchange.helpers import make_records, manager_client
+from tests.factories import make_project
+from training.jobs import JobStatus
+
+
+def _download(client, job):
+    response = client.get(f"/api/export-jobs/{job['id']}/")
+    assert response.status_code == 200
+    url = response.json()["download_url"]
+    assert url.endswith(f"/api/export-jobs/{job['id']}/download/")
+    download = client.get(url)
+    assert download.status_code == 200
+    return pq.read_table(io.BytesIO(b"".join(download.streaming_content)))
+
+
+@pytest.mark.django_db
+def test_job_writes_the_file_with_progress():
+    """A queued job runs once: file stored, all rows written, progress 1; a second run changes nothing."""
+    project = make_project()
+    records = make_records(project)
+    client = manager_client()
+    job = ExportJob.objects.create(project=project, format="rlhfv-parquet", filters={"category": "object"})
+    export_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.progress, job.rows_written, job.total_rows) == (JobStatus.SUCCEEDED, 1.0, 1, 1)
+    table = _download(client, {"id": job.pk})
+    assert table.column("idx").to_pylist() == [records[0].pk]
+    finished_at = job.finished_at
+    export_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.finished_at == finished_at
+
+
+@pytest.mark.django_db
+def test_cancelled_job_is_not_run():
+    job = ExportJob.objects.create(project=make_project(), format="trl-parquet")
+    job.transition(JobStatus.CANCELLED)
+    export_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.CANCELLED and not job.file
+    response = manager_client().get(f"/api/export-jobs/{job.pk}/download/")
+    assert response.status_code == 404
+
+
+@pytest.mark.django_db
+def test_failed_export_records_the_error():
+    job = ExportJob.objects.create(project=make_project(), format="rlhfv-parquet", filters={"no_such_filter": 1})
+    export_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED and "no_such_filter" in job.error
+
+
+@pytest.mark.slow
+def test_export_job_through_a_real_worker(celery_worker_process):
+    """POST /api/export-jobs/ → a Celery worker writes the file → the download link serves it."""
+    project = make_project()
+    make_records(project)
+    client = manager_client()
+    response = client.post("/api/export-jobs/", {"format": "rlhfv-parquet", "project": project.pk,
+                                                 "include_segments": True}, format="json")
+    assert response.status_code == 202, response.content
+    job = response.json()
+    assert job["status"] == JobStatus.QUEUED and job["download_url"] is None
+    deadline = time.monotonic() + 60
+    while ExportJob.objects.get(pk=job["id"]).status in (JobStatus.QUEUED, JobStatus.RUNNING):
+        assert time.monotonic() < deadline, "export job did not finish"
+        time.sleep(0.2)
+    assert ExportJob.objects.get(pk=job["id"]).status == JobStatus.SUCCEEDED
+    table = _download(client, job)
+    assert table.num_rows == 3 and "segments" in table.column_names
+    listed = client.get("/api/export-jobs/").json()
+    assert [row["id"] for row in listed["results"]] == [job["id"]]

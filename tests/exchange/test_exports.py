@@ -1,0 +1,159 @@
+"""Streamed exports: RLHF-V parquet/JSONL and TRL parquet, loadable by ``datasets``; filters; permissions."""
+import base64
+import io
+import json
+
+import pyarrow.parquet as pq
+import pytest
+from rest_framework.test import APIClient
+
+from annotate.models import RecordStatus, Role
+from tests.exchange.helpers import export_bytes, make_record, make_records, manager_client
+from tests.factories import make_project, make_user
+
+pytestmark = pytest.mark.django_db
+
+RLHFV_COLUMNS = ["ds_name", "image", "text", "origin_dataset", "origin_split", "idx", "image_path"]
+
+
+def _load(tmp_path, data):
+    import datasets
+
+    path = tmp_path / "export.parquet"
+    path.write_bytes(data)
+    return datasets.load_dataset("parquet", data_files=str(path), split="train", cache_dir=str(tmp_path / "hf"))
+
+
+def test_rlhfv_parquet_round_trips_through_datasets(tmp_path):
+    """Every row's image bytes and text equal the database; text has exactly three keys; schema as RLHF-V."""
+    import datasets
+
+    project = make_project()
+    records = make_records(project)
+    make_record(project, "Retired?", "Old text here.", [(0, 3, "other", "New")], status=RecordStatus.RETIRED)
+    dataset = _load(tmp_path, export_bytes(manager_client(), project))
+    assert dataset.column_names == RLHFV_COLUMNS
+    assert isinstance(dataset.features["image"], datasets.Image)
+    assert dataset.features["idx"] == datasets.Value("int64")
+    assert dataset[0]["image"].size == (32, 32)  # decoded to PIL by the Image feature
+    raw = dataset.cast_column("image", datasets.Image(decode=False))
+    assert len(raw) == len(records)
+    for row, record in zip(raw, records):
+        text = json.loads(row["text"])
+        assert list(text) == ["question", "chosen", "rejected"]
+        assert text == {"question": record.question, "chosen": record.chosen, "rejected": record.rejected}
+        assert row["image"]["bytes"] == record.image.file.open("rb").read()
+        assert row["idx"] == record.pk and row["ds_name"] == project.name
+        assert row["image_path"] == record.image.file.name
+        assert json.loads(row["origin_split"]).keys() == {"model", "type"}
+
+
+def test_segments_column_holds_the_alignment():
+    """include_segments=1 adds the alignment; readers that ignore it still get the RLHF-V columns."""
+    project = make_project()
+    records = make_records(project)
+    table = pq.read_table(io.BytesIO(export_bytes(manager_client(), project, include_segments=1)))
+    assert table.column_names == RLHFV_COLUMNS + ["segments"]
+    assert table.column("segments").to_pylist() == [record.alignment for record in records]
+
+
+def test_trl_parquet_is_conversational_with_images(tmp_path):
+    """trl-parquet: images list, user prompt with an image part then the question, assistant answers."""
+    import datasets
+
+    project = make_project()
+    record = make_records(project)[0]
+    dataset = _load(tmp_path, export_bytes(manager_client(), project, "trl-parquet"))
+    assert dataset.column_names == ["images", "prompt", "chosen", "rejected"]
+    assert isinstance(dataset.features["images"].feature, datasets.Image)
+    row = dataset[0]
+    assert row["prompt"] == [{"role": "user", "content": [
+        {"type": "image", "text": None}, {"type": "text", "text": record.question}]}]
+    assert row["chosen"] == [{"role": "assistant", "content": [{"type": "text", "text": record.chosen}]}]
+    assert row["rejected"][0]["content"][0]["text"] == record.rejected
+    assert row["images"][0].size == (32, 32)
+
+
+def test_jsonl_lines_carry_base64_images():
+    project = make_project()
+    records = make_records(project)
+    lines = export_bytes(manager_client(), project, "rlhfv-jsonl").decode().splitlines()
+    assert len(lines) == len(records)
+    row = json.loads(lines[1])
+    assert list(row) == RLHFV_COLUMNS
+    assert base64.b64decode(row["image"]["bytes"]) == records[1].image.file.open("rb").read()
+    assert json.loads(row["text"])["chosen"] == records[1].chosen
+
+
+def test_response_streams_before_reading_records():
+    """The first chunk (parquet magic) comes before any row is read."""
+    project = make_project()
+    make_records(project)
+    response = manager_client().get("/api/export/", {"format": "rlhfv-parquet", "project": project.pk})
+    assert response["Content-Disposition"].endswith('.parquet"')
+    assert next(iter(response.streaming_content)) == b"PAR1"
+
+
+def test_filters_select_records():
+    """status, created since/until, checkpoint, generation batch, category and reviewed-only are applied."""
+    from training.models import GenerationBatch, ModelCheckpoint
+
+    project = make_project()
+    first, second, third = make_records(project)
+    checkpoint = ModelCheckpoint.objects.create(project=project, name="c1", path="/x")
+    batch = GenerationBatch.objects.create(project=project, checkpoint=checkpoint)
+    second.response.checkpoint, second.response.generation_batch = checkpoint, batch
+    second.response.save()
+    client = manager_client()
+
+    def idx(**params):
+        table = pq.read_table(io.BytesIO(export_bytes(client, project, **params)))
+        return table.column("idx").to_pylist()
+
+    assert idx(checkpoint=checkpoint.pk) == [second.pk]
+    assert idx(generation_batch=batch.pk) == [second.pk]
+    assert idx(category="attribute") == [second.pk]
+    assert idx(category="number") == [third.pk]
+    assert idx(created_since=second.created_at.isoformat()) == [second.pk, third.pk]
+    assert idx(created_until=second.created_at.isoformat()) == [first.pk]
+    assert idx(reviewed_only=1) == []
+    first.status = RecordStatus.RETIRED
+    first.save()
+    assert idx(status="retired") == [first.pk]
+    assert idx(status="all") == [first.pk, second.pk, third.pk]
+    assert json.loads(pq.read_table(io.BytesIO(export_bytes(client, project, checkpoint=checkpoint.pk)))
+                      .column("origin_split")[0].as_py())["model"] == "c1"
+
+
+def test_bad_export_parameters_are_400_naming_the_field():
+    project = make_project()
+    client = manager_client()
+    for params, field in [({"format": "csv"}, "format"), ({"format": "rlhfv-parquet", "project": 999999}, "project"),
+                          ({"format": "rlhfv-parquet", "status": "gone"}, "status"),
+                          ({"format": "rlhfv-parquet", "created_since": "yesterday"}, "created_since")]:
+        response = client.get("/api/export/", {"project": project.pk, **params})
+        assert response.status_code == 400, params
+        assert field in response.json()["fields"]
+
+
+@pytest.mark.parametrize("method,url", [
+    ("get", "/api/export/?format=rlhfv-parquet&project={project}"),
+    ("post", "/api/import/"),
+    ("get", "/api/export-jobs/"),
+    ("post", "/api/export-jobs/"),
+])
+def test_only_managers_exchange_datasets(method, url):
+    """Anonymous: 401; annotators and reviewers of the project: 403."""
+    project = make_project()
+    url = url.format(project=project.pk)
+    assert getattr(APIClient(), method)(url).status_code == 401
+    for role in (Role.ANNOTATOR, Role.REVIEWER):
+        member = APIClient()
+        member.force_authenticate(make_user(role=role, project=project))
+        assert getattr(member, method)(url).status_code == 403
+
+
+def test_empty_export_is_a_valid_file():
+    project = make_project()
+    table = pq.read_table(io.BytesIO(export_bytes(manager_client(), project)))
+    assert table.num_rows == 0 and table.column_names == RLHFV_COLUMNS
