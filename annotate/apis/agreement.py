@@ -1,0 +1,27 @@
+"""Inter-annotator agreement of a project, for its reviewers and managers."""
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response as HttpResponse
+from rest_framework.views import APIView
+
+from annotate.permissions import REVIEWERS, project_for_role
+from annotate.selectors.agreement import agreement_for_project
+
+
+class AgreementPairOutputSerializer(serializers.Serializer):
+    annotator_a = serializers.CharField()
+    annotator_b = serializers.CharField()
+    f1 = serializers.FloatField(help_text="Mean span-level character-overlap F1 over the responses both annotated.")
+    responses = serializers.IntegerField()
+
+
+class AgreementOutputSerializer(serializers.Serializer):
+    overall_f1 = serializers.FloatField(allow_null=True, help_text="Mean over every (response, pair); null without pairs.")
+    pairs = AgreementPairOutputSerializer(many=True)
+
+
+class ProjectAgreementApi(APIView):
+    @extend_schema(responses=AgreementOutputSerializer)
+    def get(self, request, project_id):
+        project = project_for_role(user=request.user, project_id=project_id, roles=REVIEWERS)
+        return HttpResponse(AgreementOutputSerializer(agreement_for_project(project=project)).data)

@@ -1,0 +1,125 @@
+"""Annotations: list, create or update a draft, submit, PATCH with ``version``, read one.
+
+Double submit: a POST or PATCH on a task whose annotation by the caller is
+already submitted (or reviewed) answers **409** with the existing
+annotation's id in ``fields.task``; nothing new is created.
+"""
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import serializers, status
+from rest_framework.generics import GenericAPIView
+from rest_framework.response import Response as HttpResponse
+from rest_framework.views import APIView
+
+from annotate.alignment import apply_segments
+from annotate.models import AnnotationStatus
+from annotate.selectors.annotations import annotation_get, annotation_list
+from annotate.services.annotations import annotation_save, annotation_update
+
+MAX_SEGMENTS = 1000
+
+
+class AnnotationSegmentSerializer(serializers.Serializer):
+    start = serializers.IntegerField(min_value=0, help_text="Code-point offset in the answer (inclusive).")
+    end = serializers.IntegerField(min_value=0, help_text="Code-point offset (exclusive); start == end inserts.")
+    category = serializers.CharField()
+    replacement = serializers.CharField(allow_blank=True, default="", help_text="The rewrite; empty deletes.")
+
+
+@extend_schema_field(AnnotationSegmentSerializer(many=True))
+class AnnotationSegmentsField(serializers.ListField):
+    """Segments as sent; each is checked by ``segments_validate``, which names the bad field (``segments[1].end``)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(child=serializers.JSONField(), max_length=MAX_SEGMENTS, **kwargs)
+
+
+class AnnotationOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    task = serializers.IntegerField(source="task_id")
+    response = serializers.IntegerField(source="task.response_id")
+    annotator = serializers.CharField(source="annotator.username")
+    status = serializers.ChoiceField(choices=AnnotationStatus.choices)
+    no_hallucination = serializers.BooleanField()
+    version = serializers.IntegerField()
+    segments = AnnotationSegmentSerializer(many=True, source="segments.all")
+    chosen = serializers.SerializerMethodField(help_text="The answer with the segments applied.")
+    skip_reason = serializers.CharField()
+    review_reason = serializers.CharField()
+    submitted_at = serializers.DateTimeField(allow_null=True)
+    updated_at = serializers.DateTimeField()
+
+    def get_chosen(self, annotation) -> str:
+        segments = [
+            {"start": s.start, "end": s.end, "category": s.category, "replacement": s.replacement}
+            for s in annotation.segments.all()
+        ]
+        return apply_segments(annotation.task.response.text, segments)[0]
+
+
+class AnnotationListFilterSerializer(serializers.Serializer):
+    """The whitelist of list filters (exact matches); other query parameters are ignored."""
+
+    project = serializers.IntegerField(required=False)
+    status = serializers.ChoiceField(choices=AnnotationStatus.choices, required=False)
+    task = serializers.IntegerField(required=False)
+    response = serializers.IntegerField(required=False)
+
+
+class AnnotationCreateInputSerializer(serializers.Serializer):
+    task = serializers.IntegerField()
+    segments = AnnotationSegmentsField(default=list)
+    submit = serializers.BooleanField(default=False, help_text="False saves a draft.")
+    no_hallucination = serializers.BooleanField(
+        default=False, help_text="The answer is correct as it stands: final like a submit; segments must be empty."
+    )
+
+
+class AnnotationUpdateInputSerializer(serializers.Serializer):
+    version = serializers.IntegerField(help_text="The version this edit is based on; a stale one answers 409.")
+    segments = AnnotationSegmentsField(required=False)
+    submit = serializers.BooleanField(default=False)
+    no_hallucination = serializers.BooleanField(required=False)
+
+
+class AnnotationListCreateApi(GenericAPIView):
+    serializer_class = AnnotationOutputSerializer
+
+    @extend_schema(parameters=[AnnotationListFilterSerializer], responses=AnnotationOutputSerializer(many=True))
+    def get(self, request):
+        filters = AnnotationListFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        page = self.paginate_queryset(annotation_list(user=request.user, filters=filters.validated_data))
+        return self.get_paginated_response(AnnotationOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        request=AnnotationCreateInputSerializer,
+        responses={
+            201: AnnotationOutputSerializer,
+            200: OpenApiResponse(AnnotationOutputSerializer, description="The caller's draft on that task, updated."),
+            409: OpenApiResponse(description="The caller's annotation on that task is already submitted."),
+        },
+    )
+    def post(self, request):
+        data = AnnotationCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        annotation, created = annotation_save(user=request.user, task_id=data.validated_data.pop("task"), **data.validated_data)
+        annotation = annotation_get(user=request.user, annotation_id=annotation.pk)
+        return HttpResponse(
+            AnnotationOutputSerializer(annotation).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+
+class AnnotationDetailApi(APIView):
+    @extend_schema(responses=AnnotationOutputSerializer)
+    def get(self, request, annotation_id):
+        return HttpResponse(AnnotationOutputSerializer(annotation_get(user=request.user, annotation_id=annotation_id)).data)
+
+    @extend_schema(
+        request=AnnotationUpdateInputSerializer,
+        responses={200: AnnotationOutputSerializer, 409: OpenApiResponse(description="Stale version, or already submitted.")},
+    )
+    def patch(self, request, annotation_id):
+        data = AnnotationUpdateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        annotation_update(user=request.user, annotation_id=annotation_id, **data.validated_data)
+        return HttpResponse(AnnotationOutputSerializer(annotation_get(user=request.user, annotation_id=annotation_id)).data)

@@ -1,0 +1,81 @@
+"""Review: the next response with submitted annotations side by side; accept (optionally edited) or reject."""
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.response import Response as HttpResponse
+from rest_framework.views import APIView
+
+from annotate.apis.annotations import AnnotationOutputSerializer, AnnotationSegmentsField
+from annotate.apis.tasks import TaskPromptOutputSerializer, TaskResponseOutputSerializer
+from annotate.permissions import REVIEWERS, project_for_role
+from annotate.roles import user_can_review
+from annotate.selectors.annotations import annotation_get, review_next
+from annotate.services.review import annotation_accept, annotation_reject
+
+
+class ReviewNextQuerySerializer(serializers.Serializer):
+    project = serializers.IntegerField()
+
+
+class ReviewNextOutputSerializer(serializers.Serializer):
+    response = TaskResponseOutputSerializer()
+    prompt = TaskPromptOutputSerializer(source="response.prompt")
+    annotations = AnnotationOutputSerializer(many=True)
+
+
+class AnnotationAcceptInputSerializer(serializers.Serializer):
+    segments = AnnotationSegmentsField(required=False, help_text="Edit-then-accept: these replace the annotator's segments.")
+
+
+class AnnotationRejectInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
+
+
+def _reviewable(user, annotation_id):
+    """The annotation if the caller may review it: 404 when they can't see it, 403 when they only see their own."""
+    annotation = annotation_get(user=user, annotation_id=annotation_id)
+    if not user_can_review(user, annotation.task.response.prompt.project_id):
+        raise PermissionDenied("Reviewing needs the reviewer or manager role in this project.")
+    return annotation
+
+
+class ReviewNextApi(APIView):
+    @extend_schema(
+        parameters=[ReviewNextQuerySerializer],
+        responses={200: ReviewNextOutputSerializer, 204: OpenApiResponse(description="Nothing awaits review.")},
+    )
+    def get(self, request):
+        query = ReviewNextQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        project = project_for_role(user=request.user, project_id=query.validated_data["project"], roles=REVIEWERS)
+        found = review_next(project=project)
+        if found is None:
+            return HttpResponse(status=status.HTTP_204_NO_CONTENT)
+        response, annotations = found
+        return HttpResponse(ReviewNextOutputSerializer({"response": response, "annotations": annotations}).data)
+
+
+class AnnotationAcceptApi(APIView):
+    @extend_schema(
+        request=AnnotationAcceptInputSerializer,
+        responses={200: AnnotationOutputSerializer, 409: OpenApiResponse(description="Not a submitted annotation.")},
+    )
+    def post(self, request, annotation_id):
+        data = AnnotationAcceptInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        _reviewable(request.user, annotation_id)
+        annotation_accept(reviewer=request.user, annotation_id=annotation_id, segments=data.validated_data.get("segments"))
+        return HttpResponse(AnnotationOutputSerializer(annotation_get(user=request.user, annotation_id=annotation_id)).data)
+
+
+class AnnotationRejectApi(APIView):
+    @extend_schema(
+        request=AnnotationRejectInputSerializer,
+        responses={200: AnnotationOutputSerializer, 409: OpenApiResponse(description="Not a submitted annotation.")},
+    )
+    def post(self, request, annotation_id):
+        data = AnnotationRejectInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        _reviewable(request.user, annotation_id)
+        annotation_reject(reviewer=request.user, annotation_id=annotation_id, reason=data.validated_data["reason"])
+        return HttpResponse(AnnotationOutputSerializer(annotation_get(user=request.user, annotation_id=annotation_id)).data)

@@ -1,0 +1,24 @@
+"""Who may act on a project: outsiders get 404 (the project is not theirs to know), members without the role 403.
+
+Object-level visibility of tasks and annotations lives in the selectors
+(``task_get_leased``, ``annotation_visible_queryset``): what a user may not
+see answers 404, like a row that does not exist.
+"""
+from rest_framework.exceptions import NotFound, PermissionDenied
+
+from annotate.models import Project, Role
+from annotate.roles import user_project_role
+
+ANY_MEMBER = (Role.ANNOTATOR, Role.REVIEWER, Role.MANAGER)
+REVIEWERS = (Role.REVIEWER, Role.MANAGER)
+
+
+def project_for_role(*, user, project_id, roles=ANY_MEMBER):
+    """The project if ``user`` holds one of ``roles`` in it; 404 for outsiders and unknown ids, 403 for the wrong role."""
+    role = user_project_role(user, project_id)
+    project = Project.objects.filter(pk=project_id).first() if role else None
+    if project is None:
+        raise NotFound(f"No project {project_id} of yours.")
+    if role not in roles:
+        raise PermissionDenied(f"This needs the {' or '.join(roles)} role in project {project_id}.")
+    return project

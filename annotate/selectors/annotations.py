@@ -1,0 +1,55 @@
+"""Reads of annotations, each limited to what the caller may see.
+
+An annotator sees their own annotations; a reviewer also every annotation of
+the projects they review; a manager all. Anything else is "not found".
+"""
+from django.db.models import Min, Q
+from django.shortcuts import get_object_or_404
+
+from annotate.models import Annotation, AnnotationStatus, Membership, Response, Role
+from annotate.roles import user_is_manager
+
+# The only filters the list accepts: exact matches on these, nothing that walks relations.
+ANNOTATION_FILTERS = {
+    "project": "task__response__prompt__project_id",
+    "status": "status",
+    "task": "task_id",
+    "response": "task__response_id",
+}
+
+
+def _with_related(queryset):
+    return queryset.select_related("task__response", "annotator").prefetch_related("segments")
+
+
+def annotation_visible(*, user):
+    annotations = Annotation.objects.all()
+    if not user_is_manager(user):
+        reviewed = Membership.objects.filter(user=user, role=Role.REVIEWER).values("project_id")
+        annotations = annotations.filter(Q(annotator=user) | Q(task__response__prompt__project_id__in=reviewed))
+    return _with_related(annotations)
+
+
+def annotation_get(*, user, annotation_id) -> Annotation:
+    return get_object_or_404(annotation_visible(user=user), pk=annotation_id)
+
+
+def annotation_list(*, user, filters):
+    """The caller's visible annotations matching ``filters``, a dict of ``ANNOTATION_FILTERS`` keys to values."""
+    lookups = {ANNOTATION_FILTERS[name]: value for name, value in filters.items() if name in ANNOTATION_FILTERS}
+    return annotation_visible(user=user).filter(**lookups).order_by("id")
+
+
+def review_next(*, project):
+    """The response of ``project`` waiting longest for review and all its submitted annotations; None when none waits."""
+    waiting = Annotation.objects.filter(status=AnnotationStatus.SUBMITTED, task__response__prompt__project=project)
+    response = (
+        Response.objects.filter(tasks__annotations__in=waiting)
+        .select_related("prompt__image")
+        .annotate(first_submitted=Min("tasks__annotations__submitted_at"))
+        .order_by("first_submitted", "id")
+        .first()
+    )
+    if response is None:
+        return None
+    return response, list(_with_related(waiting.filter(task__response=response)).order_by("submitted_at", "id"))

@@ -1,0 +1,56 @@
+"""Reads of the task queue: what a caller could take next, what they hold, how far they are."""
+from django.db.models import Exists, OuterRef, Q
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+
+from annotate.models import Annotation, AnnotationStatus, AnnotationTask
+from annotate.selectors.annotations import annotation_list
+
+DONE_STATUSES = (AnnotationStatus.SUBMITTED, AnnotationStatus.ACCEPTED, AnnotationStatus.REJECTED)
+
+
+def task_available(*, user, project, now=None):
+    """Open slots of ``project`` free to ``user`` now, in queue order.
+
+    A slot is free when nobody holds it or its lease expired; a response is
+    never offered to someone who has any annotation (draft, skip, submission)
+    or an open lease on one of its slots, so its k slots go to k distinct people.
+    """
+    now = now or timezone.now()
+    annotated = Annotation.objects.filter(annotator=user, task__response=OuterRef("response"))
+    leased = AnnotationTask.objects.filter(response=OuterRef("response"), leased_to=user, status=AnnotationTask.Status.OPEN)
+    return (
+        AnnotationTask.objects.filter(response__prompt__project=project, status=AnnotationTask.Status.OPEN)
+        .filter(Q(leased_to__isnull=True) | Q(lease_expires_at__lte=now))
+        .filter(~Exists(annotated), ~Exists(leased))
+        .order_by("response_id", "slot")
+    )
+
+
+def task_held(*, user, project):
+    """The caller's open slots in ``project`` (a lease past its expiry stays theirs until someone else takes it)."""
+    return AnnotationTask.objects.filter(
+        response__prompt__project=project, status=AnnotationTask.Status.OPEN, leased_to=user
+    ).order_by("lease_expires_at")
+
+
+def task_get_leased(*, user, task_id):
+    """A task the caller holds, with what the task JSON shows; 404 for anyone else's or a finished one."""
+    queryset = AnnotationTask.objects.select_related("response__prompt__image", "response__prompt__project")
+    return get_object_or_404(queryset, pk=task_id, leased_to=user, status=AnnotationTask.Status.OPEN)
+
+
+def task_queue_position(*, user, project):
+    """``{"done": submitted judgements, "remaining": responses still to do, the one held included}``."""
+    done = Annotation.objects.filter(
+        annotator=user, task__response__prompt__project=project, status__in=DONE_STATUSES
+    ).count()
+    remaining = task_available(user=user, project=project).order_by().values("response_id").distinct().count()
+    held = task_held(user=user, project=project).order_by().values("response_id").distinct().count()
+    return {"done": done, "remaining": remaining + held}
+
+
+def task_detail(*, user, task) -> dict:
+    """What the task JSON shows: the slot, the caller's annotation on it (or None) and their queue position."""
+    annotation = annotation_list(user=user, filters={"task": task.pk}).filter(annotator=user).first()
+    return {"task": task, "annotation": annotation, "queue": task_queue_position(user=user, project=task.response.prompt.project)}

@@ -1,0 +1,191 @@
+"""Annotators' writes: drafts, submissions, "no hallucination", with optimistic concurrency.
+
+Every write bumps ``Annotation.version``; a PATCH names the version it was
+based on and gets 409 when someone (another tab) wrote in between. A
+submitted annotation is final for its annotator: a later draft, submit or
+PATCH answers 409, so a double submit leaves exactly one annotation.
+"""
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+from rest_framework import status
+
+from annotate.alignment import apply_segments
+from annotate.models import Annotation, AnnotationStatus, AnnotationTask, Segment
+from annotate.services.queue import task_release
+from annotate.services.records import record_sync_enqueue
+from config.errors import ApplicationError
+
+SEGMENT_KEYS = ("start", "end", "category", "replacement")
+
+
+def _segment_errors(index, segment, *, project, length):
+    """Field errors of one segment, keyed ``segments[i].<field>``."""
+    name = f"segments[{index}]"
+    if not isinstance(segment, dict):
+        return {name: ["Expected an object with start, end, category, replacement."]}
+    errors = {}
+    for key in ("start", "end", "category"):
+        if key not in segment:
+            errors[f"{name}.{key}"] = ["This field is required."]
+    start, end = segment.get("start"), segment.get("end")
+    category, replacement = segment.get("category"), segment.get("replacement", "")
+    for key, value in (("start", start), ("end", end)):
+        if key in segment and (not isinstance(value, int) or isinstance(value, bool)):
+            errors[f"{name}.{key}"] = [f"Must be an integer (a code-point offset), got {value!r}."]
+        elif key in segment and not 0 <= value <= length:
+            errors[f"{name}.{key}"] = [f"Offset {value} is out of range: the answer has {length} characters (code points)."]
+    if not errors and start > end:
+        errors[f"{name}.end"] = [f"End {end} is before start {start}."]
+    if "category" in segment and category not in project.categories:
+        errors[f"{name}.category"] = [f"Unknown category {category!r}; the project's are {', '.join(project.categories)}."]
+    if not isinstance(replacement, str):
+        errors[f"{name}.replacement"] = ["Must be a string."]
+    elif len(replacement) > project.max_rewrite_chars:
+        errors[f"{name}.replacement"] = [f"The rewrite has {len(replacement)} characters; the limit is {project.max_rewrite_chars}."]
+    elif not errors and start == end and not replacement:
+        errors[f"{name}.replacement"] = ["An insertion (start == end) needs a non-empty replacement."]
+    return errors
+
+
+def _overlap_errors(segments):
+    """``segments[j].start`` errors for each segment that overlaps the one before it in text order."""
+    order = sorted(range(len(segments)), key=lambda i: (segments[i]["start"], segments[i]["end"]))
+    errors = {}
+    for before, after in zip(order, order[1:]):
+        a, b = segments[before], segments[after]
+        two_insertions = a["start"] == a["end"] == b["start"] == b["end"]
+        if b["start"] < a["end"] or two_insertions:
+            errors[f"segments[{after}].start"] = [
+                f"[{b['start']}, {b['end']}) overlaps segments[{before}] [{a['start']}, {a['end']})."
+            ]
+    return errors
+
+
+def segments_validate(*, project, text, segments, no_hallucination=False) -> list[dict]:
+    """Check segments against the answer and the project; return them as clean dicts in text order.
+
+    Raises a 400 ``ApplicationError`` whose ``fields`` name each bad value
+    (``segments[1].end``): offsets outside ``[0, len(text)]``, start after
+    end, overlaps, unknown categories, rewrites over ``max_rewrite_chars``.
+    """
+    if no_hallucination and segments:
+        raise ApplicationError("Invalid input: segments", fields={"segments": ["Must be empty when no_hallucination is true."]})
+    errors = {}
+    for index, segment in enumerate(segments):
+        errors.update(_segment_errors(index, segment, project=project, length=len(text)))
+    if not errors:
+        errors = _overlap_errors(segments)
+    if errors:
+        raise ApplicationError(f"Invalid input: {', '.join(errors)}", fields=errors)
+    clean = [{key: segment.get(key, "") for key in SEGMENT_KEYS} for segment in segments]
+    try:
+        apply_segments(text, clean)
+    except ValueError as error:  # a rule the checks above missed: still a 400, never a 500
+        raise ApplicationError(f"Invalid input: segments ({error})", fields={"segments": [str(error)]})
+    return sorted(clean, key=lambda segment: (segment["start"], segment["end"]))
+
+
+def annotation_segments_replace(*, annotation, segments) -> None:
+    annotation.segments.all().delete()
+    Segment.objects.bulk_create(Segment(annotation=annotation, **segment) for segment in segments)
+
+
+def _annotation_write(*, annotation, task, segments, submit, no_hallucination):
+    """Store one write of the holder of ``task``: segments, status, lease; enqueue the record sync on submit."""
+    project = task.response.prompt.project
+    submit = submit or no_hallucination  # "no hallucination" is a judgement, final like a submission
+    segments = segments_validate(
+        project=project, text=task.response.text, segments=segments, no_hallucination=no_hallucination
+    )
+    now = timezone.now()
+    annotation.no_hallucination = no_hallucination
+    annotation.status = AnnotationStatus.SUBMITTED if submit else AnnotationStatus.DRAFT
+    annotation.submitted_at = now if submit else None
+    annotation.save()
+    annotation_segments_replace(annotation=annotation, segments=segments)
+    if submit:
+        task_release(task=task, done=True)
+        record_sync_enqueue(annotation_id=annotation.pk)
+    else:  # an annotator still at work keeps the slot
+        task.lease_expires_at = now + timedelta(minutes=project.lease_minutes)
+        task.save(update_fields=["lease_expires_at"])
+    return annotation
+
+
+def _task_lock(task_id):
+    task = (
+        AnnotationTask.objects.select_for_update(of=("self",))
+        .select_related("response__prompt__project")
+        .filter(pk=task_id)
+        .first()
+    )
+    if task is None:
+        raise ApplicationError("Invalid input: task", fields={"task": [f"No task {task_id}."]})
+    return task
+
+
+def _check_writable(*, user, task, annotation):
+    """409 once the caller's annotation is final, 403 when they don't hold the slot."""
+    if annotation is not None and annotation.status != AnnotationStatus.DRAFT:
+        raise ApplicationError(
+            f"Annotation {annotation.pk} on task {task.pk} is already {annotation.status}; it can no longer change.",
+            fields={"task": [f"Already {annotation.status} as annotation {annotation.pk}."]},
+            status=status.HTTP_409_CONFLICT,
+        )
+    if task.leased_to_id != user.pk or task.status != AnnotationTask.Status.OPEN:
+        raise ApplicationError(
+            f"Task {task.pk} is not leased to you; ask for one with POST /api/tasks/next/.",
+            fields={"task": ["Not leased to you."]},
+            status=status.HTTP_403_FORBIDDEN,
+        )
+
+
+@transaction.atomic
+def annotation_save(*, user, task_id, segments, submit=False, no_hallucination=False) -> tuple[Annotation, bool]:
+    """Create the caller's annotation on a task they hold, or update their draft there; ``(annotation, created)``.
+
+    A draft is saved with ``submit=False``; a second POST on a task whose
+    annotation is already submitted answers 409 and changes nothing.
+    """
+    task = _task_lock(task_id)
+    annotation = Annotation.objects.select_for_update().filter(task=task, annotator=user).first()
+    _check_writable(user=user, task=task, annotation=annotation)
+    created = annotation is None
+    if created:
+        annotation = Annotation(task=task, annotator=user)
+    else:
+        annotation.version += 1
+    annotation = _annotation_write(
+        annotation=annotation, task=task, segments=segments, submit=submit, no_hallucination=no_hallucination
+    )
+    return annotation, created
+
+
+@transaction.atomic
+def annotation_update(*, user, annotation_id, version, segments=None, submit=False, no_hallucination=None) -> Annotation:
+    """PATCH the caller's draft: 409 unless ``version`` is the stored one; unset fields keep their value.
+
+    ``no_hallucination=True`` without ``segments`` clears the draft's segments.
+    """
+    task_id = Annotation.objects.filter(pk=annotation_id, annotator=user).values_list("task_id", flat=True).first()
+    if task_id is None:
+        raise ApplicationError(f"No annotation {annotation_id} of yours.", status=status.HTTP_404_NOT_FOUND)
+    task = _task_lock(task_id)
+    annotation = Annotation.objects.select_for_update().get(pk=annotation_id)
+    if version != annotation.version:
+        raise ApplicationError(
+            f"Annotation {annotation_id} changed since version {version}; it is now version {annotation.version}. Reload it.",
+            fields={"version": [f"Stale: the current version is {annotation.version}."]},
+            status=status.HTTP_409_CONFLICT,
+        )
+    _check_writable(user=user, task=task, annotation=annotation)
+    if no_hallucination is None:
+        no_hallucination = annotation.no_hallucination
+    if segments is None:
+        segments = [] if no_hallucination else list(annotation.segments.values(*SEGMENT_KEYS))
+    annotation.version += 1
+    return _annotation_write(
+        annotation=annotation, task=task, segments=segments, submit=submit, no_hallucination=no_hallucination
+    )

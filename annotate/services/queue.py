@@ -1,0 +1,82 @@
+"""Handing out annotation slots: leases, their expiry, skips.
+
+Each response has ``project.overlap`` slots (``AnnotationTask`` rows). A
+lease is ``leased_to`` + ``lease_expires_at`` on the slot; it stays with its
+holder past the expiry until someone else takes the slot.
+"""
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from annotate.models import Annotation, AnnotationStatus, AnnotationTask
+from annotate.selectors.tasks import task_available, task_held
+from config.errors import ApplicationError
+
+
+@transaction.atomic
+def task_next(*, user, project) -> AnnotationTask | None:
+    """Lease the caller's next slot of ``project``: their own open lease first, else the first free slot; None when none is left.
+
+    On PostgreSQL the free slot is taken with ``SELECT ... FOR UPDATE SKIP
+    LOCKED``, so concurrent callers each get a different row without waiting;
+    on SQLite the IMMEDIATE transaction mode runs writers one at a time.
+    The caller's own row is locked first, so two tabs of one person run one
+    after the other and never take two slots of one response.
+    """
+    get_user_model().objects.select_for_update().only("pk").get(pk=user.pk)
+    now = timezone.now()
+    task = task_held(user=user, project=project).select_for_update(of=("self",)).first()
+    if task is not None and task.lease_expires_at > now:
+        return task
+    if task is None:
+        task = task_available(user=user, project=project, now=now).select_for_update(skip_locked=True, of=("self",)).first()
+        if task is None:
+            return None
+    task.leased_to = user
+    task.lease_expires_at = now + timedelta(minutes=project.lease_minutes)
+    task.save(update_fields=["leased_to", "lease_expires_at"])
+    return task
+
+
+def task_lock_leased(*, user, task_id) -> AnnotationTask:
+    """Lock a slot the caller holds (inside a transaction); 404 when it is not theirs or no longer open."""
+    task = (
+        AnnotationTask.objects.select_for_update(of=("self",))
+        .select_related("response__prompt__project")
+        .filter(pk=task_id, leased_to=user, status=AnnotationTask.Status.OPEN)
+        .first()
+    )
+    if task is None:
+        raise ApplicationError(f"No open task {task_id} leased to you.", status=404)
+    return task
+
+
+def task_release(*, task, done=False) -> None:
+    """End the lease on ``task``; ``done`` closes the slot, otherwise it is free for someone else."""
+    task.leased_to = None
+    task.lease_expires_at = None
+    if done:
+        task.status = AnnotationTask.Status.DONE
+    task.save(update_fields=["leased_to", "lease_expires_at", "status"])
+
+
+@transaction.atomic
+def task_skip(*, user, task_id, reason="") -> Annotation:
+    """Skip a held slot: record a ``skipped`` annotation (its draft segments dropped) and free the slot for others.
+
+    The caller never gets this response again (``task_available`` excludes
+    responses they annotated).
+    """
+    task = task_lock_leased(user=user, task_id=task_id)
+    annotation, created = Annotation.objects.select_for_update().get_or_create(task=task, annotator=user)
+    if not created:
+        annotation.segments.all().delete()
+        annotation.version += 1
+    annotation.status = AnnotationStatus.SKIPPED
+    annotation.skip_reason = reason
+    annotation.no_hallucination = False
+    annotation.save()
+    task_release(task=task)
+    return annotation

@@ -1,0 +1,58 @@
+"""Reviewers' writes: accept (optionally after editing the segments) or reject a submitted annotation."""
+from django.db import transaction
+from django.utils import timezone
+from rest_framework import status
+
+from annotate.models import Annotation, AnnotationStatus
+from annotate.services.annotations import annotation_segments_replace, segments_validate
+from annotate.services.records import record_sync_enqueue
+from config.errors import ApplicationError
+
+
+def _lock_submitted(annotation_id):
+    annotation = (
+        Annotation.objects.select_for_update(of=("self",))
+        .select_related("task__response__prompt__project")
+        .get(pk=annotation_id)
+    )
+    if annotation.status != AnnotationStatus.SUBMITTED:
+        raise ApplicationError(
+            f"Annotation {annotation_id} is {annotation.status}; only a submitted annotation can be reviewed.",
+            fields={"status": [f"Is {annotation.status}, not submitted."]},
+            status=status.HTTP_409_CONFLICT,
+        )
+    return annotation
+
+
+def _review_close(annotation, *, reviewer, verdict, reason=""):
+    annotation.status = verdict
+    annotation.review_reason = reason
+    annotation.reviewer = reviewer
+    annotation.reviewed_at = timezone.now()
+    annotation.version += 1
+    annotation.save()
+    record_sync_enqueue(annotation_id=annotation.pk)
+    return annotation
+
+
+@transaction.atomic
+def annotation_accept(*, reviewer, annotation_id, segments=None) -> Annotation:
+    """Accept a submitted annotation; with ``segments`` the reviewer's corrected segments replace the annotator's first.
+
+    Edited segments are validated like an annotator's; an edit to no segments
+    at all turns the annotation into a "no hallucination" judgement.
+    """
+    annotation = _lock_submitted(annotation_id)
+    if segments is not None:
+        response = annotation.task.response
+        segments = segments_validate(project=response.prompt.project, text=response.text, segments=segments)
+        annotation_segments_replace(annotation=annotation, segments=segments)
+        annotation.no_hallucination = not segments
+    return _review_close(annotation, reviewer=reviewer, verdict=AnnotationStatus.ACCEPTED)
+
+
+@transaction.atomic
+def annotation_reject(*, reviewer, annotation_id, reason) -> Annotation:
+    """Reject a submitted annotation with the reviewer's reason (shown to the annotator)."""
+    annotation = _lock_submitted(annotation_id)
+    return _review_close(annotation, reviewer=reviewer, verdict=AnnotationStatus.REJECTED, reason=reason)
