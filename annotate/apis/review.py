@@ -64,8 +64,9 @@ class AnnotationAcceptApi(APIView):
         data = AnnotationAcceptInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         _reviewable(request.user, annotation_id)
-        annotation_accept(reviewer=request.user, annotation_id=annotation_id, segments=data.validated_data.get("segments"))
-        return HttpResponse(AnnotationOutputSerializer(annotation_get(user=request.user, annotation_id=annotation_id)).data)
+        segments = data.validated_data.get("segments")
+        annotation = annotation_accept(reviewer=request.user, annotation_id=annotation_id, segments=segments)
+        return HttpResponse(AnnotationOutputSerializer(annotation).data)
 
 
 class AnnotationRejectApi(APIView):
@@ -77,5 +78,6 @@ class AnnotationRejectApi(APIView):
         data = AnnotationRejectInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         _reviewable(request.user, annotation_id)
-        annotation_reject(reviewer=request.user, annotation_id=annotation_id, reason=data.validated_data["reason"])
-        return HttpResponse(AnnotationOutputSerializer(annotation_get(user=request.user, annotation_id=annotation_id)).data)
+        reason = data.validated_data["reason"]
+        annotation = annotation_reject(reviewer=request.user, annotation_id=annotation_id, reason=reason)
+        return HttpResponse(AnnotationOutputSerializer(annotation).data)
