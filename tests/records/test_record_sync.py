@@ -1,5 +1,9 @@
 """annotate.services.records.record_sync and its task: build, rebuild, retire; idempotent when run twice or retried after a crash."""
+from concurrent.futures import ThreadPoolExecutor
+from threading import Barrier
+
 import pytest
+from django.db import connection
 
 from annotate.models import Annotation, PreferenceRecord, Segment
 from annotate.services import record_sync, record_sync_enqueue
@@ -165,3 +169,22 @@ def test_imported_align_ignores_annotation_records():
     annotation = make_annotation(status="accepted", segments=[RED_TO_GREEN])
     record = record_sync(annotation_id=annotation.pk)
     assert record_imported_align(record_id=record.pk) is None
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_syncs_make_one_record():
+    """Two workers syncing the same annotation at once: the row lock serialises them, one record results."""
+    annotation = make_annotation(status="accepted", segments=[RED_TO_GREEN])
+    barrier = Barrier(4)
+
+    def sync(_):
+        barrier.wait()
+        try:
+            return record_sync(annotation_id=annotation.pk).pk
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(4) as pool:
+        ids = set(pool.map(sync, range(4)))
+    assert len(ids) == 1 and PreferenceRecord.objects.get().version == 1
