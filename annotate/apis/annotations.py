@@ -6,6 +6,7 @@ annotation's id in ``fields.task``; nothing new is created.
 """
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response as HttpResponse
 from rest_framework.views import APIView
@@ -121,5 +122,7 @@ class AnnotationDetailApi(APIView):
     def patch(self, request, annotation_id):
         data = AnnotationUpdateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        if annotation_get(user=request.user, annotation_id=annotation_id).annotator_id != request.user.pk:
+            raise PermissionDenied("Only its annotator edits an annotation; reviewers accept or reject it.")
         annotation_update(user=request.user, annotation_id=annotation_id, **data.validated_data)
         return HttpResponse(AnnotationOutputSerializer(annotation_get(user=request.user, annotation_id=annotation_id)).data)
