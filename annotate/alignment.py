@@ -89,12 +89,9 @@ def alignment_spans(alignment) -> tuple[list[list[int]], list[list[int]]]:
 # Words (with their combining marks), single CJK / kana characters (scripts
 # written without spaces), whitespace runs, and any other single character:
 # the pieces cover the text completely, so equal runs of pieces are equal text.
-_PIECE = re.compile(
-    r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
-    r"|(?:(?![\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff])\w[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]*)+"
-    r"|\s+|.",
-    re.DOTALL,
-)
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_MARKS = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+_PIECE = re.compile(rf"[{_CJK}]|(?:(?![{_CJK}])\w[{_MARKS}]*)+|\s+|.", re.DOTALL)
 
 
 def _char_pieces(text):
