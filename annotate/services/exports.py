@@ -9,7 +9,11 @@ are. ``export_chunks`` yields bytes for a streamed HTTP response;
 import base64
 import json
 import logging
+import os
 import tempfile
+from collections import defaultdict
+from functools import lru_cache
+from itertools import accumulate
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -17,6 +21,9 @@ from celery import current_app
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import TextField
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 
 from annotate.models import ExportFormat, ExportJob
 from annotate.selectors.records import record_export_list
@@ -53,8 +60,8 @@ TRL_COLUMNS = [
     ("images", pa.list_(_IMAGE), {"feature": _HF_IMAGE, "_type": "List"}), ("prompt", _MESSAGES, _HF_MESSAGES),
     ("chosen", _MESSAGES, _HF_MESSAGES), ("rejected", _MESSAGES, _HF_MESSAGES),
 ]
-_FIELDS = ("id", "question", "chosen", "rejected", "alignment", "origin", "image__file", "project__name",
-           "response__checkpoint__name", "response__prompt__origin")
+_FIELDS = ("id", "question", "chosen", "rejected", "origin_text", "image__file", "project__name",
+           "response__checkpoint__name", "prompt_dataset", "prompt_type")
 
 
 def export_schema(export_format: str, *, include_segments: bool = False) -> pa.Schema:
@@ -67,52 +74,94 @@ def export_schema(export_format: str, *, include_segments: bool = False) -> pa.S
     return pa.schema([(name, kind) for name, kind, _ in columns], metadata=metadata)
 
 
-def _image_bytes(name):
-    if not name:
-        return None
-    with default_storage.open(name, "rb") as handle:
-        return handle.read()
+def _image_reader():
+    """``read(name) -> bytes`` of stored images: a plain ``open`` when the storage is a local folder."""
+    try:
+        root = default_storage.path("")
+    except NotImplementedError:
+        return lambda name: default_storage.open(name, "rb").read()
+
+    def read(name):
+        with open(os.path.join(root, name), "rb") as handle:
+            return handle.read()
+
+    return read
 
 
-def _rlhfv_row(values, include_segments):
-    """One RLHF-V row; imported records give back what they were imported with."""
-    pk, question, chosen, rejected, alignment, origin, image_name, project, checkpoint, prompt_origin = values
-    prompt_origin = prompt_origin or {}
-    split = origin.get("origin_split") or json.dumps(
-        {"model": checkpoint or "", "type": prompt_origin.get("type", "")}, ensure_ascii=False)
-    image_path = origin.get("image_path") or image_name or ""
-    data = _image_bytes(image_name)
-    row = {
-        "ds_name": origin.get("ds_name", project),
-        "image": None if data is None else {"bytes": data, "path": image_path},
-        "text": json.dumps({"question": question, "chosen": chosen, "rejected": rejected}, ensure_ascii=False),
-        "origin_dataset": origin.get("origin_dataset", prompt_origin.get("dataset", "")),
-        "origin_split": split,
-        "idx": origin["idx"] if isinstance(origin.get("idx"), int) else pk,
-        "image_path": image_path,
-    }
-    if include_segments:
-        row["segments"] = alignment
-    return row, question, chosen, rejected
+@lru_cache(maxsize=1024)
+def _origin_split(checkpoint, question_type):
+    return json.dumps({"model": checkpoint or "", "type": question_type or ""}, ensure_ascii=False)
 
 
-def _trl_row(rlhfv_row, question, chosen, rejected):
-    def answer(text):
-        return [{"role": "assistant", "content": [{"type": "text", "text": text}]}]
-
-    image = rlhfv_row["image"]
-    return {
-        "images": [] if image is None else [image],
-        "prompt": [{"role": "user", "content": [{"type": "image", "text": None}, {"type": "text", "text": question}]}],
-        "chosen": answer(chosen),
-        "rejected": answer(rejected),
-    }
+def _values(records, include_segments):
+    """Row tuples, JSON left undecoded where it can be (``{}`` origins are the common case)."""
+    records = records.annotate(
+        origin_text=Cast("origin", TextField()),
+        prompt_dataset=KeyTextTransform("dataset", "response__prompt__origin"),
+        prompt_type=KeyTextTransform("type", "response__prompt__origin"),
+    )
+    fields = _FIELDS + (("alignment",) if include_segments else ())
+    return records.values_list(*fields).iterator(chunk_size=CHUNK_ROWS)
 
 
-def _rows(records, export_format, include_segments):
-    for values in records.values_list(*_FIELDS).iterator(chunk_size=CHUNK_ROWS):
-        row, question, chosen, rejected = _rlhfv_row(values, include_segments)
-        yield _trl_row(row, question, chosen, rejected) if export_format == ExportFormat.TRL_PARQUET else row
+def _groups(records, include_segments):
+    """Successive row groups as column lists; imported records give back what they were imported with."""
+    read = _image_reader()
+    group, size = defaultdict(list), 0
+    for pk, question, chosen, rejected, origin, image, project, checkpoint, dataset, kind, *alignment in _values(
+            records, include_segments):
+        origin = json.loads(origin) if origin != "{}" else {}
+        data = read(image) if image else None
+        group["ds_name"].append(origin.get("ds_name", project))
+        group["image_bytes"].append(data)
+        group["image_path"].append(origin.get("image_path") or image or "")
+        group["question"].append(question)
+        group["chosen"].append(chosen)
+        group["rejected"].append(rejected)
+        group["origin_dataset"].append(origin.get("origin_dataset", dataset or ""))
+        group["origin_split"].append(origin.get("origin_split") or _origin_split(checkpoint, kind))
+        group["idx"].append(origin["idx"] if isinstance(origin.get("idx"), int) else pk)
+        group["segments"].extend(alignment)
+        size += len(data or b"")
+        if len(group["idx"]) >= GROUP_ROWS or size >= GROUP_BYTES:
+            yield group
+            group, size = defaultdict(list), 0
+    if group:
+        yield group
+
+
+def _texts(group):
+    return [json.dumps({"question": q, "chosen": c, "rejected": r}, ensure_ascii=False)
+            for q, c, r in zip(group["question"], group["chosen"], group["rejected"])]
+
+
+def _images(group):
+    data = pa.array(group["image_bytes"], pa.binary())
+    return pa.StructArray.from_arrays([data, pa.array(group["image_path"], pa.string())],
+                                      fields=list(_IMAGE), mask=data.is_null())
+
+
+def _rlhfv_table(group, schema):
+    columns = {"text": pa.array(_texts(group), pa.string()), "image": _images(group)}
+    return pa.Table.from_arrays(
+        [columns[field.name] if field.name in columns else pa.array(group[field.name], field.type) for field in schema],
+        schema=schema,
+    )
+
+
+def _trl_table(group, schema):
+    def answers(texts):
+        return pa.array([[{"role": "assistant", "content": [{"type": "text", "text": t}]}] for t in texts], _MESSAGES)
+
+    images = _images(group)
+    present = [0] + [int(v) for v in images.is_valid().to_pylist()]
+    offsets = pa.array(list(accumulate(present)), pa.int32())
+    prompts = [[{"role": "user", "content": [{"type": "image", "text": None}, {"type": "text", "text": q}]}]
+               for q in group["question"]]
+    return pa.Table.from_arrays([
+        pa.ListArray.from_arrays(offsets, images.drop_null()), pa.array(prompts, _MESSAGES),
+        answers(group["chosen"]), answers(group["rejected"]),
+    ], schema=schema)
 
 
 class _Drain:
@@ -142,49 +191,36 @@ class _Drain:
         return data
 
 
-def _row_size(row):
-    image = row.get("image") or (row.get("images") or [None])[0]
-    return len(image["bytes"]) if image else 0
-
-
-def _parquet_chunks(rows, schema, on_rows):
+def _parquet_chunks(groups, schema, to_table, on_rows):
     sink = _Drain()
     writer = pq.ParquetWriter(sink, schema, compression="snappy")
     yield sink.take()  # the magic bytes: the response starts before the first query returns
-    group, group_bytes, written = [], 0, 0
-    for row in rows:
-        group.append(row)
-        group_bytes += _row_size(row)
-        if len(group) >= GROUP_ROWS or group_bytes >= GROUP_BYTES:
-            writer.write_table(pa.Table.from_pylist(group, schema=schema))
-            written += len(group)
-            group, group_bytes = [], 0
-            on_rows(written)
-            yield sink.take()
-    if group:
-        writer.write_table(pa.Table.from_pylist(group, schema=schema))
-        on_rows(written + len(group))
+    written = 0
+    for group in groups:
+        writer.write_table(to_table(group, schema))
+        written += len(group["idx"])
+        on_rows(written)
+        yield sink.take()
     writer.close()
     yield sink.take()
 
 
-def _jsonl_line(row):
-    if row["image"] is not None:
-        row["image"] = {"bytes": base64.b64encode(row["image"]["bytes"]).decode("ascii"), "path": row["image"]["path"]}
-    return json.dumps(row, ensure_ascii=False) + "\n"
-
-
-def _jsonl_chunks(rows, on_rows):
-    lines, written = [], 0
-    for row in rows:
-        lines.append(_jsonl_line(row))
-        if len(lines) >= 500:
-            written += len(lines)
-            on_rows(written)
-            yield "".join(lines).encode()
-            lines = []
-    on_rows(written + len(lines))
-    yield "".join(lines).encode()
+def _jsonl_chunks(groups, include_segments, on_rows):
+    written = 0
+    for group in groups:
+        lines = []
+        for i, text in enumerate(_texts(group)):
+            data = group["image_bytes"][i]
+            image = None if data is None else {"bytes": base64.b64encode(data).decode("ascii"),
+                                               "path": group["image_path"][i]}
+            row = {"ds_name": group["ds_name"][i], "image": image, "text": text,
+                   **{name: group[name][i] for name in ("origin_dataset", "origin_split", "idx", "image_path")}}
+            if include_segments:
+                row["segments"] = group["segments"][i]
+            lines.append(json.dumps(row, ensure_ascii=False) + "\n")
+        written += len(lines)
+        on_rows(written)
+        yield "".join(lines).encode()
 
 
 def export_chunks(*, records, export_format: str, include_segments: bool = False, on_rows=lambda count: None):
@@ -192,10 +228,12 @@ def export_chunks(*, records, export_format: str, include_segments: bool = False
 
     ``rlhfv-jsonl`` lines carry the image as ``{"bytes": <base64>, "path": ...}``.
     """
-    rows = _rows(records, export_format, include_segments)
+    include_segments = include_segments and export_format != ExportFormat.TRL_PARQUET
+    groups = _groups(records, include_segments)
     if export_format == ExportFormat.RLHFV_JSONL:
-        return _jsonl_chunks(rows, on_rows)
-    return _parquet_chunks(rows, export_schema(export_format, include_segments=include_segments), on_rows)
+        return _jsonl_chunks(groups, include_segments, on_rows)
+    to_table = _trl_table if export_format == ExportFormat.TRL_PARQUET else _rlhfv_table
+    return _parquet_chunks(groups, export_schema(export_format, include_segments=include_segments), to_table, on_rows)
 
 
 def export_filename(*, project_name: str, export_format: str) -> str:
