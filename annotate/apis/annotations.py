@@ -120,9 +120,9 @@ class AnnotationDetailApi(APIView):
         responses={200: AnnotationOutputSerializer, 409: OpenApiResponse(description="Stale version, or already submitted.")},
     )
     def patch(self, request, annotation_id):
-        data = AnnotationUpdateInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
         if annotation_get(user=request.user, annotation_id=annotation_id).annotator_id != request.user.pk:
             raise PermissionDenied("Only its annotator edits an annotation; reviewers accept or reject it.")
+        data = AnnotationUpdateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
         annotation_update(user=request.user, annotation_id=annotation_id, **data.validated_data)
         return HttpResponse(AnnotationOutputSerializer(annotation_get(user=request.user, annotation_id=annotation_id)).data)

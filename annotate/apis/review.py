@@ -61,9 +61,9 @@ class AnnotationAcceptApi(APIView):
         responses={200: AnnotationOutputSerializer, 409: OpenApiResponse(description="Not a submitted annotation.")},
     )
     def post(self, request, annotation_id):
+        _reviewable(request.user, annotation_id)
         data = AnnotationAcceptInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        _reviewable(request.user, annotation_id)
         segments = data.validated_data.get("segments")
         annotation = annotation_accept(reviewer=request.user, annotation_id=annotation_id, segments=segments)
         return HttpResponse(AnnotationOutputSerializer(annotation).data)
@@ -75,9 +75,9 @@ class AnnotationRejectApi(APIView):
         responses={200: AnnotationOutputSerializer, 409: OpenApiResponse(description="Not a submitted annotation.")},
     )
     def post(self, request, annotation_id):
+        _reviewable(request.user, annotation_id)
         data = AnnotationRejectInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        _reviewable(request.user, annotation_id)
         reason = data.validated_data["reason"]
         annotation = annotation_reject(reviewer=request.user, annotation_id=annotation_id, reason=reason)
         return HttpResponse(AnnotationOutputSerializer(annotation).data)
