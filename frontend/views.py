@@ -1,13 +1,42 @@
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.utils._os import safe_join
+
+from annotate.models import Role
+from annotate.roles import user_can_review, user_project_role
+from annotate.selectors import project_list
 
 
 @login_required
 def home(request):
-    return render(request, "frontend/home.html")
+    """The caller's projects: every member may annotate; reviewers and managers also review."""
+    projects = []
+    for project in project_list(user=request.user):
+        role = user_project_role(request.user, project.id)
+        projects.append({"project": project, "role": role, "can_review": role in (Role.REVIEWER, Role.MANAGER)})
+    return render(request, "frontend/home.html", {"projects": projects})
+
+
+def _page_data(project):
+    """What the page's script needs, handed over through json_script (escaped)."""
+    return {"id": project.id, "name": project.name, "categories": list(project.categories)}
+
+
+@login_required
+def annotate(request, project_id):
+    project = get_object_or_404(project_list(user=request.user), pk=project_id)
+    return render(request, "frontend/annotate.html", {"project": project, "page_data": _page_data(project)})
+
+
+@login_required
+def review(request, project_id):
+    project = get_object_or_404(project_list(user=request.user), pk=project_id)
+    if not user_can_review(request.user, project.id):
+        raise PermissionDenied("Reviewers and managers only")
+    return render(request, "frontend/review.html", {"project": project, "page_data": _page_data(project)})
 
 
 @login_required

@@ -1,0 +1,214 @@
+// The annotator screen: one task at a time, drafts saved as you go.
+import { api } from "./api.js";
+import { el, isTyping, notify, replaceChildren, showImage, wireImageZoom } from "./dom.js";
+import { categoryClass, SegmentEditor } from "./editor.js";
+
+const AUTOSAVE_MS = 3000;
+const page = JSON.parse(document.getElementById("page-data").textContent);
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  task: null,
+  dirty: false,
+  closed: false, // submitted or skipped: no more drafts for this task
+  saving: Promise.resolve(),
+  busy: false,
+};
+
+const editor = new SegmentEditor({
+  answer: $("answer"),
+  list: $("segments"),
+  preview: $("preview"),
+  categories: page.categories,
+  onChange: (segments) => {
+    state.dirty = true;
+    $("segment-count").textContent = String(segments.length);
+    showSaveState("Unsaved changes");
+  },
+  onSubmit: () => submit(),
+});
+
+function showSaveState(text, kind = "") {
+  const node = $("save-state");
+  node.textContent = text;
+  node.className = `save-state ${kind}`;
+}
+
+function showQueue(queue) {
+  if (!queue) return;
+  replaceChildren($("queue"), el("strong", {}, String(queue.done)), " done · ",
+    el("strong", {}, String(queue.remaining)), " remaining");
+}
+
+async function loadNext() {
+  state.task = null;
+  $("annotator").setAttribute("aria-busy", "true");
+  let task;
+  try {
+    task = await api("POST", `/api/tasks/next/?project=${page.id}`);
+  } catch (error) {
+    notify(error.message, "error");
+    return;
+  }
+  $("annotator").setAttribute("aria-busy", "false");
+  if (!task) {
+    $("task").hidden = true;
+    $("queue-empty").hidden = false;
+    const queue = $("queue").textContent;
+    if (queue) $("queue-empty-text").textContent = `You have annotated everything available to you in ${page.name} (${queue}).`;
+    return;
+  }
+  showTask(task);
+}
+
+function showTask(task) {
+  state.task = task;
+  state.dirty = false;
+  state.closed = false;
+  showQueue(task.queue);
+  $("queue-empty").hidden = true;
+  $("task").hidden = false;
+  $("question").textContent = task.prompt.question;
+  showImage(task.prompt.image_url);
+  const draft = task.annotation && task.annotation.status === "draft" ? task.annotation : null;
+  editor.load(task.response.text, draft ? draft.segments : []);
+  $("segment-count").textContent = String(editor.value().length);
+  showSaveState(draft ? "Draft restored" : "");
+  editor.placeCaret(0);
+}
+
+/** Save the draft (queued behind any save in flight). */
+function saveDraft({ keepalive = false } = {}) {
+  if (!state.task || !state.dirty || state.closed) return state.saving;
+  const task = state.task;
+  const body = { task: task.id, segments: editor.value(), submit: false, no_hallucination: false };
+  state.dirty = false;
+  showSaveState("Saving…");
+  // On leaving the page there is no time to queue: send at once.
+  const send = () => api("POST", "/api/annotations/", body, { keepalive });
+  state.saving = (keepalive ? send() : state.saving.then(send))
+    .then((annotation) => {
+      if (state.task === task) {
+        task.annotation = annotation;
+        if (!state.dirty) showSaveState(`Draft saved ${new Date().toLocaleTimeString()}`, "ok");
+      }
+    })
+    .catch((error) => {
+      if (state.task === task) {
+        state.dirty = error.status !== 409;
+        showSaveState("Draft not saved", "error");
+        notify(error.message, "error");
+      }
+    });
+  return state.saving;
+}
+
+async function finish(call, message) {
+  if (!state.task || state.busy) return;
+  state.busy = true;
+  state.dirty = false;
+  try {
+    await state.saving;
+    await call(state.task);
+    state.closed = true;
+    notify(message, "ok");
+    await loadNext();
+  } catch (error) {
+    notify(error.message, "error");
+  } finally {
+    state.busy = false;
+  }
+}
+
+function submit() {
+  if (editor.editing && !editor.commitBox()) return;
+  const segments = editor.value();
+  if (!segments.length) {
+    notify("Mark at least one segment, or use “No hallucination”.", "error");
+    return;
+  }
+  finish((task) => api("POST", "/api/annotations/", { task: task.id, segments, submit: true, no_hallucination: false }),
+    `Submitted with ${segments.length} segment${segments.length === 1 ? "" : "s"}.`);
+}
+
+function noHallucination() {
+  if (editor.value().length) {
+    notify("This answer has segments: delete them first, or submit them.", "error");
+    return;
+  }
+  finish((task) => api("POST", "/api/annotations/", { task: task.id, segments: [], submit: true, no_hallucination: true }),
+    "Recorded: no hallucination.");
+}
+
+function openSkip() {
+  if (!state.task) return;
+  const dialog = $("skip-dialog");
+  $("skip-form").reset();
+  dialog.showModal();
+}
+
+$("skip-dialog").addEventListener("close", () => {
+  const dialog = $("skip-dialog");
+  if (dialog.returnValue !== "skip") return;
+  const form = new FormData($("skip-form"));
+  const reason = form.get("reason") === "other" ? String(form.get("other")).trim() : String(form.get("reason"));
+  if (!reason) {
+    notify("Give a reason to skip.", "error");
+    return;
+  }
+  finish((task) => api("POST", `/api/tasks/${task.id}/skip/`, { reason }), "Skipped.");
+});
+
+function toggleHelp() {
+  const dialog = $("help-dialog");
+  if (dialog.open) dialog.close();
+  else dialog.showModal();
+}
+
+document.addEventListener("keydown", (event) => {
+  if (event.defaultPrevented || document.querySelector("dialog[open]")) return;
+  const ctrl = event.ctrlKey || event.metaKey;
+  if (ctrl && event.key === "Enter") {
+    event.preventDefault();
+    submit();
+  } else if (isTyping(event.target)) {
+    // Keys meant for the rewrite box or a form stay there (its own undo included).
+  } else if (ctrl && (event.key === "z" || event.key === "Z")) {
+    event.preventDefault();
+    if (event.shiftKey) editor.redo();
+    else editor.undo();
+  } else if (ctrl && event.key === "y") {
+    event.preventDefault();
+    editor.redo();
+  } else if (event.key === "?") {
+    event.preventDefault();
+    toggleHelp();
+  } else if (event.altKey && event.code === "KeyN") {
+    event.preventDefault();
+    noHallucination();
+  } else if (event.altKey && event.code === "KeyS") {
+    event.preventDefault();
+    openSkip();
+  }
+});
+
+$("submit").addEventListener("click", submit);
+$("no-hallucination").addEventListener("click", noHallucination);
+$("skip").addEventListener("click", openSkip);
+$("undo").addEventListener("click", () => editor.undo());
+$("redo").addEventListener("click", () => editor.redo());
+$("help-button").addEventListener("click", toggleHelp);
+wireImageZoom();
+
+$("max-key").textContent = String(page.categories.length);
+replaceChildren($("legend"), page.categories.map((name, i) => el("span", { class: `chip ${categoryClass(page.categories, name)}` },
+  el("kbd", {}, String(i + 1)), name)));
+
+setInterval(() => saveDraft(), AUTOSAVE_MS);
+// Leaving the page: a keepalive fetch outlives the page and, unlike sendBeacon, carries the CSRF header.
+window.addEventListener("pagehide", () => saveDraft({ keepalive: true }));
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "hidden") saveDraft({ keepalive: true });
+});
+
+loadNext();

@@ -1,0 +1,57 @@
+// Tiny DOM helpers. User text only ever goes in as text nodes (never innerHTML).
+
+/** `el("li", {class: "x", dataset: {i: 1}, onclick: f}, "text", child)` */
+export function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key in node && typeof value !== "string") node[key] = value;
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+export function replaceChildren(node, ...children) {
+  node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+}
+
+/** Show a message in the page's notice bar; kind is "info", "ok" or "error". */
+export function notify(message, kind = "info") {
+  const bar = document.getElementById("notice");
+  if (!bar) return;
+  bar.textContent = message;
+  bar.className = `notice notice-${kind}`;
+  bar.hidden = false;
+  clearTimeout(notify.timer);
+  notify.timer = setTimeout(() => { bar.hidden = true; }, kind === "error" ? 7000 : 3500);
+}
+
+export function isTyping(target) {
+  return target instanceof HTMLElement && (target.matches("input, textarea, select") || target.closest("dialog[open] form"));
+}
+
+/** Show `url` in #image (hidden when there is none); a click zooms it in #zoom-dialog. */
+export function showImage(url) {
+  const image = document.getElementById("image");
+  if (url) image.src = url;
+  else image.removeAttribute("src");
+  image.hidden = !url;
+}
+
+export function wireImageZoom() {
+  const zoom = document.getElementById("zoom-dialog");
+  document.getElementById("image-frame").addEventListener("click", () => {
+    const image = document.getElementById("image");
+    if (!image.getAttribute("src")) return;
+    document.getElementById("zoom-image").src = image.src;
+    zoom.showModal();
+  });
+  zoom.addEventListener("click", () => zoom.close());
+}

@@ -1,0 +1,375 @@
+// The span editor: the answer as selectable text, an inline rewrite box, the
+// segment list and the live preview. Shared by the annotator screen and the
+// reviewer's edit-then-accept.
+import { el, notify, replaceChildren } from "./dom.js";
+import {
+  codePointToUtf16, diffPieces, findOverlap, graphemeBoundaries, snapToGraphemes, sortSegments, utf16ToCodePoint,
+} from "./text.js";
+
+const HISTORY_LIMIT = 200;
+
+export function categoryClass(categories, name) {
+  const index = categories.indexOf(name);
+  return index < 0 ? "cat-x" : `cat-${index % 9}`;
+}
+
+/** The corrected answer with deletions struck through and insertions marked. */
+export function renderDiff(container, text, segments, categories) {
+  replaceChildren(container, diffPieces(Array.from(text), segments).map((piece) => (piece.kind === "same"
+    ? piece.text
+    : el(piece.kind, { class: categoryClass(categories, piece.segment.category), title: piece.segment.category }, piece.text))));
+}
+
+/** One segment as "original → rewrite" nodes, for lists. */
+export function segmentChange(text, segment) {
+  const original = Array.from(text).slice(segment.start, segment.end).join("");
+  if (segment.start === segment.end) return [el("span", { class: "kind" }, "insert"), el("ins", {}, segment.replacement)];
+  if (!segment.replacement) return [el("span", { class: "kind" }, "delete"), el("del", {}, original)];
+  return [el("del", {}, original), el("span", { class: "arrow", "aria-hidden": "true" }, "→"), el("ins", {}, segment.replacement)];
+}
+
+export class SegmentEditor {
+  /**
+   * answer: an element inside a position:relative wrapper; list, preview: elements to fill.
+   * onChange(segments) after every edit; onSubmit() when Ctrl+Enter is pressed in the rewrite box.
+   */
+  constructor({ answer, list, preview, categories, onChange = () => {}, onSubmit = () => {} }) {
+    Object.assign(this, { answer, list, preview, categories, onChange, onSubmit });
+    this.text = "";
+    this.segments = [];
+    this.past = [];
+    this.future = [];
+    this.draft = null; // the segment in the rewrite box: {segment, target (existing object or null)}
+    this.mouseDown = false;
+    answer.setAttribute("contenteditable", "true");
+    answer.setAttribute("spellcheck", "false");
+    answer.setAttribute("role", "textbox");
+    answer.setAttribute("aria-readonly", "true");
+    answer.setAttribute("aria-multiline", "true");
+    answer.setAttribute("dir", "auto");
+    this.buildBox();
+    this.buildToolbar();
+    answer.parentElement.append(this.box, this.toolbar);
+    // The text is read-only; contenteditable only gives a caret and keyboard selection.
+    for (const type of ["beforeinput", "paste", "drop", "dragstart", "cut"]) {
+      answer.addEventListener(type, (event) => event.preventDefault());
+    }
+    answer.addEventListener("keydown", (event) => this.onAnswerKey(event));
+    answer.addEventListener("mousedown", () => { this.mouseDown = true; this.toolbar.hidden = true; });
+    document.addEventListener("mouseup", (event) => this.onMouseUp(event));
+    document.addEventListener("selectionchange", () => { if (!this.mouseDown) this.updateToolbar(); });
+  }
+
+  load(text, segments = []) {
+    this.text = text;
+    this.cps = Array.from(text);
+    this.bounds = graphemeBoundaries(text);
+    this.segments = segments.map(({ start, end, category, replacement }) => ({ start, end, category, replacement }));
+    this.past = [];
+    this.future = [];
+    this.closeBox();
+  }
+
+  /** The segments for the API, in text order. */
+  value() {
+    return sortSegments(this.segments).map(({ start, end, category, replacement }) => ({ start, end, category, replacement }));
+  }
+
+  original(segment) {
+    return this.cps.slice(segment.start, segment.end).join("");
+  }
+
+  // --- history ---------------------------------------------------------------------------------
+  mutate(change) {
+    this.past.push(structuredClone(this.segments));
+    if (this.past.length > HISTORY_LIMIT) this.past.shift();
+    this.future = [];
+    change();
+    this.changed();
+  }
+
+  undo() { this.travel(this.past, this.future, "Nothing to undo"); }
+
+  redo() { this.travel(this.future, this.past, "Nothing to redo"); }
+
+  travel(from, to, emptyMessage) {
+    if (!from.length) { notify(emptyMessage); return; }
+    to.push(structuredClone(this.segments));
+    this.segments = from.pop();
+    this.draft = null;
+    this.box.hidden = true;
+    this.changed();
+  }
+
+  changed() {
+    this.render();
+    this.onChange(this.value());
+  }
+
+  // --- rendering -------------------------------------------------------------------------------
+  render() {
+    this.renderAnswer();
+    this.renderList();
+    renderDiff(this.preview, this.text, this.segments, this.categories);
+  }
+
+  renderAnswer() {
+    const shown = [...this.segments];
+    if (this.draft && !this.draft.target) shown.push(this.draft.segment);
+    const nodes = [];
+    let cursor = 0;
+    for (const segment of sortSegments(shown)) {
+      if (segment.start > cursor) nodes.push(this.cps.slice(cursor, segment.start).join(""));
+      const pending = this.draft && (segment === this.draft.segment || segment === this.draft.target);
+      const props = {
+        class: `seg ${categoryClass(this.categories, segment.category)}${pending ? " pending" : ""}`,
+        dataset: { index: this.segments.indexOf(segment) },
+        title: `${segment.category}: ${segment.start === segment.end ? "insert" : "→"} “${segment.replacement}”`,
+      };
+      if (segment.start === segment.end) {
+        nodes.push(el("span", { ...props, class: `${props.class} ins-mark`, contenteditable: "false" }));
+      } else {
+        nodes.push(el("mark", props, this.original(segment)));
+      }
+      cursor = segment.end;
+    }
+    if (cursor < this.cps.length) nodes.push(this.cps.slice(cursor).join(""));
+    replaceChildren(this.answer, nodes);
+  }
+
+  renderList() {
+    if (!this.segments.length) {
+      replaceChildren(this.list, el("li", { class: "empty" }, "No segments yet. Select wrong words, press 1–",
+        String(this.categories.length), ", type the correction."));
+      return;
+    }
+    replaceChildren(this.list, sortSegments(this.segments).map((segment) => {
+      const select = el("select", {
+        "aria-label": "Category",
+        onchange: () => this.mutate(() => { segment.category = select.value; }),
+      }, this.categories.map((name, i) => el("option", { value: name, selected: name === segment.category }, `${i + 1} ${name}`)));
+      return el("li", { class: `seg-item ${categoryClass(this.categories, segment.category)}`, dataset: { index: this.segments.indexOf(segment) } },
+        el("div", { class: "seg-head" }, select,
+          el("button", { type: "button", class: "link", onclick: () => this.openBox(segment, segment) }, "Edit"),
+          el("button", { type: "button", class: "link danger", onclick: () => this.remove(segment) }, "Delete")),
+        el("div", { class: "seg-change" }, segmentChange(this.text, segment)));
+    }));
+  }
+
+  remove(segment) {
+    this.mutate(() => { this.segments = this.segments.filter((s) => s !== segment); });
+    this.closeBox();
+  }
+
+  // --- selection ---------------------------------------------------------------------------------
+  /** The current selection in the answer as code-point offsets {start, end}, or null. */
+  selectionOffsets() {
+    const selection = document.getSelection();
+    if (!selection || !selection.rangeCount) return null;
+    const range = selection.getRangeAt(0);
+    if (!this.answer.contains(range.startContainer) || !this.answer.contains(range.endContainer)) return null;
+    const [start, end] = snapToGraphemes(this.bounds, this.utf16At(range.startContainer, range.startOffset),
+      this.utf16At(range.endContainer, range.endOffset));
+    return { start: utf16ToCodePoint(this.text, start), end: utf16ToCodePoint(this.text, end) };
+  }
+
+  /** UTF-16 offset in the answer text of a DOM position inside the answer. */
+  utf16At(node, offset) {
+    const range = document.createRange();
+    range.setStart(this.answer, 0);
+    range.setEnd(node, offset);
+    return range.toString().length;
+  }
+
+  /** Put the caret at code point `cp` of the answer. */
+  placeCaret(cp) {
+    let remaining = codePointToUtf16(this.text, cp);
+    const walker = document.createTreeWalker(this.answer, NodeFilter.SHOW_TEXT);
+    let node = walker.nextNode();
+    let last = null;
+    while (node) {
+      if (remaining <= node.length) break;
+      remaining -= node.length;
+      last = node;
+      node = walker.nextNode();
+    }
+    const range = document.createRange();
+    if (node) range.setStart(node, remaining);
+    else if (last) range.setStart(last, last.length);
+    else range.setStart(this.answer, 0);
+    range.collapse(true);
+    this.answer.focus({ preventScroll: true });
+    const selection = document.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+  }
+
+  startSegment(categoryIndex) {
+    const at = this.selectionOffsets();
+    if (!at) {
+      notify("Select the wrong words first, or put the caret where text is missing.", "error");
+      return;
+    }
+    const segment = { ...at, category: this.categories[categoryIndex], replacement: "" };
+    const clash = findOverlap(this.segments, segment);
+    if (clash) {
+      const where = clash.start === clash.end ? "an insertion" : `“${this.original(clash)}”`;
+      notify(`Overlapping selection refused: it overlaps the segment ${where}. Edit or delete that one instead.`, "error");
+      return;
+    }
+    this.openBox(segment, null);
+  }
+
+  onAnswerKey(event) {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    const number = Number(event.key);
+    if (Number.isInteger(number) && number >= 1 && number <= this.categories.length) {
+      event.preventDefault();
+      this.startSegment(number - 1);
+    } else if (event.key === "Enter") {
+      event.preventDefault();
+      const at = this.selectionOffsets();
+      const hit = at && this.segments.find((s) => s.start <= at.start && at.end <= s.end);
+      if (hit) this.openBox(hit, hit);
+    }
+  }
+
+  onMouseUp(event) {
+    if (!this.mouseDown) return;
+    this.mouseDown = false;
+    const selection = document.getSelection();
+    const mark = event.target instanceof Element && event.target.closest(".seg[data-index]");
+    if (mark && this.answer.contains(mark) && selection.isCollapsed) {
+      const segment = this.segments[Number(mark.dataset.index)];
+      if (segment) this.openBox(segment, segment);
+      return;
+    }
+    this.updateToolbar();
+  }
+
+  // --- the category toolbar (mouse users) ------------------------------------------------------
+  buildToolbar() {
+    this.toolbar = el("div", { class: "cat-toolbar", hidden: true, role: "toolbar", "aria-label": "Category" },
+      this.categories.map((name, i) => el("button", {
+        type: "button",
+        class: `chip ${categoryClass(this.categories, name)}`,
+        onmousedown: (event) => event.preventDefault(), // keep the text selection
+        onclick: () => this.startSegment(i),
+      }, el("kbd", {}, String(i + 1)), name)));
+  }
+
+  updateToolbar() {
+    const selection = document.getSelection();
+    const inside = selection && selection.rangeCount && !selection.isCollapsed
+      && this.answer.contains(selection.anchorNode) && this.answer.contains(selection.focusNode);
+    if (!inside || this.draft) { this.toolbar.hidden = true; return; }
+    const rects = selection.getRangeAt(0).getClientRects();
+    if (!rects.length) return;
+    this.toolbar.hidden = false;
+    this.position(this.toolbar, rects[rects.length - 1]);
+  }
+
+  /** Place a floating element under `rect`, inside the answer's wrapper. */
+  position(floating, rect) {
+    const frame = this.answer.parentElement.getBoundingClientRect();
+    const width = floating.offsetWidth || 280;
+    floating.style.top = `${rect.bottom - frame.top + 6}px`;
+    floating.style.left = `${Math.max(0, Math.min(rect.left - frame.left, frame.width - width))}px`;
+  }
+
+  // --- the inline rewrite box ------------------------------------------------------------------
+  buildBox() {
+    this.boxCategory = el("select", { "aria-label": "Category" },
+      this.categories.map((name, i) => el("option", { value: name }, `${i + 1} ${name}`)));
+    this.boxOriginal = el("span", { class: "original" });
+    this.boxInput = el("input", {
+      type: "text", class: "rewrite", "aria-label": "Rewrite", autocomplete: "off", spellcheck: "true",
+      onkeydown: (event) => this.onBoxKey(event),
+    });
+    this.boxDelete = el("button", { type: "button", class: "danger", onclick: () => this.draft?.target && this.remove(this.draft.target) }, "Delete");
+    this.box = el("div", { class: "rewrite-box", hidden: true, role: "dialog", "aria-label": "Rewrite" },
+      el("div", { class: "box-head" }, this.boxCategory, this.boxOriginal),
+      this.boxInput,
+      el("div", { class: "box-foot" },
+        el("span", { class: "hint" }, el("kbd", {}, "Enter"), " save · ", el("kbd", {}, "Esc"), " cancel · empty = delete"),
+        this.boxDelete,
+        el("button", { type: "button", onclick: () => this.cancelBox() }, "Cancel"),
+        el("button", { type: "button", class: "primary", onclick: () => this.commitBox() }, "Save")));
+  }
+
+  /** Open the box for `segment`; `target` is the existing segment being edited, or null for a new one. */
+  openBox(segment, target) {
+    this.draft = { segment: target ? { ...segment } : segment, target };
+    this.toolbar.hidden = true;
+    this.renderAnswer();
+    this.boxCategory.value = segment.category;
+    const insertion = segment.start === segment.end;
+    replaceChildren(this.boxOriginal, insertion ? "Insert at the caret" : ["Original: ", el("q", {}, this.original(segment))]);
+    this.boxInput.value = target ? segment.replacement : this.original(segment);
+    this.boxInput.placeholder = insertion ? "Text to insert" : "Correction (empty deletes)";
+    this.boxDelete.hidden = !target;
+    this.box.hidden = false;
+    const anchor = this.answer.querySelector(".seg.pending");
+    const rects = anchor ? anchor.getClientRects() : [];
+    if (rects.length) this.position(this.box, rects[rects.length - 1]);
+    this.boxInput.focus();
+    this.boxInput.select();
+  }
+
+  onBoxKey(event) {
+    const number = Number(event.key);
+    if (event.key === "Enter") {
+      event.preventDefault();
+      event.stopPropagation();
+      if (this.commitBox() && (event.ctrlKey || event.metaKey)) this.onSubmit();
+    } else if (event.key === "Escape") {
+      event.preventDefault();
+      event.stopPropagation();
+      this.cancelBox();
+    } else if (event.altKey && Number.isInteger(number) && number >= 1 && number <= this.categories.length) {
+      event.preventDefault();
+      this.boxCategory.value = this.categories[number - 1];
+    }
+  }
+
+  /** Save the box into the segments; false (with a message) when there is nothing valid to save. */
+  commitBox() {
+    if (!this.draft) return true;
+    const { target } = this.draft;
+    const segment = { ...this.draft.segment, category: this.boxCategory.value, replacement: this.boxInput.value };
+    if (segment.start === segment.end && !segment.replacement) {
+      notify("An insertion needs text to insert (Esc cancels).", "error");
+      return false;
+    }
+    if (segment.start !== segment.end && segment.replacement === this.original(segment)) {
+      notify("The rewrite equals the original: type the correction, or clear it to delete.", "error");
+      return false;
+    }
+    this.draft = null;
+    this.box.hidden = true;
+    this.mutate(() => {
+      if (target) Object.assign(target, segment);
+      else this.segments.push(segment);
+    });
+    this.placeCaret(segment.end);
+    return true;
+  }
+
+  cancelBox() {
+    const at = this.draft?.segment;
+    this.closeBox();
+    if (at) this.placeCaret(at.end);
+  }
+
+  closeBox() {
+    this.draft = null;
+    this.box.hidden = true;
+    this.toolbar.hidden = true;
+    this.render();
+  }
+
+  /** True while the rewrite box is open (the page should not take keys meant for it). */
+  get editing() {
+    return Boolean(this.draft);
+  }
+}

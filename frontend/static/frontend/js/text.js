@@ -1,0 +1,89 @@
+// Text offsets. The API counts Unicode code points (Python str indices);
+// the DOM counts UTF-16 code units. Everything here converts between the two
+// exactly, and keeps selections on grapheme boundaries (an emoji ZWJ
+// sequence, a flag or a letter with its combining marks is never split).
+
+/** Code points of `text` before UTF-16 offset `u16` (a lone high surrogate half counts as a whole). */
+export function utf16ToCodePoint(text, u16) {
+  let cp = 0;
+  for (let i = 0; i < u16 && i < text.length; cp += 1) {
+    i += text.codePointAt(i) > 0xffff ? 2 : 1;
+  }
+  return cp;
+}
+
+/** UTF-16 offset of code point index `cp` in `text`. */
+export function codePointToUtf16(text, cp) {
+  let i = 0;
+  for (let n = 0; n < cp && i < text.length; n += 1) {
+    i += text.codePointAt(i) > 0xffff ? 2 : 1;
+  }
+  return i;
+}
+
+const segmenter = typeof Intl !== "undefined" && Intl.Segmenter ? new Intl.Segmenter(undefined, { granularity: "grapheme" }) : null;
+
+/** UTF-16 offsets where grapheme clusters of `text` begin, plus `text.length`. */
+export function graphemeBoundaries(text) {
+  const bounds = [];
+  if (segmenter) {
+    for (const { index } of segmenter.segment(text)) bounds.push(index);
+  } else {
+    for (let i = 0; i < text.length; i += text.codePointAt(i) > 0xffff ? 2 : 1) bounds.push(i);
+  }
+  bounds.push(text.length);
+  return bounds;
+}
+
+/** Widen the UTF-16 range [start, end) to whole grapheme clusters. A collapsed range stays collapsed. */
+export function snapToGraphemes(bounds, start, end) {
+  const down = (x) => bounds.reduce((best, b) => (b <= x ? b : best), 0);
+  const up = (x) => bounds.find((b) => b >= x) ?? bounds[bounds.length - 1];
+  if (start === end) {
+    const at = down(start);
+    return [at, at];
+  }
+  return [down(start), up(end)];
+}
+
+/** Sort segments by position; returns a new array. */
+export function sortSegments(segments) {
+  return [...segments].sort((a, b) => a.start - b.start || a.end - b.end);
+}
+
+/** The segment of `segments` that `candidate` would overlap (the same rule as annotate.alignment), or null. */
+export function findOverlap(segments, candidate, ignore = null) {
+  for (const other of segments) {
+    if (other === ignore) continue;
+    const insertions = candidate.start === candidate.end && other.start === other.end;
+    if (insertions ? candidate.start === other.start : candidate.start < other.end && other.start < candidate.end) {
+      return other;
+    }
+  }
+  return null;
+}
+
+/**
+ * Pieces of the corrected text, in order: {kind: "same"|"del"|"ins", text, segment}.
+ * `cps` is the answer as an array of code points (Array.from(text)).
+ */
+export function diffPieces(cps, segments) {
+  const pieces = [];
+  let cursor = 0;
+  for (const segment of sortSegments(segments)) {
+    if (segment.start > cursor) pieces.push({ kind: "same", text: cps.slice(cursor, segment.start).join("") });
+    if (segment.end > segment.start) pieces.push({ kind: "del", text: cps.slice(segment.start, segment.end).join(""), segment });
+    if (segment.replacement) pieces.push({ kind: "ins", text: segment.replacement, segment });
+    cursor = Math.max(cursor, segment.end);
+  }
+  if (cursor < cps.length) pieces.push({ kind: "same", text: cps.slice(cursor).join("") });
+  return pieces;
+}
+
+/** The corrected answer (what annotate.alignment.apply_segments returns as `chosen`). */
+export function applySegments(text, segments) {
+  return diffPieces(Array.from(text), segments)
+    .filter((piece) => piece.kind !== "del")
+    .map((piece) => piece.text)
+    .join("");
+}

@@ -1,0 +1,304 @@
+"""The annotator and reviewer screens in a real browser: exact offsets, drafts, escaping, keyboard, review."""
+import hashlib
+import io
+import json
+
+import pytest
+from django.core.files.base import ContentFile
+from django.test import Client
+
+from annotate.models import Annotation, AnnotationStatus, ImageAsset, Segment
+from annotate.services import apply_segments
+from tests.browser.conftest import log_in, screenshot
+from synthetic.render import render
+from synthetic.scenes import make_scene
+from tests.factories import make_project, make_response, make_user
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+# Emoji before the span shift UTF-16 offsets; the span holds a ZWJ sequence and a combining mark.
+EMOJI_TEXT = "🇫🇷 Here two 🐈‍⬛ black cats sit by the cafe\u0301 on the left, near 日本 and שלום."
+
+
+CHAR_RECT_JS = """([cp, n]) => {
+    // The client rect of code points [cp, cp + n) of the answer, across its text nodes.
+    const answer = document.getElementById("answer");
+    const cps = Array.from(answer.textContent);
+    const at = (u16) => {
+        const walker = document.createTreeWalker(answer, NodeFilter.SHOW_TEXT);
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+            if (u16 < node.length) return [node, u16];
+            u16 -= node.length;
+        }
+    };
+    const start = cps.slice(0, cp).join("").length;
+    const [node, offset] = at(start);
+    const range = document.createRange();
+    range.setStart(node, offset);
+    range.setEnd(node, offset + cps.slice(cp, cp + n).join("").length);
+    const r = range.getBoundingClientRect();
+    return {left: r.left, right: r.right, y: r.top + r.height / 2};
+}"""
+
+
+def drag_select(page, start, end_char, end_len=1):
+    """A real mouse drag from the left edge of code point ``start`` to the right edge of the grapheme at ``end_char``."""
+    first = page.evaluate(CHAR_RECT_JS, [start, 1])
+    last = page.evaluate(CHAR_RECT_JS, [end_char, end_len])
+    page.mouse.move(first["left"] + 1, first["y"])
+    page.mouse.down()
+    page.mouse.move((first["left"] + last["right"]) / 2, (first["y"] + last["y"]) / 2, steps=5)
+    page.mouse.move(last["right"] - 1, last["y"], steps=5)
+    page.mouse.up()
+
+
+def show_scene(response, seed=7):
+    """Give the answer's prompt a rendered shapes scene, so the screenshots show a real image."""
+    buffer = io.BytesIO()
+    render(make_scene(seed), size=256).save(buffer, format="PNG")
+    data = buffer.getvalue()
+    image = ImageAsset(sha256=hashlib.sha256(data).hexdigest(), width=256, height=256, size_bytes=len(data))
+    image.file.save("scene.png", ContentFile(data), save=False)
+    image.save()
+    response.prompt.image = image
+    response.prompt.save(update_fields=["image"])
+
+
+def open_task(page, text="There is a red circle and a blue square.", question="Describe the image in detail."):
+    """A project with one answer to correct, and its annotator logged in on the annotator screen."""
+    project = make_project()
+    annotator = make_user(role="annotator", project=project)
+    response = make_response(project, text=text, question=question)
+    show_scene(response)
+    log_in(page, annotator, then=f"/projects/{project.id}/annotate/")
+    page.wait_for_selector("#task:not([hidden])")
+    return annotator, response
+
+
+def test_mouse_drag_across_emoji_and_combining_mark_stores_code_points(watched):
+    """Drag, category key, rewrite, Ctrl+Enter: the stored segment has the exact code-point offsets."""
+    page = watched.page
+    start = EMOJI_TEXT.index("two")
+    last = EMOJI_TEXT.index("cafe\u0301") + 3  # the grapheme e + U+0301
+    end = last + 2
+    annotator, response = open_task(page, EMOJI_TEXT, question="What sits by the café?")
+    assert page.text_content("#answer") == EMOJI_TEXT
+
+    drag_select(page, start, last, end_len=2)
+    page.wait_for_selector(".cat-toolbar:not([hidden])")
+    page.keyboard.press("1")
+    page.keyboard.type("one grey cat sits by the fountain")
+    screenshot(page, "annotator-rewrite-box")
+    page.keyboard.press("Enter")
+
+    expected = {"start": start, "end": end, "category": "object", "replacement": "one grey cat sits by the fountain"}
+    chosen, _ = apply_segments(EMOJI_TEXT, [expected])
+    assert page.text_content("#preview") == EMOJI_TEXT[:end] + expected["replacement"] + EMOJI_TEXT[end:]
+    assert page.locator("#preview del").text_content() == EMOJI_TEXT[start:end]
+    assert page.locator("#answer mark.seg").text_content() == EMOJI_TEXT[start:end]
+    assert page.locator("#segments .seg-item").count() == 1
+    screenshot(page, "annotator")
+
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#queue-empty:not([hidden])")
+    annotation = Annotation.objects.get(task__response=response, annotator=annotator)
+    assert annotation.status == AnnotationStatus.SUBMITTED
+    assert list(annotation.segments.values("start", "end", "category", "replacement")) == [expected]
+    assert apply_segments(response.text, [expected])[0] == chosen
+    screenshot(page, "annotator-queue-empty")
+
+
+def test_overlapping_selection_is_refused_with_a_message(watched):
+    """A second selection overlapping the first is refused visibly; nothing is added."""
+    page = watched.page
+    open_task(page, "A red circle and a blue square.")
+    drag_select(page, 2, 4)  # "red"
+    page.keyboard.press("4")
+    page.keyboard.type("green")
+    page.keyboard.press("Enter")
+    drag_select(page, 4, 11)  # "d circle"
+    page.keyboard.press("1")
+    assert "Overlapping selection refused" in page.locator("#notice").text_content()
+    assert page.locator(".rewrite-box").is_hidden()
+    assert page.locator("#segments .seg-item").count() == 1
+
+
+def test_draft_is_saved_and_restored_after_reload_and_leaving(watched):
+    """Autosave keeps the draft across a reload; leaving the page saves the latest edit (keepalive fetch)."""
+    page = watched.page
+    annotator, response = open_task(page, "A red circle and a blue square.")
+    drag_select(page, 2, 4)
+    page.keyboard.press("4")
+    page.keyboard.type("green")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#save-state.ok", timeout=8000)
+    page.reload()
+    page.wait_for_selector("#task:not([hidden])")
+    assert page.locator("#segments .seg-item").count() == 1
+    assert page.locator("#segments ins").text_content() == "green"
+
+    drag_select(page, 19, 22)  # "blue"
+    page.keyboard.press("4")
+    page.keyboard.press("Backspace")  # empty rewrite = delete the words
+    page.keyboard.press("Enter")
+    screen = page.url
+    page.goto("/")  # leave at once, before the autosave interval
+    annotation = Annotation.objects.get(task__response=response, annotator=annotator)
+    for _ in range(50):
+        if annotation.segments.count() == 2:
+            break
+        page.wait_for_timeout(100)
+    assert annotation.status == AnnotationStatus.DRAFT
+    assert list(annotation.segments.values_list("start", "end", "replacement")) == [(2, 5, "green"), (19, 23, "")]
+    page.goto(screen)
+    page.wait_for_selector("#task:not([hidden])")
+    assert page.locator("#segments .seg-item").count() == 2
+
+
+def test_xss_payloads_render_as_text(watched):
+    """Markup in the answer, question, project name, instructions and a rewrite shows as text; no dialog fires."""
+    page = watched.page
+    payload = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
+    project = make_project(name='<img src=x onerror="alert(3)">', instructions="<script>alert(4)</script>")
+    annotator = make_user(role="annotator", project=project)
+    text = f"Look {payload} here."
+    make_response(project, text=text, question='<b onmouseover="alert(5)">Q</b><img src=x onerror="alert(6)">')
+    log_in(page, annotator)
+    assert page.locator(".project h2").text_content() == project.name
+    page.click("a.button.primary")
+    page.wait_for_selector("#task:not([hidden])")
+    assert page.text_content("#answer") == text
+    assert page.text_content("#question") == '<b onmouseover="alert(5)">Q</b><img src=x onerror="alert(6)">'
+    drag_select(page, text.index("here"), text.index("here") + 3)
+    page.keyboard.press("6")
+    page.keyboard.type('<img src=y onerror="alert(7)">')
+    page.keyboard.press("Enter")
+    assert page.locator("#segments ins").text_content() == '<img src=y onerror="alert(7)">'
+    assert '<img src=y onerror="alert(7)">' in page.text_content("#preview")
+    assert page.locator(":is(#answer, #question, #preview, #segments, .topbar, .instructions) :is(img, script, b)").count() == 0
+    page.wait_for_timeout(300)  # give any injected handler the chance to fire
+
+
+def test_keyboard_only_flow(watched):
+    """Shift+arrows select, a digit picks the category, Enter saves, a caret insertion, undo/redo, help, Ctrl+Enter."""
+    page = watched.page
+    text = "The red circle is left of two blue squares."
+    annotator, response = open_task(page, text)
+    assert page.evaluate("document.activeElement.id") == "answer"
+    for _ in range(4):
+        page.keyboard.press("ArrowRight")
+    for _ in range(3):
+        page.keyboard.press("Shift+ArrowRight")
+    page.keyboard.press("4")
+    page.keyboard.type("green")
+    page.keyboard.press("Enter")  # the caret is now after the segment, at 7
+    blue = text.index("blue")
+    for _ in range(blue - 7):
+        page.keyboard.press("ArrowRight")
+    page.keyboard.press("4")  # no selection: insert at the caret
+    page.keyboard.type("dark ")
+    page.keyboard.press("Enter")
+    assert page.locator("#segments .seg-item").count() == 2
+    page.keyboard.press("Control+z")
+    assert page.locator("#segments .seg-item").count() == 1
+    page.keyboard.press("Control+Shift+Z")
+    assert page.locator("#segments .seg-item").count() == 2
+    page.keyboard.press("?")
+    assert page.locator("#help-dialog").is_visible()
+    page.keyboard.press("Escape")
+    assert page.locator("#help-dialog").is_hidden()
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#queue-empty:not([hidden])")
+    annotation = Annotation.objects.get(task__response=response, annotator=annotator, status=AnnotationStatus.SUBMITTED)
+    assert list(annotation.segments.values_list("start", "end", "category", "replacement")) == [
+        (4, 7, "attribute", "green"), (blue, blue, "attribute", "dark "),
+    ]
+
+
+OFFSET_CASES = [
+    "👨‍👩‍👧‍👦 family", "🇯🇵🇫🇷 flags", "e\u0301\u0302 marks", "日本語のテキスト", "שָׁלוֹם مرحبا", "a𝒳b🏳️‍🌈c", "\u1100\u1161\u11a8 jamo",
+]
+
+
+def test_offset_conversion_round_trips(watched):
+    """The page's UTF-16 ↔ code point conversion agrees with Python on emoji, flags, marks, CJK and RTL."""
+    page = watched.page
+    open_task(page)
+    result = page.evaluate("""async (cases) => {
+        const t = await import("/static/frontend/js/text.js");
+        return cases.map((s) => ({
+            u16: [...Array(Array.from(s).length + 1).keys()].map((cp) => t.codePointToUtf16(s, cp)),
+            back: [...Array(Array.from(s).length + 1).keys()].map((cp) => t.utf16ToCodePoint(s, t.codePointToUtf16(s, cp))),
+            graphemes: t.graphemeBoundaries(s).map((u) => t.utf16ToCodePoint(s, u)),
+        }));
+    }""", OFFSET_CASES)
+    for text, got in zip(OFFSET_CASES, result):
+        assert got["back"] == list(range(len(text) + 1)), text
+        assert got["u16"] == [len(text[:cp].encode("utf-16-le")) // 2 for cp in range(len(text) + 1)], text
+    # A ZWJ family, a flag pair and a letter with two marks are single graphemes.
+    assert result[0]["graphemes"][:2] == [0, 7]
+    assert result[1]["graphemes"][:3] == [0, 2, 4]
+    assert result[2]["graphemes"][:2] == [0, 3]
+
+
+def _submit_via_api(user, response, segments, no_hallucination=False):
+    client = Client()
+    client.force_login(user)
+    project = response.prompt.project_id
+    task = client.post(f"/api/tasks/next/?project={project}").json()
+    assert task["response"]["id"] == response.id
+    answer = client.post("/api/annotations/", json.dumps({
+        "task": task["id"], "segments": segments, "submit": True, "no_hallucination": no_hallucination,
+    }), content_type="application/json")
+    assert answer.status_code == 201, answer.content
+
+
+def test_reviewer_accepts_edits_and_rejects_side_by_side(watched):
+    """Two annotations of one answer side by side; edit-then-accept one, reject the other with a reason."""
+    page = watched.page
+    project = make_project(overlap=2, name="shapes <review>")
+    alice = make_user(role="annotator", project=project, username="alice")
+    bob = make_user(role="annotator", project=project, username="bob<script>")
+    reviewer = make_user(role="reviewer", project=project)
+    text = "There is a red circle above two blue squares 🟦🟦."
+    response = make_response(project, text=text, question="Describe the image.")
+    show_scene(response)
+    red, two = text.index("red"), text.index("two")
+    _submit_via_api(alice, response, [
+        {"start": red, "end": red + 3, "category": "attribute", "replacement": "green"},
+        {"start": two, "end": two + 3, "category": "number", "replacement": "three"},
+    ])
+    _submit_via_api(bob, response, [{"start": red, "end": red + 3, "category": "attribute", "replacement": "yellow"}])
+
+    log_in(page, reviewer)
+    page.click("a.button:has-text('Review')")
+    page.wait_for_selector("#review:not([hidden])")
+    cards = page.locator(".review-card")
+    assert cards.count() == 2
+    assert sorted(cards.locator(".who").all_text_contents()) == ["alice", "bob<script>"]
+    page.wait_for_selector(".agreement-overall")
+    screenshot(page, "reviewer")
+
+    alice_card = page.locator(".review-card", has=page.locator(".who", has_text="alice"))
+    alice_card.locator("button:has-text('Edit & accept')").click()
+    page.wait_for_selector("#edit-dialog[open]")
+    page.locator("#edit-segments .seg-item", has_text="three").locator("button:has-text('Delete')").click()
+    assert page.locator("#edit-segments .seg-item").count() == 1
+    screenshot(page, "reviewer-edit")
+    page.click("#edit-accept")
+    page.wait_for_selector("#edit-dialog:not([open])", state="attached")
+
+    bob_card = page.locator(".review-card", has=page.locator(".who", has_text="bob"))
+    bob_card.locator("input.reason").fill("Yellow is wrong: the circle is green.")
+    bob_card.locator("button:has-text('Reject')").click()
+    page.wait_for_selector("button:has-text('Next answer')")
+
+    decided = {a.annotator.username: a for a in Annotation.objects.filter(task__response=response)}
+    assert decided["alice"].status == AnnotationStatus.ACCEPTED
+    assert list(Segment.objects.filter(annotation=decided["alice"]).values_list("start", "end", "replacement")) == [
+        (red, red + 3, "green"),
+    ]
+    assert decided["bob<script>"].status == AnnotationStatus.REJECTED
+    assert decided["bob<script>"].review_reason == "Yellow is wrong: the circle is green."
+    page.click("button:has-text('Next answer')")
+    page.wait_for_selector("#review-empty:not([hidden])")

@@ -1,0 +1,61 @@
+"""The server-rendered pages without a browser: who sees which screen, and escaping."""
+import json
+
+import pytest
+from django.urls import reverse
+
+from tests.factories import make_project, make_user
+
+pytestmark = pytest.mark.django_db
+
+
+def test_home_lists_the_users_projects_with_links_by_role(client):
+    """Annotators get Annotate; reviewers get Annotate and Review; other projects are not listed."""
+    mine, theirs = make_project(name="mine"), make_project(name="theirs")
+    annotator = make_user(role="annotator", project=mine)
+    reviewer = make_user(role="reviewer", project=mine)
+    client.force_login(annotator)
+    page = client.get(reverse("home")).content.decode()
+    assert "mine" in page and "theirs" not in page
+    assert reverse("annotate", args=[mine.id]) in page and reverse("review", args=[mine.id]) not in page
+    client.force_login(reviewer)
+    page = client.get(reverse("home")).content.decode()
+    assert reverse("annotate", args=[mine.id]) in page and reverse("review", args=[mine.id]) in page
+    assert theirs.id != mine.id
+
+
+def test_screens_need_a_login_and_a_membership(client):
+    """Anonymous users go to the login page; outsiders get 404; annotators may not open the review screen."""
+    project = make_project()
+    annotator = make_user(role="annotator", project=project)
+    outsider = make_user(role="annotator", project=make_project())
+    annotate_url, review_url = reverse("annotate", args=[project.id]), reverse("review", args=[project.id])
+    assert client.get(annotate_url).url.startswith(reverse("login"))
+    client.force_login(outsider)
+    assert client.get(annotate_url).status_code == 404
+    client.force_login(annotator)
+    assert client.get(annotate_url).status_code == 200
+    assert client.get(review_url).status_code == 403
+
+
+def test_manager_opens_both_screens(client):
+    """Staff are managers everywhere, with no membership."""
+    project = make_project()
+    client.force_login(make_user(role="manager"))
+    assert client.get(reverse("annotate", args=[project.id])).status_code == 200
+    assert client.get(reverse("review", args=[project.id])).status_code == 200
+
+
+def test_user_text_is_escaped_and_handed_to_the_script_as_json(client):
+    """Project name, instructions and categories are escaped in the HTML and in the json_script payload."""
+    payload = '<script>alert("x")</script>'
+    project = make_project(name=payload, instructions=payload, categories=["object", payload])
+    client.force_login(make_user(role="annotator", project=project))
+    for url in (reverse("home"), reverse("annotate", args=[project.id])):
+        page = client.get(url).content.decode()
+        assert payload not in page
+        assert "&lt;script&gt;" in page
+    page = client.get(reverse("annotate", args=[project.id])).content.decode()
+    data = page.split('<script id="page-data" type="application/json">')[1].split("</script>")[0]
+    assert json.loads(data) == {"id": project.id, "name": payload, "categories": ["object", payload]}
+    assert 'data-csrf="' in page
