@@ -121,6 +121,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Span corrections of multimodal answers, dense preference records, DDPO training.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {"JobStatusEnum": "training.jobs.JobStatus"},
 }
 
 # Celery: the embedded default uses the filesystem transport under DATA_DIR.
