@@ -7,7 +7,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.test import Client
 
-from annotate.models import Annotation, AnnotationStatus, ImageAsset, Segment
+from annotate.models import Annotation, AnnotationStatus, ImageAsset, Response, Segment
 from annotate.services import apply_segments
 from tests.browser.conftest import log_in, screenshot
 from synthetic.render import render
@@ -64,12 +64,14 @@ def show_scene(response, seed=7):
     response.prompt.save(update_fields=["image"])
 
 
-def open_task(page, text="There is a red circle and a blue square.", question="Describe the image in detail."):
-    """A project with one answer to correct, and its annotator logged in on the annotator screen."""
+def open_task(page, text="There is a red circle and a blue square.", question="Describe the image in detail.", more=()):
+    """A project with an answer to correct (and ``more`` after it); its annotator logged in on the annotator screen."""
     project = make_project()
     annotator = make_user(role="annotator", project=project)
     response = make_response(project, text=text, question=question)
     show_scene(response)
+    for other in more:
+        make_response(project, text=other)
     log_in(page, annotator, then=f"/projects/{project.id}/annotate/")
     page.wait_for_selector("#task:not([hidden])")
     return annotator, response
@@ -213,6 +215,30 @@ def test_keyboard_only_flow(watched):
     assert list(annotation.segments.values_list("start", "end", "category", "replacement")) == [
         (4, 7, "attribute", "green"), (blue, blue, "attribute", "dark "),
     ]
+
+
+def test_no_hallucination_skip_zoom_and_queue_position(watched):
+    """Alt+N records "no hallucination", Skip asks for a reason, the image zooms, the queue counts down."""
+    page = watched.page
+    annotator, first = open_task(page, "A red circle.", more=["A blue square.", "A green triangle."])
+    second, third = Response.objects.filter(prompt__project=first.prompt.project_id).exclude(pk=first.pk).order_by("pk")
+    assert page.text_content("#queue") == "0 done · 3 remaining"
+    page.click("#image-frame")
+    assert page.locator("#zoom-dialog").is_visible()
+    page.click("#zoom-dialog")
+    assert page.locator("#zoom-dialog").is_hidden()
+    page.focus("#answer")
+    page.keyboard.press("Alt+n")
+    page.wait_for_function("document.getElementById('queue').textContent === '1 done · 2 remaining'")
+    page.click("#skip")
+    page.check("input[value=other]")
+    page.fill("input[name=other]", "Cannot see the <square>")
+    page.click("#skip-dialog button.primary")
+    page.wait_for_function(f"document.getElementById('answer').textContent === {third.text!r}")
+    judged = {a.task.response_id: a for a in Annotation.objects.filter(annotator=annotator).select_related("task")}
+    assert judged[first.id].status == AnnotationStatus.SUBMITTED and judged[first.id].no_hallucination
+    assert judged[second.id].status == AnnotationStatus.SKIPPED
+    assert judged[second.id].skip_reason == "Cannot see the <square>"
 
 
 OFFSET_CASES = [

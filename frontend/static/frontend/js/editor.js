@@ -54,6 +54,8 @@ export class SegmentEditor {
     for (const type of ["beforeinput", "paste", "drop", "dragstart", "cut"]) {
       answer.addEventListener(type, (event) => event.preventDefault());
     }
+    // An IME composition cannot be cancelled: put the text back if one slipped through.
+    answer.addEventListener("input", () => this.renderAnswer());
     answer.addEventListener("keydown", (event) => this.onAnswerKey(event));
     answer.addEventListener("mousedown", () => { this.mouseDown = true; this.toolbar.hidden = true; });
     document.addEventListener("mouseup", (event) => this.onMouseUp(event));
@@ -167,9 +169,14 @@ export class SegmentEditor {
     const selection = document.getSelection();
     if (!selection || !selection.rangeCount) return null;
     const range = selection.getRangeAt(0);
-    if (!this.answer.contains(range.startContainer) || !this.answer.contains(range.endContainer)) return null;
-    const [start, end] = snapToGraphemes(this.bounds, this.utf16At(range.startContainer, range.startOffset),
-      this.utf16At(range.endContainer, range.endOffset));
+    if (!range.intersectsNode(this.answer)) return null;
+    // A drag that overshoots the answer is clipped to it.
+    const whole = document.createRange();
+    whole.selectNodeContents(this.answer);
+    const from = range.compareBoundaryPoints(Range.START_TO_START, whole) <= 0 ? 0 : this.utf16At(range.startContainer, range.startOffset);
+    const to = range.compareBoundaryPoints(Range.END_TO_END, whole) >= 0 ? this.text.length : this.utf16At(range.endContainer, range.endOffset);
+    if (from === 0 && to === this.text.length && !this.answer.contains(range.startContainer) && !this.answer.contains(range.endContainer)) return null;
+    const [start, end] = snapToGraphemes(this.bounds, from, to);
     return { start: utf16ToCodePoint(this.text, start), end: utf16ToCodePoint(this.text, end) };
   }
 
@@ -260,9 +267,8 @@ export class SegmentEditor {
 
   updateToolbar() {
     const selection = document.getSelection();
-    const inside = selection && selection.rangeCount && !selection.isCollapsed
-      && this.answer.contains(selection.anchorNode) && this.answer.contains(selection.focusNode);
-    if (!inside || this.draft) { this.toolbar.hidden = true; return; }
+    const at = selection && !selection.isCollapsed ? this.selectionOffsets() : null;
+    if (!at || at.start === at.end || this.draft) { this.toolbar.hidden = true; return; }
     const rects = selection.getRangeAt(0).getClientRects();
     if (!rects.length) return;
     this.toolbar.hidden = false;
