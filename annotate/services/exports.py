@@ -33,8 +33,8 @@ logger = logging.getLogger(__name__)
 
 EXPORT_TASK = "annotate.tasks.exports.export_job_execute"
 CHUNK_ROWS = 2000  # rows fetched per cursor round trip
-GROUP_ROWS = 5000  # at most this many rows per parquet row group ...
-GROUP_BYTES = 8 << 20  # ... or this many image bytes
+GROUP_ROWS = 1000  # at most this many rows per parquet row group ...
+GROUP_BYTES = 4 << 20  # ... or this many image bytes (each group is held a few times over while written)
 
 _IMAGE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
 _SPAN = pa.list_(pa.int64())
@@ -60,7 +60,7 @@ TRL_COLUMNS = [
     ("images", pa.list_(_IMAGE), {"feature": _HF_IMAGE, "_type": "List"}), ("prompt", _MESSAGES, _HF_MESSAGES),
     ("chosen", _MESSAGES, _HF_MESSAGES), ("rejected", _MESSAGES, _HF_MESSAGES),
 ]
-_FIELDS = ("id", "question", "chosen", "rejected", "origin_text", "image__file", "project__name",
+_FIELDS = ("id", "question", "chosen", "rejected", "origin_text", "image__file", "image__size_bytes", "project__name",
            "response__checkpoint__name", "prompt_dataset", "prompt_type")
 
 
@@ -75,15 +75,21 @@ def export_schema(export_format: str, *, include_segments: bool = False) -> pa.S
 
 
 def _image_reader():
-    """``read(name) -> bytes`` of stored images: a plain ``open`` when the storage is a local folder."""
+    """``read(name, size) -> bytes`` of stored images: two system calls when the storage is a local folder."""
     try:
         root = default_storage.path("")
     except NotImplementedError:
-        return lambda name: default_storage.open(name, "rb").read()
+        return lambda name, size: default_storage.open(name, "rb").read()
 
-    def read(name):
-        with open(os.path.join(root, name), "rb") as handle:
-            return handle.read()
+    def read(name, size):
+        handle = os.open(os.path.join(root, name), os.O_RDONLY)
+        try:
+            data = os.read(handle, size + 1)
+            while len(data) > size and (more := os.read(handle, 1 << 20)):  # larger than recorded: read on
+                data += more
+            return data
+        finally:
+            os.close(handle)
 
     return read
 
@@ -108,10 +114,10 @@ def _groups(records, include_segments):
     """Successive row groups as column lists; imported records give back what they were imported with."""
     read = _image_reader()
     group, size = defaultdict(list), 0
-    for pk, question, chosen, rejected, origin, image, project, checkpoint, dataset, kind, *alignment in _values(
+    for pk, question, chosen, rejected, origin, image, size, project, checkpoint, dataset, kind, *alignment in _values(
             records, include_segments):
         origin = json.loads(origin) if origin != "{}" else {}
-        data = read(image) if image else None
+        data = read(image, size) if image else None
         group["ds_name"].append(origin.get("ds_name", project))
         group["image_bytes"].append(data)
         group["image_path"].append(origin.get("image_path") or image or "")
@@ -193,7 +199,10 @@ class _Drain:
 
 def _parquet_chunks(groups, schema, to_table, on_rows):
     sink = _Drain()
-    writer = pq.ParquetWriter(sink, schema, compression="snappy")
+    # Dictionaries only where values repeat, statistics only on idx: min/max of image bytes cost more than the rest.
+    writer = pq.ParquetWriter(sink, schema, compression="snappy", use_dictionary=[
+        name for name in ("ds_name", "origin_dataset", "origin_split") if name in schema.names
+    ] or True, write_statistics=["idx"] if "idx" in schema.names else False)
     yield sink.take()  # the magic bytes: the response starts before the first query returns
     written = 0
     for group in groups:
