@@ -1,0 +1,124 @@
+"""Training a tiny LLaVA: rewards rise, gamma focuses the update, resume is exact, the cache is reused."""
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForImageTextToText, AutoProcessor
+
+import training.ddpo.trainer as trainer_module
+from training.ddpo.__main__ import main as cli_main
+from training.ddpo.config import DDPOConfig
+from training.ddpo.data import PairCollator, PreferenceDataset
+from training.ddpo.forward import concat_token_logps
+from training.ddpo.trainer import train
+
+from .conftest import color_records
+
+
+def config(tiny_vlm, out, **overrides):
+    fields = dict(model=str(tiny_vlm), output_dir=str(out), learning_rate=1e-3, beta=0.1, batch_size=8,
+                  epochs=3, warmup_ratio=0.1, seed=0)
+    return DDPOConfig(**(fields | overrides))
+
+
+def forbid_reference_forward(monkeypatch):
+    def fail(*args, **kwargs):
+        raise AssertionError("reference forward ran although the cache was warm")
+    monkeypatch.setattr(trainer_module, "compute_reference_logps", fail)
+
+
+def changed_token_gap(model_dir, records) -> float:
+    """Mean over pairs of (changed chosen tokens' log-prob sum - changed rejected tokens' sum)."""
+    processor = AutoProcessor.from_pretrained(model_dir)
+    model = AutoModelForImageTextToText.from_pretrained(model_dir)
+    ds = PreferenceDataset(records, processor, gamma=2.0)
+    batch = PairCollator(processor.tokenizer.pad_token_id)([ds[i] for i in range(len(ds))])
+    with torch.no_grad():
+        logps = concat_token_logps(model, batch)                      # (2B, C)
+    changed = (logps * (batch["completion_weights"] == 2.0)).sum(-1)  # (2B,)
+    chosen, rejected = changed.chunk(2)
+    return (chosen - rejected).mean().item()
+
+
+def test_training_raises_reward_accuracy(tiny_vlm, tmp_path):
+    """Reward accuracy and margin grow; every metric TRL names is reported."""
+    seen = []
+    path = train(config(tiny_vlm, tmp_path / "run"), color_records(32),
+                 on_metrics=lambda step, m: seen.append(m))
+    assert path == tmp_path / "run" / "final" and (path / "model.safetensors").exists()
+    assert set(seen[0]) >= {"loss", "rewards/chosen", "rewards/rejected", "rewards/margins",
+                            "rewards/accuracies", "logps/chosen", "logps/rejected", "lr", "tokens/s"}
+    assert len(seen) == 12 and seen[0]["rewards/margins"] == 0.0
+    assert sum(m["rewards/accuracies"] for m in seen[-4:]) / 4 >= 0.9
+    assert seen[-1]["rewards/margins"] > 0 and seen[-1]["loss"] < seen[0]["loss"]
+    assert DDPOConfig.load(path).gamma == 5.0
+
+
+@pytest.mark.slow
+def test_gamma_moves_changed_tokens_more(tiny_vlm, tmp_path, monkeypatch):
+    """Same data, steps and lr: the changed tokens' log-prob gap grows more with gamma 5 than 1;
+    the second run reuses the first run's per-token reference cache."""
+    records, cache = color_records(32), str(tmp_path / "cache")
+    before = changed_token_gap(tiny_vlm, records)
+    low = train(config(tiny_vlm, tmp_path / "g1", gamma=1.0, reference_cache_dir=cache, learning_rate=3e-4), records)
+    forbid_reference_forward(monkeypatch)
+    high = train(config(tiny_vlm, tmp_path / "g5", gamma=5.0, reference_cache_dir=cache, learning_rate=3e-4), records)
+    moved_low = changed_token_gap(low, records) - before
+    moved_high = changed_token_gap(high, records) - before
+    assert moved_high > moved_low > 0
+
+
+def test_resume_is_exact_and_reuses_reference_cache(tiny_vlm, tmp_path, monkeypatch):
+    """Stop at step 2, resume: the weights equal an uninterrupted run's; no reference forward again."""
+    records, cache = color_records(16), str(tmp_path / "cache")
+    common = dict(batch_size=2, grad_accum=2, max_steps=5, epochs=2, reference_cache_dir=cache)
+    straight = train(config(tiny_vlm, tmp_path / "a", **common), records)
+
+    forbid_reference_forward(monkeypatch)
+    steps = []
+    stopped = train(config(tiny_vlm, tmp_path / "b", **common), records,
+                    on_metrics=lambda step, m: steps.append(step), should_stop=lambda: len(steps) == 2)
+    assert stopped == tmp_path / "b" / "checkpoint-2" and steps == [1, 2]
+    assert (stopped / "ddpo_config.json").exists() and (stopped / "trainer_state.pt").exists()
+    resumed = train(config(tiny_vlm, tmp_path / "b", **common), records,
+                    on_metrics=lambda step, m: steps.append(step))
+    assert steps == [1, 2, 3, 4, 5]
+    a, b = load_file(straight / "model.safetensors"), load_file(resumed / "model.safetensors")
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+
+
+def test_lora_reference_is_base_and_final_is_merged(tiny_vlm, tmp_path):
+    """With LoRA the reference is the adapter-disabled base (first loss log 2); final/ is a plain model."""
+    seen = []
+    path = train(config(tiny_vlm, tmp_path / "lora", lora=True, lora_r=4, max_steps=3,
+                        lora_target_modules=["q_proj", "v_proj"]),
+                 color_records(8), on_metrics=lambda step, m: seen.append(m))
+    assert abs(seen[0]["loss"] - 0.6931472) < 1e-5
+    assert seen[-1]["rewards/margins"] > 0
+    model = AutoModelForImageTextToText.from_pretrained(path)
+    assert not any("lora" in name for name, _ in model.named_parameters())
+
+
+def test_cli_runs_from_json(tiny_vlm, tmp_path):
+    """`python -m training.ddpo --config run.json` with JSONL records and image paths."""
+    lines = []
+    for i, record in enumerate(color_records(4)):
+        record["image"].save(tmp_path / f"{i}.png")
+        lines.append(json.dumps(record | {"image": str(tmp_path / f"{i}.png")}))
+    (tmp_path / "records.jsonl").write_text("\n".join(lines) + "\n")
+    run = {"model": str(tiny_vlm), "output_dir": str(tmp_path / "out"), "batch_size": 2, "max_steps": 2,
+           "records": str(tmp_path / "records.jsonl")}
+    (tmp_path / "run.json").write_text(json.dumps(run))
+    assert cli_main(["--config", str(tmp_path / "run.json"), "--no-progress"]) == 0
+    assert (tmp_path / "out" / "final" / "model.safetensors").exists()
+
+
+def test_config_is_validated():
+    """Bad values fail at construction, with the field named."""
+    with pytest.raises(ValueError, match="gamma"):
+        DDPOConfig(model="m", output_dir="o", gamma=0.5)
+    with pytest.raises(ValueError, match="unknown"):
+        DDPOConfig.from_dict({"model": "m", "output_dir": "o", "gama": 2})

@@ -1,0 +1,105 @@
+"""The one config of a DDPO run: validated, saved as `ddpo_config.json` in every checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CONFIG_NAME = "ddpo_config.json"
+
+
+@dataclass
+class DDPOConfig:
+    model: str = field(metadata={"help": "Local path or hub id of the policy to start from."})
+    output_dir: str = field(metadata={"help": "Checkpoints go to checkpoint-<step>/, the result to final/."})
+    reference: str | None = field(default=None, metadata={
+        "help": "Reference model (path or hub id); None = `model`. With LoRA the reference is "
+                "the base with the adapter disabled."})
+    reference_cache_dir: str | None = field(default=None, metadata={
+        "help": "On-disk per-token reference log-probs; None = <output_dir>/reference_cache. "
+                "Share it between runs to skip the reference forward."})
+    # The method (RLHF-V): paper gamma 5, beta 0.5; later scripts gamma 1.1, beta 0.1.
+    gamma: float = field(default=5.0, metadata={"help": "Weight of changed tokens (Eq. 5)."})
+    beta: float = field(default=0.5, metadata={"help": "DPO temperature."})
+    average: bool = field(default=True, metadata={
+        "help": "Eq. 5 weighted average of token log-probs; False = weighted sum (TRL's DPO at gamma 1)."})
+    sft_weight: float = field(default=0.0, metadata={
+        "help": "Weight of an SFT term (mean NLL of the chosen answer)."})
+    # Optimisation.
+    learning_rate: float = field(default=5e-7, metadata={"help": "Peak AdamW learning rate."})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
+    warmup_ratio: float = field(default=0.05, metadata={"help": "Linear warmup, fraction of steps."})
+    epochs: int = field(default=1, metadata={"help": "Passes over the records (paper: 7)."})
+    max_steps: int | None = field(default=None, metadata={"help": "Stop after this many optimizer steps."})
+    batch_size: int = field(default=8, metadata={"help": "Pairs per micro-batch per process."})
+    grad_accum: int = field(default=1, metadata={"help": "Micro-batches per optimizer step."})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping; 0 = off."})
+    seed: int = field(default=0, metadata={"help": "Seeds data order and initialisation."})
+    max_completion_tokens: int | None = field(default=None, metadata={
+        "help": "Truncate each answer to this many tokens (image tokens are never cut)."})
+    # Model.
+    lora: bool = field(default=False, metadata={"help": "Train a LoRA adapter instead of all weights."})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha."})
+    lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout."})
+    lora_target_modules: list[str] | str = field(default="all-linear", metadata={
+        "help": "PEFT target_modules: a list of names, a regex, or 'all-linear'."})
+    dtype: str = field(default="float32", metadata={"help": "Weights dtype: float32 or bfloat16."})
+    bf16: bool | None = field(default=None, metadata={"help": "bf16 autocast; None = on CUDA only."})
+    gradient_checkpointing: bool = field(default=False, metadata={
+        "help": "Recompute activations (forces the concatenated path)."})
+    shared_prefix: bool = field(default=True, metadata={
+        "help": "Encode image + prompt once per pair when the model allows it (forward.py)."})
+    # Bookkeeping.
+    save_steps: int = field(default=0, metadata={"help": "Checkpoint every N steps; 0 = only at the end."})
+    resume: bool = field(default=True, metadata={"help": "Continue from the last checkpoint in output_dir."})
+    num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes."})
+    progress: bool = field(default=False, metadata={"help": "tqdm progress bar (the CLI turns it on)."})
+
+    def __post_init__(self):
+        positive = ("beta", "batch_size", "grad_accum", "epochs", "lora_r", "learning_rate")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if self.gamma < 1.0:
+            raise ValueError(f"gamma must be >= 1 (changed tokens count at least as much), got {self.gamma}")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.max_steps is not None and self.max_steps <= 0:
+            raise ValueError("max_steps must be > 0 or None")
+        for name in ("sft_weight", "weight_decay", "max_grad_norm", "save_steps", "lora_dropout"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+        if self.dtype not in ("float32", "bfloat16"):
+            raise ValueError(f"dtype must be float32 or bfloat16, got {self.dtype!r}")
+
+    @property
+    def reference_model(self) -> str:
+        return self.reference or self.model
+
+    @property
+    def cache_dir(self) -> Path:
+        return Path(self.reference_cache_dir or Path(self.output_dir) / "reference_cache")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> DDPOConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown config keys: {sorted(unknown)}")
+        return cls(**data)
+
+    def save(self, directory) -> Path:
+        path = Path(directory) / CONFIG_NAME
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        return path
+
+    @classmethod
+    def load(cls, path) -> DDPOConfig:
+        path = Path(path)
+        return cls.from_dict(json.loads((path / CONFIG_NAME if path.is_dir() else path).read_text()))

@@ -1,0 +1,180 @@
+"""Preference records -> tokenized pairs -> padded batches.
+
+A record is what the web side stores for an accepted correction (or an
+imported row). Spans are half-open code-point ranges of the changed text on
+each side; `None` means "unknown" and falls back to `weights.diff_spans`.
+
+    PreferenceRecord(id="42", version=3, image="/media/img.png",
+                     question="Describe the image.",
+                     chosen="A red circle.", rejected="A blue circle.",
+                     chosen_spans=[[2, 5]], rejected_spans=[[2, 6]])
+
+Each record is rendered with the processor's chat template: the prompt is
+the user turn (`[{type: image}, {type: text}]`, or a plain string without an
+image) with the generation prompt; the completion is what the template adds
+for the assistant answer (answer, end-of-turn tokens). Only completion tokens
+are scored, so prompt and image tokens never reach the labels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.nn.utils.rnn import pad_sequence
+
+from .weights import diff_spans, token_weights
+
+
+@dataclass
+class PreferenceRecord:
+    id: str
+    version: int
+    question: str
+    chosen: str
+    rejected: str
+    image: object = None          # PIL image, path, or None (text only)
+    chosen_spans: list | None = None
+    rejected_spans: list | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.id}:{self.version}"
+
+
+def as_record(record) -> PreferenceRecord:
+    """Accept a PreferenceRecord or a dict with the same keys (extra keys ignored)."""
+    if isinstance(record, PreferenceRecord):
+        return record
+    fields = PreferenceRecord.__dataclass_fields__
+    return PreferenceRecord(**{k: v for k, v in dict(record).items() if k in fields})
+
+
+def _tokenizer(processor):
+    return getattr(processor, "tokenizer", processor)
+
+
+def _render(processor, question: str, answer: str, has_image: bool) -> tuple[str, str, int]:
+    """(prompt text, completion text, offset of the answer inside the completion)."""
+    tok = _tokenizer(processor)
+    content = [{"type": "image"}, {"type": "text", "text": question}] if has_image else question
+    messages = [{"role": "user", "content": content}]
+    if getattr(processor, "chat_template", None) or getattr(tok, "chat_template", None):
+        prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        full = processor.apply_chat_template(
+            messages + [{"role": "assistant", "content": answer}], tokenize=False)
+        if full.startswith(prompt) and answer in full[len(prompt):]:
+            completion = full[len(prompt):]
+            return prompt, completion, completion.index(answer)
+    else:
+        prompt = f"{question}\n"
+    return prompt, answer + (tok.eos_token or ""), 0
+
+
+class PreferenceDataset(torch.utils.data.Dataset):
+    """Tokenized pairs. Completions are tokenized up front (cheap, gives the
+    cache signature); prompts and images are processed per item."""
+
+    def __init__(self, records, processor, *, gamma: float, max_completion_tokens=None):
+        self.records = [as_record(r) for r in records]
+        self.processor, self.gamma = processor, gamma
+        self.max_completion_tokens = max_completion_tokens
+        self.reference: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.items = [self._tokenize_completions(r) for r in self.records]
+
+    def _side(self, completion: str, offset: int, spans) -> tuple[list[int], list[float]]:
+        enc = _tokenizer(self.processor)(
+            completion, add_special_tokens=False, return_offsets_mapping=True)
+        spans = [(s + offset, e + offset) for s, e in spans]
+        ids, weights = enc["input_ids"], token_weights(enc["offset_mapping"], spans, self.gamma)
+        n = self.max_completion_tokens or len(ids)
+        return ids[:n], weights[:n]
+
+    def _tokenize_completions(self, r: PreferenceRecord) -> dict:
+        rejected_spans, chosen_spans = r.rejected_spans, r.chosen_spans
+        if rejected_spans is None or chosen_spans is None:
+            rejected_spans, chosen_spans = diff_spans(r.rejected, r.chosen)
+        prompt, chosen, c_off = _render(self.processor, r.question, r.chosen, r.image is not None)
+        _, rejected, r_off = _render(self.processor, r.question, r.rejected, r.image is not None)
+        chosen_ids, chosen_w = self._side(chosen, c_off, chosen_spans)
+        rejected_ids, rejected_w = self._side(rejected, r_off, rejected_spans)
+        signature = hashlib.sha1(repr((prompt, chosen_ids, rejected_ids)).encode()).hexdigest()
+        return dict(key=r.key, prompt=prompt, chosen_ids=chosen_ids, rejected_ids=rejected_ids,
+                    chosen_weights=chosen_w, rejected_weights=rejected_w, signature=signature)
+
+    def __len__(self):
+        return len(self.items)
+
+    def _prompt_inputs(self, index: int) -> dict:
+        record, prompt = self.records[index], self.items[index]["prompt"]
+        if record.image is None:
+            enc = _tokenizer(self.processor)(prompt, add_special_tokens=False, return_tensors="pt")
+            return {"input_ids": enc["input_ids"][0]}
+        image = record.image
+        if isinstance(image, (str, Path)):
+            from PIL import Image
+            image = Image.open(image)
+        enc = self.processor(text=[prompt], images=[image.convert("RGB")], return_tensors="pt",
+                             add_special_tokens=False)
+        out = {k: v for k, v in enc.items() if k != "attention_mask"}
+        out["input_ids"] = out["input_ids"][0]
+        return out
+
+    def __getitem__(self, index: int) -> dict:
+        item = dict(self.items[index], index=index, prompt_inputs=self._prompt_inputs(index))
+        if index in self.reference:
+            item["ref_chosen"], item["ref_rejected"] = self.reference[index]
+        return item
+
+
+@dataclass
+class PairCollator:
+    """Pads a list of dataset items into one batch of B pairs.
+
+    For two pairs with prompts [5, 6, 7] and [8, 9], chosen [10, 11] / [12],
+    rejected [13] / [14, 15, 16], pad id 0, gamma 5 on tokens 11 and 15:
+
+        prompt_input_ids          tensor([[5, 6, 7],        left-padded (B, P)
+                                          [0, 8, 9]])
+        prompt_attention_mask     tensor([[1, 1, 1],
+                                          [0, 1, 1]])
+        completion_input_ids      tensor([[10, 11,  0],     (2B, C), right-padded:
+                                          [12,  0,  0],     rows 0..B-1 chosen,
+                                          [13,  0,  0],     rows B..2B-1 rejected
+                                          [14, 15, 16]])
+        completion_attention_mask tensor([[1, 1, 0], [1, 0, 0], [1, 0, 0], [1, 1, 1]])
+        completion_weights        tensor([[1., 5., 0.],     0 on padding
+                                          [1., 0., 0.],
+                                          [1., 0., 0.],
+                                          [1., 5., 1.]])
+
+    plus the processor's image tensors for the B prompts concatenated on dim 0
+    (`pixel_values` (B, 3, H, W) for LLaVA; `pixel_values` (patches, D) and
+    `image_grid_thw` (B, 3) for Qwen2-VL), `ref_logps` (2B, C) per-token
+    reference log-probs when every item has them cached, `indices` and `keys`.
+    """
+
+    pad_token_id: int
+
+    def __call__(self, items: list[dict]) -> dict:
+        prompts = [it["prompt_inputs"]["input_ids"] for it in items]
+        completions = [torch.tensor(it[f"{side}_ids"]) for side in ("chosen", "rejected") for it in items]
+        weights = [torch.tensor(it[f"{side}_weights"]) for side in ("chosen", "rejected") for it in items]
+        batch = {
+            "prompt_input_ids": pad_sequence(prompts, True, self.pad_token_id, "left"),
+            "prompt_attention_mask": pad_sequence([torch.ones_like(p) for p in prompts], True, 0, "left"),
+            "completion_input_ids": pad_sequence(completions, True, self.pad_token_id),
+            "completion_attention_mask": pad_sequence([torch.ones_like(c) for c in completions], True, 0),
+            "completion_weights": pad_sequence(weights, True, 0.0).float(),
+            "indices": torch.tensor([it["index"] for it in items]),
+            "keys": [it["key"] for it in items],
+        }
+        image_keys = {k for it in items for k in it["prompt_inputs"] if k != "input_ids"}
+        for k in sorted(image_keys):
+            batch[k] = torch.cat([it["prompt_inputs"][k] for it in items if k in it["prompt_inputs"]])
+        if all("ref_chosen" in it for it in items):
+            refs = [it[f"ref_{side}"] for side in ("chosen", "rejected") for it in items]
+            batch["ref_logps"] = pad_sequence(refs, True, 0.0).float()
+        return batch

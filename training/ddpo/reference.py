@@ -1,0 +1,86 @@
+"""Reference log-probs: computed once per (record version, reference model), kept on disk.
+
+Layout: `<cache_dir>/<reference id>/<sha1(record id:version)>.pt`, each file
+`{"signature", "chosen": (Lc,), "rejected": (Lr,)}` float32 per-token
+log-probs. Per token, so a new gamma (or `average`) needs no recompute; the
+signature (hash of the rendered prompt and both completions' token ids)
+invalidates an entry when the tokenizer or template changes. Files are
+written atomically (tmp + rename), so processes of one DDP run can share the
+directory and a killed run leaves no half-written entry. Vision records are
+cached the same way as text ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+
+def reference_id(name_or_path: str) -> str:
+    """A stable directory name for a reference checkpoint (hub id or local path)."""
+    path = Path(name_or_path)
+    ident = str(path.resolve()) if path.exists() else name_or_path
+    slug = "".join(c if c.isalnum() else "-" for c in Path(ident).name)[-40:]
+    return f"{slug}-{hashlib.sha1(ident.encode()).hexdigest()[:12]}"
+
+
+class ReferenceCache:
+    def __init__(self, cache_dir, reference: str):
+        self.root = Path(cache_dir) / reference_id(reference)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        return self.root / f"{hashlib.sha1(key.encode()).hexdigest()}.pt"
+
+    def get(self, key: str, signature: str):
+        """(chosen (Lc,), rejected (Lr,)) or None when absent or stale."""
+        path = self._path(key)
+        if not path.exists():
+            return None
+        entry = torch.load(path, weights_only=True)
+        if entry["signature"] != signature:
+            return None
+        return entry["chosen"], entry["rejected"]
+
+    def put(self, key: str, signature: str, chosen: torch.Tensor, rejected: torch.Tensor) -> None:
+        entry = {"signature": signature, "chosen": chosen.float().cpu().clone(),
+                 "rejected": rejected.float().cpu().clone()}
+        fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
+        os.close(fd)
+        torch.save(entry, tmp)
+        os.replace(tmp, self._path(key))
+
+
+def reference_context(model):
+    """With a PEFT model the reference is the base: the adapter is disabled inside."""
+    return model.disable_adapter() if hasattr(model, "disable_adapter") else contextlib.nullcontext()
+
+
+@torch.no_grad()
+def compute_reference_logps(scorer, batches, cache: ReferenceCache, dataset, *, device, autocast):
+    """Run the reference over `batches` and store every pair's per-token log-probs.
+
+    `scorer` is a PairScorer around the reference model (eval mode). Returns
+    the number of pairs computed.
+    """
+    done = 0
+    for batch in batches:
+        batch = to_device(batch, device)
+        with autocast():
+            logps = scorer(batch)                                        # (2B, C)
+        mask = batch["completion_attention_mask"].bool()
+        B = len(batch["keys"])
+        for i, index in enumerate(batch["indices"].tolist()):
+            item = dataset.items[index]
+            cache.put(item["key"], item["signature"], logps[i][mask[i]], logps[B + i][mask[B + i]])
+        done += B
+    return done
+
+
+def to_device(batch: dict, device) -> dict:
+    return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}

@@ -1,0 +1,269 @@
+"""The DDPO training loop: `train(config, records, on_metrics=..., should_stop=...)`.
+
+1. Tokenize the records; load the policy (optionally LoRA).
+2. Fill the on-disk reference cache for records that miss it (reference.py),
+   so training itself never runs a reference model.
+3. Optimise Eq. 5 DPO with AdamW, warmup + cosine, accumulation, clipping;
+   DDP when launched by torchrun; checkpoints every `save_steps` and at the end.
+
+Exact resume: data order is a function of (seed, epoch), and step k always
+consumes the same micro-batches, so a run stopped at step k and resumed
+from checkpoint-k ends with the weights of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from .config import DDPOConfig
+from .data import PairCollator, PreferenceDataset
+from .forward import PairScorer, choose_path
+from .loss import ddpo_loss, weighted_logps
+from .model import add_lora, base_model, load_model, load_processor, pad_token_id
+from .reference import ReferenceCache, compute_reference_logps, reference_context, to_device
+
+STATE_NAME = "trainer_state.pt"
+
+
+def cosine_lr(step: int, total: int, warmup: int) -> float:
+    """Multiplier of the peak learning rate at `step`."""
+    if step < warmup:                                   # 1) linear warmup
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)  # 2) 0 -> 1 after warmup
+    return 0.5 * (1.0 + math.cos(math.pi * progress))   # 3) cosine decay to 0
+
+
+def epoch_batches(n: int, epoch: int, config: DDPOConfig, rank: int, world: int) -> list[list[int]]:
+    """This process's micro-batches of one epoch (same permutation on every rank)."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed + epoch)).tolist()
+    shard = order[rank::world][: n // world]
+    return [shard[i:i + config.batch_size] for i in range(0, len(shard), config.batch_size)]
+
+
+def pair_loss(logps: torch.Tensor, batch: dict, config: DDPOConfig):
+    """Loss and TRL-named stats of one micro-batch from per-token log-probs (2B, C)."""
+    w = batch["completion_weights"]                                     # (2B, C)
+    policy = weighted_logps(logps, w, config.average)                   # (2B,)
+    ref = weighted_logps(batch["ref_logps"], w, config.average)         # (2B,)
+    (pc, pr), (rc, rr) = policy.chunk(2), ref.chunk(2)
+    losses, chosen_r, rejected_r = ddpo_loss(pc, pr, rc, rr, config.beta)
+    loss = losses.mean()
+    if config.sft_weight:
+        B = pc.shape[0]
+        nll = -weighted_logps(logps[:B], batch["completion_attention_mask"][:B].to(logps.dtype))
+        loss = loss + config.sft_weight * nll.mean()
+    stats = {"loss": loss.detach(), "rewards/chosen": chosen_r.mean(), "rewards/rejected": rejected_r.mean(),
+             "rewards/margins": (chosen_r - rejected_r).mean(),
+             "rewards/accuracies": (chosen_r > rejected_r).float().mean(),
+             "logps/chosen": pc.detach().mean(), "logps/rejected": pr.detach().mean()}
+    return loss, stats
+
+
+def latest_checkpoint(output_dir: Path) -> Path | None:
+    done = [p for p in output_dir.glob("checkpoint-*") if (p / STATE_NAME).exists()]
+    return max(done, key=lambda p: int(p.name.split("-")[1]), default=None)
+
+
+def build_policy(config: DDPOConfig, resume: Path | None):
+    if config.lora:
+        model = add_lora(load_model(config.model, dtype=config.dtype), config)
+        if resume is not None:
+            from peft import set_peft_model_state_dict
+            from safetensors.torch import load_file
+            set_peft_model_state_dict(model, load_file(resume / "adapter_model.safetensors"))
+        return model
+    return load_model(str(resume or config.model), dtype=config.dtype)
+
+
+def fill_reference_cache(config, model, dataset, collate, cache, *, fresh, rank, world, device, autocast):
+    """Compute reference log-probs for the records missing from the cache; load all of them."""
+    missing = [i for i, it in enumerate(dataset.items) if cache.get(it["key"], it["signature"]) is None]
+    if world > 1:                       # every rank has listed `missing` before any rank writes
+        dist.barrier()
+    if missing:
+        same = config.reference_model == config.model
+        if same and (config.lora or fresh):
+            reference, owned = model, False               # base weights == the reference
+        else:
+            reference, owned = load_model(config.reference_model, dtype=config.dtype).to(device), True
+        path = choose_path(base_model(reference), shared_prefix=config.shared_prefix, gradient_checkpointing=False)
+        mine = missing[rank::world]
+        batches = [mine[i:i + 2 * config.batch_size] for i in range(0, len(mine), 2 * config.batch_size)]
+        loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches, collate_fn=collate,
+                                             num_workers=config.num_workers)
+        reference.eval()
+        with reference_context(reference):
+            compute_reference_logps(PairScorer(reference, path), loader, cache, dataset,
+                                    device=device, autocast=autocast)
+        reference.train()
+        if owned:
+            del reference
+    if world > 1:
+        dist.barrier()
+    for i, it in enumerate(dataset.items):
+        dataset.reference[i] = cache.get(it["key"], it["signature"])
+    return len(missing)
+
+
+def save_checkpoint(directory: Path, model, processor, config, state: dict | None, *, merge=False):
+    directory.mkdir(parents=True, exist_ok=True)
+    (model.merge_and_unload() if merge else model).save_pretrained(directory, safe_serialization=True)
+    processor.save_pretrained(directory)
+    config.save(directory)
+    if state is not None:
+        torch.save(state, directory / STATE_NAME)
+    return directory
+
+
+def train(config: DDPOConfig | dict, records, *, on_metrics=None, should_stop=None) -> Path:
+    """Train on `records` (PreferenceRecord or dicts).
+
+    `on_metrics(step, dict)` is called on rank 0 after every optimizer step;
+    `should_stop()` is polled after every step: when it returns True a
+    checkpoint is saved and its path returned (resume continues from it).
+    Otherwise returns `<output_dir>/final` (LoRA merged into the weights).
+    """
+    return run(config, records, on_metrics=on_metrics, should_stop=should_stop)[0]
+
+
+def run(config: DDPOConfig | dict, records, *, on_metrics=None, should_stop=None):
+    """`train`, also returning the trained model (tests compare DDP ranks with it)."""
+    config = config if isinstance(config, DDPOConfig) else DDPOConfig.from_dict(config)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    owns_group = world > 1 and not dist.is_initialized()
+    if owns_group:
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    rank = dist.get_rank() if world > 1 else 0
+    if torch.cuda.is_available():
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    use_bf16 = device.type == "cuda" if config.bf16 is None else config.bf16
+    autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)  # noqa: E731
+
+    output = Path(config.output_dir)
+    output.mkdir(parents=True, exist_ok=True)
+    resume = latest_checkpoint(output) if config.resume else None
+    torch.manual_seed(config.seed)
+    processor = load_processor(config.model)
+    dataset = PreferenceDataset(records, processor, gamma=config.gamma,
+                                max_completion_tokens=config.max_completion_tokens)
+    if len(dataset) < world:
+        raise ValueError(f"{len(dataset)} records cannot feed {world} processes")
+    collate = PairCollator(pad_token_id(processor))
+    model = build_policy(config, resume).to(device)
+    model.train()
+    cache = ReferenceCache(config.cache_dir, config.reference_model)
+    fill_reference_cache(config, model, dataset, collate, cache, fresh=resume is None,
+                         rank=rank, world=world, device=device, autocast=autocast)
+
+    if config.gradient_checkpointing:
+        base_model(model).gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    path = choose_path(base_model(model), shared_prefix=config.shared_prefix,
+                       gradient_checkpointing=config.gradient_checkpointing)
+    scorer = PairScorer(model, path)
+    if world > 1:
+        scorer = DistributedDataParallel(scorer, find_unused_parameters=True)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+
+    micro_per_epoch = len(epoch_batches(len(dataset), 0, config, rank, world))
+    steps_per_epoch = math.ceil(micro_per_epoch / config.grad_accum)
+    total = config.max_steps or config.epochs * steps_per_epoch
+    warmup = math.ceil(config.warmup_ratio * total)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: cosine_lr(s, total, warmup))
+    step = 0
+    if resume is not None:
+        state = torch.load(resume / STATE_NAME, weights_only=False)
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        step = state["step"]
+
+    def state_now():
+        return {"step": step, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "rng": torch.get_rng_state()}
+
+    progress = None
+    if config.progress and rank == 0:
+        from tqdm import tqdm
+        progress = tqdm(total=total, initial=step, desc="ddpo", dynamic_ncols=True)
+    stop = False
+    while step < total and not stop:
+        epoch, first = divmod(step, steps_per_epoch)
+        batches = epoch_batches(len(dataset), epoch, config, rank, world)[first * config.grad_accum:]
+        loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches, collate_fn=collate,
+                                             num_workers=config.num_workers)
+        group, started = [], time.perf_counter()
+        for i, batch in enumerate(loader):
+            group.append(to_device(batch, device))
+            if len(group) < config.grad_accum and i < len(batches) - 1:
+                continue
+            stats = optimizer_step(scorer, group, optimizer, scheduler, params, config, autocast, world)
+            step += 1
+            seconds = time.perf_counter() - started
+            stats.update({"lr": scheduler.get_last_lr()[0], "tokens/s": stats.pop("tokens") / seconds,
+                          "epoch": epoch + (first * config.grad_accum + i + 1) / (micro_per_epoch)})
+            group, started = [], time.perf_counter()
+            if on_metrics is not None and rank == 0:
+                on_metrics(step, stats)
+            if progress is not None:
+                progress.update(1)
+                progress.set_postfix(loss=f"{stats['loss']:.4f}", acc=f"{stats['rewards/accuracies']:.2f}")
+            stop = agree(bool(should_stop and should_stop()), world, device) and step < total
+            if rank == 0 and step < total and (stop or (config.save_steps and step % config.save_steps == 0)):
+                save_checkpoint(output / f"checkpoint-{step}", model, processor, config, state_now())
+            if stop or step >= total:
+                break
+    if rank == 0 and not stop:
+        save_checkpoint(output / "final", model, processor, config, None, merge=config.lora)
+    if progress is not None:
+        progress.close()
+    if world > 1:
+        dist.barrier()
+        if owns_group:
+            dist.destroy_process_group()
+    return output / (f"checkpoint-{step}" if stop else "final"), model
+
+
+def agree(flag: bool, world: int, device) -> bool:
+    """True on every rank when any rank says True (all ranks stop at the same step)."""
+    if world == 1:
+        return flag
+    value = torch.tensor([float(flag)], device=device)
+    dist.all_reduce(value)
+    return value.item() > 0
+
+
+def optimizer_step(scorer, group, optimizer, scheduler, params, config, autocast, world) -> dict:
+    """Forward/backward the micro-batches of one step, then clip and step; mean stats."""
+    pairs = sum(len(b["keys"]) for b in group)
+    totals, tokens = {}, 0
+    for j, batch in enumerate(group):
+        sync = world == 1 or j == len(group) - 1
+        with (contextlib.nullcontext() if sync else scorer.no_sync()), autocast():
+            logps = scorer(batch)                                       # (2B, C)
+            loss, stats = pair_loss(logps.float(), batch, config)
+        (loss * len(batch["keys"]) / pairs).backward()
+        for k, v in stats.items():
+            totals[k] = totals.get(k, 0.0) + v.float() * len(batch["keys"]) / pairs
+        tokens += int(batch["prompt_attention_mask"].sum() + batch["completion_attention_mask"].sum())
+    if config.max_grad_norm:
+        torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    values = torch.stack(list(totals.values()))
+    if world > 1:
+        dist.all_reduce(values)
+        values /= world
+    return dict(zip(totals, values.tolist()), tokens=tokens)
