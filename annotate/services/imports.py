@@ -71,7 +71,8 @@ def _texts(row, where):
         text = row
     for key in TEXT_KEYS:
         if not isinstance(text.get(key), str):
-            raise _bad(f"{where}: `text` lacks the key {key!r}." if "text" in row else f"{where}: `{key}` is empty.")
+            what = f"`text` lacks the key {key!r}" if "text" in row else f"`{key}` is missing"
+            raise _bad(f"{where}: {what} (or it is not a string).")
     return tuple(text[key] for key in TEXT_KEYS)
 
 
@@ -86,7 +87,7 @@ def _image(value, where):
     data = value.get("bytes") if isinstance(value, dict) else value
     if isinstance(value, dict):
         _check_path(value.get("path"), where)
-    if not data:
+    if not isinstance(data, bytes) or not data:
         raise _bad(f"{where}: `image` has no bytes (image files are never read from the server).")
     too_large = _bad(f"{where}: the image has more than the limit of {MAX_IMAGE_PIXELS} pixels.")
     try:
@@ -121,7 +122,8 @@ def _alignment(row, rejected, chosen, where):
 
 def _parse(row, where):
     question, chosen, rejected = _texts(row, where)
-    origin = {key: row[key] for key in ORIGIN_COLUMNS if row.get(key) is not None}
+    origin = {key: row[key] if isinstance(row[key], str) or key == "idx" and isinstance(row[key], int) else str(row[key])
+              for key in ORIGIN_COLUMNS if row.get(key) is not None}
     _check_path(origin.get("image_path"), where)
     image = _image(row["image"], where)
     key = hashlib.sha256(json.dumps([image[1], question, chosen, rejected]).encode()).hexdigest()

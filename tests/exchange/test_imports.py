@@ -82,6 +82,7 @@ BAD_FILES = {
     "text lacks a key": (lambda: rlhfv_parquet(text=json.dumps({"question": "q", "chosen": "c"})), "lacks the key 'rejected'"),
     "not an image": (lambda: rlhfv_parquet(image={"bytes": b"GIF89a-but-not-really", "path": "x.gif"}), "not an image"),
     "image without bytes": (lambda: rlhfv_parquet(image={"bytes": None, "path": "x.png"}), "has no bytes"),
+    "image as a path": (lambda: rlhfv_parquet([{**rlhfv_row(0), "image": "/etc/hostname"}]), "has no bytes"),
     "decompression bomb": (lambda: rlhfv_parquet(image={"bytes": _bomb(), "path": "b.png"}), "pixels"),
     "absolute image_path": (lambda: rlhfv_parquet(image_path="/etc/passwd"), "absolute or leaves its folder"),
     "dotdot image_path": (lambda: rlhfv_parquet(image_path="imgs/../../secret.png"), "absolute or leaves its folder"),
@@ -100,6 +101,13 @@ def test_bad_file_is_400_and_nothing_is_stored(case, settings):
     assert not PreferenceRecord.objects.exists() and not Prompt.objects.exists() and not ImageAsset.objects.exists()
     media = settings.MEDIA_ROOT
     assert not media.exists() or not [p for p in media.rglob("*") if p.is_file()]
+
+
+def test_large_upload_spooled_to_disk_imports(settings):
+    """Uploads over FILE_UPLOAD_MAX_MEMORY_SIZE arrive as temporary files; they import the same."""
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 0
+    response = _import(manager_client(), make_project(), rlhfv_parquet())
+    assert response.status_code == 201 and response.json()["created"] == 2
 
 
 def test_import_without_file_is_400():
