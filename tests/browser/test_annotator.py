@@ -103,6 +103,7 @@ def test_mouse_drag_across_emoji_and_combining_mark_stores_code_points(watched):
 
     page.keyboard.press("Control+Enter")
     page.wait_for_selector("#queue-empty:not([hidden])")
+    assert page.text_content("#queue") == "1 done · 0 remaining"
     annotation = Annotation.objects.get(task__response=response, annotator=annotator)
     assert annotation.status == AnnotationStatus.SUBMITTED
     assert list(annotation.segments.values("start", "end", "category", "replacement")) == [expected]
@@ -167,7 +168,7 @@ def test_xss_payloads_render_as_text(watched):
     make_response(project, text=text, question='<b onmouseover="alert(5)">Q</b><img src=x onerror="alert(6)">')
     log_in(page, annotator)
     assert page.locator(".project h2").text_content() == project.name
-    page.click("a.button.primary")
+    page.click("a.button:has-text('Annotate')")
     page.wait_for_selector("#task:not([hidden])")
     assert page.text_content("#answer") == text
     assert page.text_content("#question") == '<b onmouseover="alert(5)">Q</b><img src=x onerror="alert(6)">'
@@ -207,6 +208,7 @@ def test_keyboard_only_flow(watched):
     assert page.locator("#segments .seg-item").count() == 2
     page.keyboard.press("?")
     assert page.locator("#help-dialog").is_visible()
+    screenshot(page, "annotator-help")
     page.keyboard.press("Escape")
     assert page.locator("#help-dialog").is_hidden()
     page.keyboard.press("Control+Enter")
@@ -297,6 +299,7 @@ def test_reviewer_accepts_edits_and_rejects_side_by_side(watched):
     _submit_via_api(bob, response, [{"start": red, "end": red + 3, "category": "attribute", "replacement": "yellow"}])
 
     log_in(page, reviewer)
+    screenshot(page, "home")
     page.click("a.button:has-text('Review')")
     page.wait_for_selector("#review:not([hidden])")
     cards = page.locator(".review-card")

@@ -9,6 +9,7 @@ const $ = (id) => document.getElementById(id);
 
 const state = {
   task: null,
+  queue: { done: 0, remaining: 0 },
   dirty: false,
   closed: false, // submitted or skipped: no more drafts for this task
   saving: Promise.resolve(),
@@ -35,7 +36,7 @@ function showSaveState(text, kind = "") {
 }
 
 function showQueue(queue) {
-  if (!queue) return;
+  state.queue = { ...queue };
   replaceChildren($("queue"), el("strong", {}, String(queue.done)), " done · ",
     el("strong", {}, String(queue.remaining)), " remaining");
 }
@@ -54,8 +55,10 @@ async function loadNext() {
   if (!task) {
     $("task").hidden = true;
     $("queue-empty").hidden = false;
-    const queue = $("queue").textContent;
-    if (queue) $("queue-empty-text").textContent = `You have annotated everything available to you in ${page.name} (${queue}).`;
+    showSaveState("");
+    const done = state.queue ? state.queue.done : 0;
+    showQueue({ done, remaining: 0 });
+    $("queue-empty-text").textContent = `There is nothing left for you in ${page.name} right now (${done} done).`;
     return;
   }
   showTask(task);
@@ -103,7 +106,8 @@ function saveDraft({ keepalive = false } = {}) {
   return state.saving;
 }
 
-async function finish(call, message) {
+/** End the current task with `call` (submit, no hallucination or skip); `counts` says whether it adds to "done". */
+async function finish(call, message, counts = true) {
   if (!state.task || state.busy) return;
   state.busy = true;
   state.dirty = false;
@@ -111,6 +115,7 @@ async function finish(call, message) {
     await state.saving;
     await call(state.task);
     state.closed = true;
+    state.queue.done += counts ? 1 : 0;
     notify(message, "ok");
     await loadNext();
   } catch (error) {
@@ -156,7 +161,7 @@ $("skip-dialog").addEventListener("close", () => {
     notify("Give a reason to skip.", "error");
     return;
   }
-  finish((task) => api("POST", `/api/tasks/${task.id}/skip/`, { reason }), "Skipped.");
+  finish((task) => api("POST", `/api/tasks/${task.id}/skip/`, { reason }), "Skipped.", false);
 });
 
 function toggleHelp() {

@@ -28,9 +28,11 @@ export function notify(message, kind = "info") {
   if (!bar) return;
   bar.textContent = message;
   bar.className = `notice notice-${kind}`;
-  bar.hidden = false;
+  // A popover sits in the top layer: re-showing it puts it above any open modal dialog.
+  if (bar.matches(":popover-open")) bar.hidePopover();
+  bar.showPopover();
   clearTimeout(notify.timer);
-  notify.timer = setTimeout(() => { bar.hidden = true; }, kind === "error" ? 7000 : 3500);
+  notify.timer = setTimeout(() => bar.hidePopover(), kind === "error" ? 7000 : 3500);
 }
 
 export function isTyping(target) {
