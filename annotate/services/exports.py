@@ -113,11 +113,11 @@ def _values(records, include_segments):
 def _groups(records, include_segments):
     """Successive row groups as column lists; imported records give back what they were imported with."""
     read = _image_reader()
-    group, size = defaultdict(list), 0
-    for pk, question, chosen, rejected, origin, image, size, project, checkpoint, dataset, kind, *alignment in _values(
-            records, include_segments):
+    group, group_bytes = defaultdict(list), 0
+    for pk, question, chosen, rejected, origin, image, image_size, project, checkpoint, dataset, kind, *alignment in (
+            _values(records, include_segments)):
         origin = json.loads(origin) if origin != "{}" else {}
-        data = read(image, size) if image else None
+        data = read(image, image_size) if image else None
         group["ds_name"].append(origin.get("ds_name", project))
         group["image_bytes"].append(data)
         group["image_path"].append(origin.get("image_path") or image or "")
@@ -128,10 +128,10 @@ def _groups(records, include_segments):
         group["origin_split"].append(origin.get("origin_split") or _origin_split(checkpoint, kind))
         group["idx"].append(origin["idx"] if isinstance(origin.get("idx"), int) else pk)
         group["segments"].extend(alignment)
-        size += len(data or b"")
-        if len(group["idx"]) >= GROUP_ROWS or size >= GROUP_BYTES:
+        group_bytes += len(data or b"")
+        if len(group["idx"]) >= GROUP_ROWS or group_bytes >= GROUP_BYTES:
             yield group
-            group, size = defaultdict(list), 0
+            group, group_bytes = defaultdict(list), 0
     if group:
         yield group
 

@@ -94,6 +94,17 @@ def test_response_streams_before_reading_records():
     assert next(iter(response.streaming_content)) == b"PAR1"
 
 
+def test_row_groups_are_bounded_by_image_bytes(monkeypatch):
+    """A row group closes once it holds GROUP_BYTES of images, so large images keep memory bounded."""
+    from annotate.services import exports
+
+    project = make_project()
+    records = make_records(project)
+    monkeypatch.setattr(exports, "GROUP_BYTES", records[0].image.size_bytes + 1)
+    parquet = pq.ParquetFile(io.BytesIO(export_bytes(manager_client(), project)))
+    assert [parquet.metadata.row_group(i).num_rows for i in range(parquet.num_row_groups)] == [2, 1]
+
+
 def test_filters_select_records():
     """status, created since/until, checkpoint, generation batch, category and reviewed-only are applied."""
     from training.models import GenerationBatch, ModelCheckpoint
