@@ -36,7 +36,7 @@ export function notify(message, kind = "info") {
 }
 
 export function isTyping(target) {
-  return target instanceof HTMLElement && (target.matches("input, textarea, select") || target.closest("dialog[open] form"));
+  return target instanceof HTMLElement && target.matches("input, textarea, select");
 }
 
 /** Show `url` in #image (hidden when there is none); a click zooms it in #zoom-dialog. */
