@@ -6,7 +6,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$ROOT"
 
-apt_install chromium postgresql redis-server
+apt_install chromium fonts-noto-color-emoji postgresql redis-server
 ensure_venv requirements-dev.txt
 
 if ! pg_isready -h 127.0.0.1 -p 5432 -q; then
