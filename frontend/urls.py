@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from frontend import views
+from frontend import dashboard, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -9,5 +9,6 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("projects/<int:project_id>/annotate/", views.annotate, name="annotate"),
     path("projects/<int:project_id>/review/", views.review, name="review"),
+    path("projects/<int:project_id>/dashboard/", dashboard.dashboard, name="dashboard"),
     path("media/<path:name>", views.media, name="media"),
 ]

@@ -1,0 +1,61 @@
+"""The manager dashboard: who may open it, and (in Chromium) charts, launch, cancel, activate."""
+import pytest
+from django.urls import reverse
+
+from annotate.models import Role
+from tests.browser.conftest import CHROMIUM_ARGS, browser, log_in, screenshot, watched  # noqa: F401 (fixtures)
+from tests.factories import make_project, make_user
+from training.jobs import JobStatus
+from training.models import ModelCheckpoint, TrainingMetric, TrainingRun
+
+
+@pytest.mark.django_db
+def test_only_managers_open_the_dashboard(client):
+    """Staff and project managers get the page; reviewers 403; outsiders 404; anonymous users log in."""
+    project = make_project()
+    url = reverse("dashboard", args=[project.id])
+    assert client.get(url).url.startswith(reverse("login"))
+    client.force_login(make_user(role=Role.REVIEWER, project=project))
+    assert client.get(url).status_code == 403
+    client.force_login(make_user(role=Role.ANNOTATOR, project=make_project()))
+    assert client.get(url).status_code == 404
+    member_manager = make_user(role=Role.MANAGER, project=project)
+    member_manager.is_staff = False
+    member_manager.save()
+    client.force_login(member_manager)
+    page = client.get(url)
+    assert page.status_code == 200 and b"frontend/dashboard.js" in page.content
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_dashboard_charts_launch_cancel_activate(watched, live_server):
+    """A finished run draws its metric charts; the form launches a run, Cancel stops it, Activate moves the flag."""
+    page = watched.page
+    project = make_project(gamma=3.0)
+    base = ModelCheckpoint.objects.create(project=project, name="bootstrap", path="/nowhere/base", is_active=True)
+    done = TrainingRun.objects.create(project=project, base_checkpoint=base, status=JobStatus.SUCCEEDED,
+                                      step=3, total_steps=3, progress=1.0)
+    for step in (1, 2, 3):
+        TrainingMetric.objects.create(run=done, step=step, values={
+            "loss": 0.7 - step / 10, "rewards/accuracies": step / 3, "rewards/chosen": step / 5, "rewards/rejected": -step / 5})
+    trained = ModelCheckpoint.objects.create(project=project, name="round 1", path="/nowhere/r1", parent=base,
+                                             produced_by=done, eval_metrics={"coverage": 0.93})
+    log_in(page, make_user(role=Role.MANAGER), then=reverse("dashboard", args=[project.id]))
+    page.wait_for_selector("#charts .chart svg path")
+    assert page.locator("#charts .chart").count() == 3  # loss, accuracy, rewards (chosen + rejected)
+    assert page.input_value("#launch-form input[name=gamma]") == "3"
+    assert "coverage: 0.9300" in page.inner_text("#checkpoints")
+    screenshot(page, "training-dashboard")
+
+    page.fill("#launch-form input[name=epochs]", "2")
+    page.click("#launch-form button[type=submit]")
+    page.wait_for_selector("#runs tr:has-text('queued')")
+    run = TrainingRun.objects.exclude(pk=done.pk).get()
+    assert run.config["epochs"] == 2 and run.config["gamma"] == 3.0 and run.base_checkpoint == base
+    page.click(f"#runs tr[data-run='{run.pk}'] button:has-text('Cancel')")
+    page.wait_for_selector(f"#runs tr[data-run='{run.pk}']:has-text('cancelled')")
+
+    page.click("#checkpoints tr:has-text('round 1') button:has-text('Activate')")
+    page.wait_for_selector("#checkpoints tr:has-text('round 1') .badge.ok")
+    assert ModelCheckpoint.objects.get(is_active=True) == trained
