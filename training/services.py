@@ -245,9 +245,10 @@ def _batch_prompts(*, project, checkpoint, prompt_ids, limit):
 
 @transaction.atomic
 def generation_batch_create(*, project, checkpoint=None, prompt_ids=None, limit=None, params=None,
-                            created_by=None) -> GenerationBatch:
+                            created_by=None, enqueue=True) -> GenerationBatch:
     """Queue answers from ``checkpoint`` (default: the active one) to the given prompts,
-    or to up to ``limit`` of the project's prompts it has not answered yet."""
+    or to up to ``limit`` of the project's prompts it has not answered yet.
+    ``enqueue=False`` leaves the batch for the caller to execute (the CLI, in its own process)."""
     params = _sampling_params(params or {}).to_dict()
     checkpoint = _checkpoint_of_project(project=project, checkpoint=checkpoint, field="checkpoint")
     prompts = _batch_prompts(project=project, checkpoint=checkpoint, prompt_ids=prompt_ids, limit=limit)
@@ -256,7 +257,8 @@ def generation_batch_create(*, project, checkpoint=None, prompt_ids=None, limit=
     batch = GenerationBatch.objects.create(project=project, checkpoint=checkpoint, params=params,
                                            prompt_count=len(prompts), created_by=created_by)
     batch.prompts.set(prompts)
-    _enqueue("training.tasks.generation_batch_execute", batch.pk)
+    if enqueue:
+        _enqueue("training.tasks.generation_batch_execute", batch.pk)
     return batch
 
 
@@ -276,7 +278,7 @@ def _generation_batch_store(*, batch, prompts, answers) -> int:
     return len(responses)
 
 
-def generation_batch_execute(*, batch_id) -> GenerationBatch | None:
+def generation_batch_execute(*, batch_id, progress=False) -> GenerationBatch | None:
     """The worker's body: load the checkpoint, answer every prompt in batches, store responses + tasks."""
     batch = GenerationBatch.objects.select_related("project", "checkpoint").filter(pk=batch_id).first()
     if batch is None or not batch.transition(JobStatus.RUNNING):
@@ -285,7 +287,7 @@ def generation_batch_execute(*, batch_id) -> GenerationBatch | None:
         prompts = list(batch.prompts.select_related("image").order_by("id"))
         generator = load_generator(batch.checkpoint.path)
         inputs = [{"question": p.question, "image": p.image.file.path if p.image else None} for p in prompts]
-        answers = generate(generator, inputs, SamplingParams.from_dict(batch.params),
+        answers = generate(generator, inputs, SamplingParams.from_dict(batch.params), progress=progress,
                            on_batch=lambda done, total: batch.beat(progress=done / total))
         _generation_batch_store(batch=batch, prompts=prompts, answers=answers)
     except Exception as exc:
