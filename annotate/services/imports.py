@@ -176,10 +176,23 @@ def _store(project, rows, saved):
     PreferenceRecord.objects.bulk_create(records)
 
 
+def _batches(parquet):
+    """The file's record batches; a damaged page is the file's fault (400), not ours."""
+    batches = parquet.iter_batches(batch_size=BATCH_ROWS)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except (pa.ArrowException, OSError) as error:
+            raise _bad(f"The parquet file is damaged: {error}")
+        yield batch
+
+
 def _import_rows(project, parquet, saved, on_rows):
     seen = set(PreferenceRecord.objects.filter(project=project).exclude(import_key="").values_list("import_key", flat=True))
     total, done, created = parquet.metadata.num_rows, 0, 0
-    for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
+    for batch in _batches(parquet):
         fresh = []
         for offset, row in enumerate(batch.to_pylist()):
             parsed = _parse(row, f"Row {done + offset}")

@@ -75,8 +75,14 @@ def _bomb():
     return buffer.getvalue()
 
 
+def _damaged(data):
+    """Valid header and footer, garbage in the first column's page header."""
+    return data[:8] + b"\xff" * 32 + data[40:]
+
+
 BAD_FILES = {
     "not parquet": (lambda: b"ds_name,text\nx,y\n", "Not a parquet file"),
+    "damaged pages": (lambda: _damaged(rlhfv_parquet()), "damaged"),
     "missing columns": (lambda: rlhfv_parquet([{"text": "{}"}]), "Missing column(s) image"),
     "text not JSON": (lambda: rlhfv_parquet(text="{question"), "Row 1: `text` is not JSON"),
     "text lacks a key": (lambda: rlhfv_parquet(text=json.dumps({"question": "q", "chosen": "c"})), "lacks the key 'rejected'"),
