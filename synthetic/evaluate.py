@@ -1,0 +1,63 @@
+"""Greedy answers from a checkpoint, in batches, and their judged metrics."""
+
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image
+from transformers import AutoModelForImageTextToText, AutoProcessor
+
+from synthetic.describe import DESCRIBE
+from synthetic.judge import judge, summarize
+from synthetic.render import render
+from synthetic.scenes import Scene
+
+MAX_NEW_TOKENS = 64  # the longest habitual description is 57 tokens
+
+
+def load_checkpoint(path: str | Path):
+    """(model in eval mode, processor) from a saved checkpoint folder, offline."""
+    model = AutoModelForImageTextToText.from_pretrained(path).eval()
+    return model, AutoProcessor.from_pretrained(path)
+
+
+def chat_prompt(processor, question: str) -> str:
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
+    return processor.apply_chat_template(messages, add_generation_prompt=True)
+
+
+@torch.inference_mode()
+def generate_answers(
+    model,
+    processor,
+    images: list[Image.Image],
+    questions: list[str],
+    *,
+    batch_size: int = 64,
+    max_new_tokens: int = MAX_NEW_TOKENS,
+) -> list[str]:
+    """Greedy answers, one per (image, question); prompts are left-padded so
+    every row's answer starts at the same column, and generate() reuses the KV cache."""
+    processor.tokenizer.padding_side = "left"
+    answers = []
+    for first in range(0, len(images), batch_size):
+        prompts = [chat_prompt(processor, q) for q in questions[first : first + batch_size]]
+        batch = processor(
+            text=prompts, images=images[first : first + batch_size], padding=True, return_tensors="pt"
+        )
+        output = model.generate(**batch, do_sample=False, max_new_tokens=max_new_tokens, use_cache=True)
+        new_tokens = output[:, batch["input_ids"].shape[1] :]
+        answers += processor.batch_decode(new_tokens, skip_special_tokens=True)
+    return [answer.strip() for answer in answers]
+
+
+def evaluate(checkpoint_path: str | Path, scenes: list[Scene], *, batch_size: int = 64) -> dict:
+    """The judge's metrics (see ``judge.summarize``) for greedy detailed
+    descriptions of ``scenes``, plus ``seconds`` spent."""
+    started = time.perf_counter()
+    model, processor = load_checkpoint(checkpoint_path)
+    images = [render(scene) for scene in scenes]
+    answers = generate_answers(model, processor, images, [DESCRIBE] * len(scenes), batch_size=batch_size)
+    metrics = summarize([judge(scene, answer) for scene, answer in zip(scenes, answers)])
+    metrics["seconds"] = time.perf_counter() - started
+    return metrics
