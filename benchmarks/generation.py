@@ -9,8 +9,9 @@ answers; the last line is the speed-up.
     python benchmarks/generation.py [--prompts 64] [--batch-size 64] [--max-new-tokens 32] [--threads 2]
                                     [--image-size 32] [--hidden 64] [--layers 2]
 
-Measured on 2 shared CPU cores: 1.28M parameters (--image-size 64 --hidden 128
---layers 4 --max-new-tokens 64): 35.8 s vs 544.9 s, 15.2x.
+Measured on 2 busy shared CPU cores, same greedy answers in both arms:
+defaults (0.22M parameters, 32 new tokens): 4.6 s vs 189.6 s, 41.7x;
+--image-size 64 --hidden 128 --layers 4 --max-new-tokens 64 (1.28M): 35.8 s vs 544.9 s, 15.2x.
 """
 import argparse
 import os
