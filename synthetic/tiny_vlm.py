@@ -21,7 +21,6 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import (
-    CLIPImageProcessorPil,
     CLIPVisionConfig,
     LlamaConfig,
     LlavaConfig,
@@ -29,6 +28,11 @@ from transformers import (
     LlavaProcessor,
     PreTrainedTokenizerFast,
 )
+
+try:  # transformers >= 5.2x: the PIL backend needs no torchvision
+    from transformers import CLIPImageProcessorPil as ImageProcessor
+except ImportError:  # older 5.x (e.g. a GPU image with torchvision)
+    from transformers import CLIPImageProcessor as ImageProcessor
 
 SPECIALS = ["<pad>", "<s>", "</s>", "<image>"]
 
@@ -92,7 +96,7 @@ def build_tiny_vlm(out_dir, corpus, *, image_size=32, patch_size=8, vision_hidde
     torch.manual_seed(seed)
     tokenizer = train_tokenizer(corpus, vocab_size=vocab_size, word_level=word_level)
     image_tokens = (image_size // patch_size) ** 2
-    image_processor = CLIPImageProcessorPil(
+    image_processor = ImageProcessor(
         size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size})
     processor = LlavaProcessor(
         image_processor=image_processor, tokenizer=tokenizer, patch_size=patch_size,

@@ -122,3 +122,12 @@ def test_config_is_validated():
         DDPOConfig(model="m", output_dir="o", gamma=0.5)
     with pytest.raises(ValueError, match="unknown"):
         DDPOConfig.from_dict({"model": "m", "output_dir": "o", "gama": 2})
+
+
+def test_checkpointing_bf16_lora_path_runs_on_cpu(tiny_vlm, tmp_path):
+    """The CUDA recipe (bf16 autocast, gradient checkpointing -> concatenated path, LoRA) also runs on CPU."""
+    seen = []
+    path = train(config(tiny_vlm, tmp_path / "ck", lora=True, gradient_checkpointing=True, bf16=True,
+                        max_steps=2, batch_size=4), color_records(8), on_metrics=lambda step, m: seen.append(m))
+    assert len(seen) == 2 and all(m["loss"] == m["loss"] for m in seen)
+    assert (path / "model.safetensors").exists()

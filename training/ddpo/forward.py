@@ -23,6 +23,8 @@ repeated cache), or the config says `shared_prefix=False`.
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 from torch import nn
 
@@ -44,6 +46,12 @@ def choose_path(model, *, shared_prefix: bool, gradient_checkpointing: bool) -> 
 def image_inputs(batch: dict) -> dict:
     """The processor's image tensors (pixel_values, image_grid_thw, image_sizes, ...)."""
     return {k: v for k, v in batch.items() if k not in BATCH_KEYS}
+
+
+def _cache_kwarg(model) -> str:
+    """`cache` in transformers >= 5.2x, `past_key_values` before."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(inner.forward).parameters else "past_key_values"
 
 
 def _positions(mask: torch.Tensor) -> torch.Tensor:
@@ -81,7 +89,7 @@ def shared_token_logps(model, batch: dict) -> torch.Tensor:
     start = pmask.sum(-1).repeat_interleave(2)[:, None]                 # (2B, 1)
     positions = start + torch.arange(C, device=comp.device)             # (2B, C)
     second = model(input_ids=comp[order], attention_mask=attention, position_ids=positions,
-                   cache=cache, use_cache=True).logits                  # (2B, C, V)
+                   use_cache=True, **{_cache_kwarg(model): cache}).logits  # (2B, C, V)
     logits = torch.cat([first.logits.repeat_interleave(2, 0), second], dim=1)  # (2B, C+1, V)
     logits = logits[torch.argsort(order)]                               # back to chosen | rejected
     labels = torch.cat([torch.full_like(comp[:, :1], IGNORE), _completion_labels(batch)], dim=1)

@@ -167,7 +167,11 @@ def run(config: DDPOConfig | dict, records, *, on_metrics=None, should_stop=None
                          rank=rank, world=world, device=device, autocast=autocast)
 
     if config.gradient_checkpointing:
-        base_model(model).gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        inner, kwargs = base_model(model), {"use_reentrant": False}
+        if hasattr(inner, "activation_checkpointing_enable"):       # transformers >= 5.2x
+            inner.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+        else:
+            inner.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
     path = choose_path(base_model(model), shared_prefix=config.shared_prefix,
                        gradient_checkpointing=config.gradient_checkpointing)
     scorer = PairScorer(model, path)
