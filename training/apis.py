@@ -47,6 +47,15 @@ class ManagerApi(APIView):
     def manager_project(self, project_id):
         return project_for_role(user=self.request.user, project_id=project_id, roles=(Role.MANAGER,))
 
+    def checkpoint_input(self, checkpoint_id, field):
+        """The checkpoint an input names (None when it names none); an unknown id is a 400 naming ``field``."""
+        if checkpoint_id is None:
+            return None
+        checkpoint = selectors.checkpoint_list(user=self.request.user).filter(pk=checkpoint_id).first()
+        if checkpoint is None:
+            raise serializers.ValidationError({field: [f"No checkpoint {checkpoint_id}."]})
+        return checkpoint
+
 
 # Training runs ---------------------------------------------------------------------------------
 
@@ -94,11 +103,10 @@ class TrainingRunListCreateApi(ManagerApi):
     def post(self, request):
         data = TrainingRunCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        project = self.manager_project(data.validated_data["project"])
-        base = data.validated_data.get("base_checkpoint")
+        values = data.validated_data
         run = services.training_run_create(
-            project=project, config=data.validated_data.get("config", {}), created_by=request.user,
-            base_checkpoint=get_object_or_404(ModelCheckpoint, pk=base) if base is not None else None,
+            project=self.manager_project(values["project"]), config=values.get("config", {}), created_by=request.user,
+            base_checkpoint=self.checkpoint_input(values.get("base_checkpoint"), "base_checkpoint"),
         )
         return Response(TrainingRunOutputSerializer(run).data, status=status.HTTP_201_CREATED)
 
@@ -172,10 +180,9 @@ class GenerationBatchListCreateApi(ManagerApi):
         data = GenerationBatchCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        checkpoint = values.get("checkpoint")
         batch = services.generation_batch_create(
             project=self.manager_project(values["project"]), prompt_ids=values.get("prompts"),
-            checkpoint=get_object_or_404(ModelCheckpoint, pk=checkpoint) if checkpoint is not None else None,
+            checkpoint=self.checkpoint_input(values.get("checkpoint"), "checkpoint"),
             limit=values.get("limit"), params=values.get("params", {}), created_by=request.user,
         )
         return Response(GenerationBatchOutputSerializer(batch).data, status=status.HTTP_201_CREATED)

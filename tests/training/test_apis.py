@@ -54,7 +54,8 @@ def test_project_manager_launches_in_own_project_only(project):
 @pytest.mark.parametrize("body,field", [({"config": {}}, "project"), ({"project": "x"}, "project"),
                                         ({"project": "P", "config": {"beta": 0}}, "config"),
                                         ({"project": "P", "config": [1]}, "config"),
-                                        ({"project": "P", "config": {"learning_rate": -1}}, "config")])
+                                        ({"project": "P", "config": {"learning_rate": -1}}, "config"),
+                                        ({"project": "P", "base_checkpoint": 999999}, "base_checkpoint")])
 def test_bad_run_input_is_a_400_naming_the_field(project, body, field):
     """Invalid launches answer 400 with the field in the error body."""
     body = {key: project.pk if value == "P" else value for key, value in body.items()}

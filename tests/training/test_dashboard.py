@@ -3,7 +3,7 @@ import pytest
 from django.urls import reverse
 
 from annotate.models import Role
-from tests.browser.conftest import CHROMIUM_ARGS, browser, log_in, screenshot, watched  # noqa: F401 (fixtures)
+from tests.browser.conftest import browser, log_in, screenshot, watched  # noqa: F401 (fixtures)
 from tests.factories import make_project, make_user
 from training.jobs import JobStatus
 from training.models import ModelCheckpoint, TrainingMetric, TrainingRun
