@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, register_converter
 from rest_framework.authtoken.views import obtain_auth_token
 
 from annotate.apis.agreement import ProjectAgreementApi
@@ -7,22 +7,25 @@ from annotate.apis.projects import ProjectListApi
 from annotate.apis.review import AnnotationAcceptApi, AnnotationRejectApi, ReviewNextApi
 from annotate.apis.tasks import TaskDetailApi, TaskNextApi, TaskSkipApi
 from annotate.apis.exchange import ExportApi, ExportJobDetailApi, ExportJobDownloadApi, ExportJobListApi, ImportApi
+from annotate.apis.fields import IdConverter
+
+register_converter(IdConverter, "id")
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
     path("projects/", ProjectListApi.as_view(), name="project-list"),
-    path("projects/<int:project_id>/agreement/", ProjectAgreementApi.as_view(), name="project-agreement"),
+    path("projects/<id:project_id>/agreement/", ProjectAgreementApi.as_view(), name="project-agreement"),
     path("tasks/next/", TaskNextApi.as_view(), name="task-next"),
-    path("tasks/<int:task_id>/", TaskDetailApi.as_view(), name="task-detail"),
-    path("tasks/<int:task_id>/skip/", TaskSkipApi.as_view(), name="task-skip"),
+    path("tasks/<id:task_id>/", TaskDetailApi.as_view(), name="task-detail"),
+    path("tasks/<id:task_id>/skip/", TaskSkipApi.as_view(), name="task-skip"),
     path("annotations/", AnnotationListCreateApi.as_view(), name="annotation-list"),
-    path("annotations/<int:annotation_id>/", AnnotationDetailApi.as_view(), name="annotation-detail"),
-    path("annotations/<int:annotation_id>/accept/", AnnotationAcceptApi.as_view(), name="annotation-accept"),
-    path("annotations/<int:annotation_id>/reject/", AnnotationRejectApi.as_view(), name="annotation-reject"),
+    path("annotations/<id:annotation_id>/", AnnotationDetailApi.as_view(), name="annotation-detail"),
+    path("annotations/<id:annotation_id>/accept/", AnnotationAcceptApi.as_view(), name="annotation-accept"),
+    path("annotations/<id:annotation_id>/reject/", AnnotationRejectApi.as_view(), name="annotation-reject"),
     path("review/next/", ReviewNextApi.as_view(), name="review-next"),
     path("export/", ExportApi.as_view(), name="export"),
     path("import/", ImportApi.as_view(), name="import"),
     path("export-jobs/", ExportJobListApi.as_view(), name="export-job-list"),
-    path("export-jobs/<int:pk>/", ExportJobDetailApi.as_view(), name="export-job-detail"),
-    path("export-jobs/<int:pk>/download/", ExportJobDownloadApi.as_view(), name="export-job-download"),
+    path("export-jobs/<id:pk>/", ExportJobDetailApi.as_view(), name="export-job-detail"),
+    path("export-jobs/<id:pk>/download/", ExportJobDownloadApi.as_view(), name="export-job-download"),
 ]

@@ -12,6 +12,7 @@ from rest_framework.response import Response as HttpResponse
 from rest_framework.views import APIView
 
 from annotate.alignment import apply_segments
+from annotate.apis.fields import IdField
 from annotate.models import AnnotationStatus
 from annotate.selectors.annotations import annotation_get, annotation_list
 from annotate.services.annotations import annotation_save, annotation_update
@@ -60,14 +61,14 @@ class AnnotationOutputSerializer(serializers.Serializer):
 class AnnotationListFilterSerializer(serializers.Serializer):
     """The whitelist of list filters (exact matches); other query parameters are ignored."""
 
-    project = serializers.IntegerField(required=False)
+    project = IdField(required=False)
     status = serializers.ChoiceField(choices=AnnotationStatus.choices, required=False)
-    task = serializers.IntegerField(required=False)
-    response = serializers.IntegerField(required=False)
+    task = IdField(required=False)
+    response = IdField(required=False)
 
 
 class AnnotationCreateInputSerializer(serializers.Serializer):
-    task = serializers.IntegerField()
+    task = IdField()
     segments = AnnotationSegmentsField(default=list)
     submit = serializers.BooleanField(default=False, help_text="False saves a draft.")
     no_hallucination = serializers.BooleanField(
@@ -76,7 +77,7 @@ class AnnotationCreateInputSerializer(serializers.Serializer):
 
 
 class AnnotationUpdateInputSerializer(serializers.Serializer):
-    version = serializers.IntegerField(help_text="The version this edit is based on; a stale one answers 409.")
+    version = serializers.IntegerField(min_value=1, help_text="The version this edit is based on; a stale one answers 409.")
     segments = AnnotationSegmentsField(required=False)
     submit = serializers.BooleanField(default=False)
     no_hallucination = serializers.BooleanField(required=False)

@@ -11,6 +11,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotate.apis.fields import IdField
 from annotate.models import ExportFormat, ExportJob, Project, RecordStatus
 from annotate.roles import user_is_manager
 from annotate.selectors.records import record_export_list
@@ -44,15 +45,15 @@ class ExportFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=[*RecordStatus.values, "all"], default=RecordStatus.ACTIVE)
     created_since = serializers.DateTimeField(required=False)
     created_until = serializers.DateTimeField(required=False)
-    generation_batch = serializers.IntegerField(required=False, min_value=1)
-    checkpoint = serializers.IntegerField(required=False, min_value=1)
+    generation_batch = IdField(required=False)
+    checkpoint = IdField(required=False)
     category = serializers.CharField(required=False, max_length=64)
     reviewed_only = serializers.BooleanField(default=False)
 
 
 class ExportQuerySerializer(ExportFilterSerializer):
     format = serializers.ChoiceField(choices=ExportFormat.values)
-    project = serializers.PrimaryKeyRelatedField(queryset=Project.objects.all())
+    project = serializers.PrimaryKeyRelatedField(queryset=Project.objects.all(), pk_field=IdField())
     include_segments = serializers.BooleanField(default=False)
 
 
@@ -83,7 +84,7 @@ class ExportApi(APIView):
 
 class ImportInputSerializer(serializers.Serializer):
     file = serializers.FileField()
-    project = serializers.PrimaryKeyRelatedField(queryset=Project.objects.all())
+    project = serializers.PrimaryKeyRelatedField(queryset=Project.objects.all(), pk_field=IdField())
 
 
 class ImportOutputSerializer(serializers.Serializer):

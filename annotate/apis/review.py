@@ -6,6 +6,7 @@ from rest_framework.response import Response as HttpResponse
 from rest_framework.views import APIView
 
 from annotate.apis.annotations import AnnotationOutputSerializer, AnnotationSegmentsField
+from annotate.apis.fields import IdField
 from annotate.apis.tasks import TaskPromptOutputSerializer, TaskResponseOutputSerializer
 from annotate.permissions import REVIEWERS, project_for_role
 from annotate.roles import user_can_review
@@ -14,7 +15,7 @@ from annotate.services.review import annotation_accept, annotation_reject
 
 
 class ReviewNextQuerySerializer(serializers.Serializer):
-    project = serializers.IntegerField()
+    project = IdField()
 
 
 class ReviewNextOutputSerializer(serializers.Serializer):

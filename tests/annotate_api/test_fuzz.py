@@ -1,0 +1,59 @@
+"""Malformed input against every annotate endpoint: always a 4xx in the one error shape, never a 500."""
+import json
+
+import pytest
+
+from tests.annotate_api.helpers import next_task, segment
+
+HUGE = 10**20  # past a 64-bit integer column
+BAD_BODIES = [
+    b"{not json", b"[]", b'"text"', b"42", b"null", b"\xff\xfe",
+    json.dumps({"task": "x", "segments": "no", "submit": "maybe", "version": [], "reason": {}}).encode(),
+    json.dumps({"task": HUGE, "version": HUGE, "segments": [{"start": HUGE, "end": -HUGE}]}).encode(),
+    json.dumps({"task": 1.5, "segments": [None, 3, [], {"start": "0", "end": True, "category": 7, "replacement": 8}]}).encode(),
+    json.dumps({"segments": [segment(0, 1)] * 2000, "reason": "x" * 5000}).encode(),
+]
+BAD_QUERIES = ["project=abc", f"project={HUGE}", "project=-1", "project=", "status=nope&task=x&response=1.5",
+               f"task={HUGE}", "format=csv&project=1", "created_since=yesterday&checkpoint=0&project=abc"]
+BAD_IDS = ["0", str(HUGE)]
+
+
+def _assert_client_error(answer, what):
+    """No 500; an error answer in JSON has the one error shape (a body may happen to be valid for some endpoint)."""
+    assert answer.status_code < 500, f"{what}: {answer.status_code} {answer.content[:300]!r}"
+    if answer.status_code >= 400 and answer.get("Content-Type", "").startswith("application/json"):
+        body = answer.json()
+        assert set(body) == {"error", "fields"}, f"{what}: {body}"
+
+
+@pytest.mark.django_db
+def test_malformed_input_never_gives_a_500(team):
+    """Bodies, query strings and ids that make no sense answer 4xx naming the problem, for a member and a manager."""
+    team.response()
+    annotator, manager = team.client(team.annotator), team.client(team.manager)
+    task = next_task(annotator, team.project)
+    draft = annotator.post("/api/annotations/", {"task": task["id"], "segments": []}, format="json").json()
+    ids = {"task": task["id"], "annotation": draft["id"], "project": team.project.pk}
+    posts = ["/api/auth/token/", "/api/annotations/", "/api/tasks/{task}/skip/", "/api/annotations/{annotation}/accept/",
+             "/api/annotations/{annotation}/reject/", "/api/export-jobs/", "/api/import/"]
+    for client in (annotator, manager):
+        for url in posts:
+            for body in BAD_BODIES:
+                answer = client.generic("POST", url.format(**ids), body, content_type="application/json")
+                _assert_client_error(answer, f"POST {url} {body[:60]!r}")
+        for body in BAD_BODIES:
+            answer = client.generic("PATCH", f"/api/annotations/{draft['id']}/", body, content_type="application/json")
+            _assert_client_error(answer, f"PATCH {body[:60]!r}")
+        for query in BAD_QUERIES:
+            for method, url in (("POST", "/api/tasks/next/"), ("GET", "/api/annotations/"), ("GET", "/api/review/next/"),
+                                ("GET", "/api/export/")):
+                answer = client.generic(method, f"{url}?{query}")
+                _assert_client_error(answer, f"{method} {url}?{query}")
+        for bad in BAD_IDS:
+            for method, url in (("GET", "/api/tasks/{}/"), ("POST", "/api/tasks/{}/skip/"), ("GET", "/api/annotations/{}/"),
+                                ("PATCH", "/api/annotations/{}/"), ("POST", "/api/annotations/{}/accept/"),
+                                ("POST", "/api/annotations/{}/reject/"), ("GET", "/api/projects/{}/agreement/"),
+                                ("GET", "/api/export-jobs/{}/"), ("GET", "/api/export-jobs/{}/download/")):
+                answer = client.generic(method, url.format(bad), b'{"version": 1, "reason": "r"}',
+                                        content_type="application/json")
+                _assert_client_error(answer, f"{method} {url.format(bad)}")
