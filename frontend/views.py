@@ -1,13 +1,12 @@
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, render
-from django.utils._os import safe_join
 
 from annotate.models import Role
 from annotate.roles import user_can_review, user_project_role
 from annotate.selectors import project_list
+from annotate.selectors.images import image_get_visible
 
 
 @login_required
@@ -41,11 +40,9 @@ def review(request, project_id):
 
 @login_required
 def media(request, name):
-    """Uploaded images, for signed-in users only (whitenoise serves static files, not uploads)."""
+    """An image of the caller's projects (whitenoise serves static files, not uploads); anything else 404."""
+    image = image_get_visible(user=request.user, name=name)
     try:
-        full_path = safe_join(default_storage.location, name)
-    except Exception:
+        return FileResponse(image.file.open("rb"))
+    except FileNotFoundError:
         raise Http404("No such file")
-    if not default_storage.exists(name):
-        raise Http404("No such file")
-    return FileResponse(open(full_path, "rb"))

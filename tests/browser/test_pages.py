@@ -4,7 +4,7 @@ import json
 import pytest
 from django.urls import reverse
 
-from tests.factories import make_project, make_user
+from tests.factories import make_project, make_response, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -59,3 +59,23 @@ def test_user_text_is_escaped_and_handed_to_the_script_as_json(client):
     data = page.split('<script id="page-data" type="application/json">')[1].split("</script>")[0]
     assert json.loads(data) == {"id": project.id, "name": payload, "categories": ["object", payload]}
     assert 'data-csrf="' in page
+
+
+def test_media_serves_images_of_the_callers_projects_only(client, settings):
+    """A member loads their project's image; outsiders, unknown names and non-image files (exports) are 404."""
+    project = make_project()
+    image = make_response(project).prompt.image
+    export = settings.MEDIA_ROOT / "exports" / "1" / "secret.parquet"
+    export.parent.mkdir(parents=True)
+    export.write_bytes(b"PAR1")
+    url = f"/media/{image.file.name}"
+    client.force_login(make_user(role="annotator", project=make_project()))
+    assert client.get(url).status_code == 404
+    client.force_login(make_user(role="annotator", project=project))
+    answer = client.get(url)
+    assert answer.status_code == 200 and b"".join(answer.streaming_content) == image.file.open("rb").read()
+    for name in ("exports/1/secret.parquet", "../../etc/passwd", "images/missing.png"):
+        assert client.get(f"/media/{name}").status_code == 404, name
+    client.force_login(make_user(role="manager"))
+    assert client.get("/media/exports/1/secret.parquet").status_code == 404
+    assert client.get(url).status_code == 200

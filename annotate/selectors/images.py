@@ -1,0 +1,24 @@
+"""Which stored images a user may load: those of the projects they work on."""
+from django.db.models import Exists, OuterRef
+from django.http import Http404
+
+from annotate.models import ImageAsset, Membership, PreferenceRecord, Prompt
+from annotate.roles import user_is_manager
+
+
+def image_get_visible(*, user, name) -> ImageAsset:
+    """The image stored under ``name`` if a prompt or record of one of the user's projects shows it; else 404.
+
+    Other files in the same storage (export files) are never images, so
+    they are not served this way; exports have their own managers-only download.
+    """
+    images = ImageAsset.objects.filter(file=name)
+    if not user_is_manager(user):
+        projects = Membership.objects.filter(user=user).values("project_id")
+        in_prompt = Prompt.objects.filter(image=OuterRef("pk"), project_id__in=projects)
+        in_record = PreferenceRecord.objects.filter(image=OuterRef("pk"), project_id__in=projects)
+        images = images.filter(Exists(in_prompt) | Exists(in_record))
+    image = images.first()
+    if image is None:
+        raise Http404("No such image")
+    return image
