@@ -1,7 +1,7 @@
 """Who may act on a project: outsiders get 404 (the project is not theirs to know), members without the role 403.
 
 Object-level visibility of tasks and annotations lives in the selectors
-(``task_get_leased``, ``annotation_visible_queryset``): what a user may not
+(``task_get_leased``, ``annotation_visible``): what a user may not
 see answers 404, like a row that does not exist.
 """
 from rest_framework.exceptions import NotFound, PermissionDenied

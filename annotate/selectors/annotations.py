@@ -1,7 +1,8 @@
 """Reads of annotations, each limited to what the caller may see.
 
-An annotator sees their own annotations; a reviewer also every annotation of
-the projects they review; a manager all. Anything else is "not found".
+An annotator sees their own annotations; a reviewer (or a project's manager)
+also every annotation of the projects they review; staff all. Anything else
+is "not found".
 """
 from django.db.models import Min, Q
 from django.shortcuts import get_object_or_404
@@ -25,7 +26,7 @@ def _with_related(queryset):
 def annotation_visible(*, user):
     annotations = Annotation.objects.all()
     if not user_is_manager(user):
-        reviewed = Membership.objects.filter(user=user, role=Role.REVIEWER).values("project_id")
+        reviewed = Membership.objects.filter(user=user, role__in=(Role.REVIEWER, Role.MANAGER)).values("project_id")
         annotations = annotations.filter(Q(annotator=user) | Q(task__response__prompt__project_id__in=reviewed))
     return _with_related(annotations)
 

@@ -114,6 +114,14 @@ def _annotation_write(*, annotation, task, segments, submit, no_hallucination):
     return annotation
 
 
+def _not_leased(task_id):
+    # One answer for a missing task and someone else's, so the id reveals nothing.
+    return ApplicationError(
+        f"Invalid input: task {task_id} is not leased to you; ask for one with POST /api/tasks/next/.",
+        fields={"task": ["Not leased to you."]},
+    )
+
+
 def _task_lock(task_id):
     task = (
         AnnotationTask.objects.select_for_update(of=("self",))
@@ -122,12 +130,12 @@ def _task_lock(task_id):
         .first()
     )
     if task is None:
-        raise ApplicationError("Invalid input: task", fields={"task": [f"No task {task_id}."]})
+        raise _not_leased(task_id)
     return task
 
 
 def _check_writable(*, user, task, annotation):
-    """409 once the caller's annotation is final, 403 when they don't hold the slot."""
+    """409 once the caller's annotation is final, 400 naming ``task`` when they don't hold the slot."""
     if annotation is not None and annotation.status != AnnotationStatus.DRAFT:
         raise ApplicationError(
             f"Annotation {annotation.pk} on task {task.pk} is already {annotation.status}; it can no longer change.",
@@ -135,11 +143,7 @@ def _check_writable(*, user, task, annotation):
             status=status.HTTP_409_CONFLICT,
         )
     if task.leased_to_id != user.pk or task.status != AnnotationTask.Status.OPEN:
-        raise ApplicationError(
-            f"Task {task.pk} is not leased to you; ask for one with POST /api/tasks/next/.",
-            fields={"task": ["Not leased to you."]},
-            status=status.HTTP_403_FORBIDDEN,
-        )
+        raise _not_leased(task.pk)
 
 
 @transaction.atomic

@@ -125,13 +125,14 @@ def test_segments_not_a_list_is_400(held):
     assert answer.status_code == 400 and "segments" in answer.json()["fields"]
 
 
-def test_annotation_on_task_not_leased_is_403_naming_task(team, held):
-    """Writing on someone else's slot is refused naming ``task``; an unknown task is a 400 naming it."""
+def test_annotation_on_task_not_leased_is_400_naming_task(team, held):
+    """Someone else's slot and an unknown task get the same 400 naming ``task`` (the id reveals nothing)."""
     client, task = held
     answer = post(team.client(team.other), task, [segment(2, 5)])
-    assert answer.status_code == 403 and "task" in answer.json()["fields"]
     missing = client.post("/api/annotations/", {"task": 999999, "segments": []}, format="json")
-    assert missing.status_code == 400 and "task" in missing.json()["fields"]
+    assert answer.status_code == missing.status_code == 400
+    assert answer.json()["fields"] == missing.json()["fields"] == {"task": ["Not leased to you."]}
+    assert not Annotation.objects.exists()
 
 
 def test_list_filters_are_a_whitelist(team, held):

@@ -2,6 +2,7 @@
 
 The annotator holds task T2 with a draft D on it and has submitted S on T1.
 What a caller may not see answers 404; what they see but may not do, 403;
+a body naming a task not leased to the caller, 400 (like an unknown task);
 anonymous callers 401.
 """
 import pytest
@@ -17,7 +18,7 @@ MATRIX = {
     "task_get": [200, 404, 404, 404, 404, 401],
     "task_skip": [200, 404, 404, 404, 404, 401],
     "list": [200, 200, 200, 200, 200, 401],
-    "create": [200, 403, 403, 403, 403, 401],
+    "create": [200, 400, 400, 400, 400, 401],
     "get": [200, 404, 200, 404, 200, 401],
     "patch": [200, 404, 403, 404, 403, 401],
     "accept": [403, 404, 200, 404, 200, 401],

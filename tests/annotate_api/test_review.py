@@ -1,6 +1,7 @@
 """Review: the next response's submissions side by side; accept, edit-then-accept, reject."""
-from annotate.models import Annotation
+from annotate.models import Annotation, Membership, Role
 from tests.annotate_api.helpers import TEXT, Team, next_task, segment
+from tests.factories import make_user
 
 
 def submit(team, user, segments=(), **extra):
@@ -65,3 +66,15 @@ def test_edit_then_accept(team):
     assert bad.status_code == 400 and "segments[0].category" in bad.json()["fields"]
     body = reviewer.post(url, {"segments": [segment(2, 5, "attribute", "green")]}, format="json").json()
     assert body["status"] == "accepted" and body["chosen"] == TEXT.replace("red", "green", 1)
+
+
+def test_project_manager_membership_reviews_like_a_reviewer(team):
+    """A non-staff user with the manager role in the project sees and accepts its submissions."""
+    team.response()
+    annotation = submit(team, team.annotator, [segment(2, 5)])
+    lead = make_user(username="lead")
+    Membership.objects.create(project=team.project, user=lead, role=Role.MANAGER)
+    client = team.client(lead)
+    assert client.get(f"/api/review/next/?project={team.project.pk}").status_code == 200
+    assert client.get(f"/api/annotations/{annotation['id']}/").status_code == 200
+    assert client.post(f"/api/annotations/{annotation['id']}/accept/", {}, format="json").json()["status"] == "accepted"
