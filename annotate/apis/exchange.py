@@ -15,7 +15,8 @@ from annotate.apis.fields import IdField
 from annotate.models import ExportFormat, ExportJob, Project, RecordStatus
 from annotate.roles import user_is_manager
 from annotate.selectors.records import record_export_list
-from annotate.services.exports import export_chunks, export_filename, export_job_create
+from annotate.services.export_jobs import export_job_create
+from annotate.services.exports import export_chunks, export_filename
 from annotate.services.imports import dataset_import
 from training.jobs import JobStatus
 

@@ -2,7 +2,8 @@
 from annotate.services.team import project_team_create
 from annotate.alignment import apply_segments
 from annotate.services.records import record_sync, record_sync_enqueue
-from annotate.services.exports import export_chunks, export_job_create, export_job_run
+from annotate.services.exports import export_chunks
+from annotate.services.export_jobs import export_job_create, export_job_run
 from annotate.services.imports import dataset_import
 from annotate.services.annotations import annotation_save, annotation_update, segments_validate
 from annotate.services.queue import task_next, task_skip

@@ -4,34 +4,24 @@ Rows are produced as the query iterates (``.iterator()``: a server-side
 cursor on PostgreSQL), one image file read at a time, and written out in
 row groups of bounded size, so memory stays flat however many records there
 are. ``export_chunks`` yields bytes for a streamed HTTP response;
-``export_job_run`` writes the same bytes to storage in a worker.
+``annotate.services.export_jobs`` writes the same bytes to storage in a worker.
 """
 import base64
 import json
-import logging
 import os
-import tempfile
 from collections import defaultdict
 from functools import lru_cache
 from itertools import accumulate
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from celery import current_app
-from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import transaction
 from django.db.models import TextField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 
-from annotate.models import ExportFormat, ExportJob
-from annotate.selectors.records import record_export_list
-from training.jobs import JobStatus
+from annotate.models import ExportFormat
 
-logger = logging.getLogger(__name__)
-
-EXPORT_TASK = "annotate.tasks.exports.export_job_execute"
 CHUNK_ROWS = 2000  # rows fetched per cursor round trip
 GROUP_ROWS = 1000  # at most this many rows per parquet row group ...
 GROUP_BYTES = 4 << 20  # ... or this many image bytes (each group is held a few times over while written)
@@ -249,50 +239,3 @@ def export_filename(*, project_name: str, export_format: str) -> str:
     base, _, kind = export_format.rpartition("-")
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in project_name)
     return f"{safe}-{base}.{kind}"
-
-
-@transaction.atomic
-def export_job_create(*, user, project, export_format: str, filters: dict, include_segments: bool = False) -> ExportJob:
-    """Queue a background export of ``project`` (``filters``: ``record_export_list`` keywords, JSON-ready)."""
-    job = ExportJob.objects.create(
-        project=project, format=export_format, created_by=user,
-        filters={**filters, "include_segments": include_segments},
-    )
-    transaction.on_commit(lambda: current_app.signature(EXPORT_TASK, args=(job.pk,)).apply_async(queue="default"))
-    return job
-
-
-class _Stopped(Exception):
-    """The job stopped running (cancelled or failed elsewhere) while it was writing."""
-
-
-def export_job_run(*, job_id: int) -> ExportJob | None:
-    """Write a queued export job's file to storage with progress; a job not queued any more is left alone."""
-    job = ExportJob.objects.select_related("project").filter(pk=job_id).first()
-    if job is None or not job.transition(JobStatus.RUNNING):
-        return job
-    filters = dict(job.filters)
-    include_segments = bool(filters.pop("include_segments", False))
-    try:
-        records = record_export_list(project_id=job.project_id, **filters)
-        total = records.count()
-        ExportJob.objects.filter(pk=job.pk).update(total_rows=total)
-
-        def on_rows(count):
-            if not job.beat(progress=count / total if total else 1.0, rows_written=count):
-                raise _Stopped
-
-        name = export_filename(project_name=job.project.name, export_format=job.format)
-        with tempfile.TemporaryFile() as out:
-            for chunk in export_chunks(records=records, export_format=job.format,
-                                       include_segments=include_segments, on_rows=on_rows):
-                out.write(chunk)
-            out.seek(0)
-            stored = default_storage.save(f"exports/{job.pk}/{name}", File(out))
-        job.transition(JobStatus.SUCCEEDED, file=stored, rows_written=total)
-    except _Stopped:
-        logger.info("Export job %s stopped while running", job_id)
-    except Exception as error:
-        logger.exception("Export job %s failed", job_id)
-        job.transition(JobStatus.FAILED, error=f"{type(error).__name__}: {error}")
-    return job

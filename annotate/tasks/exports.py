@@ -1,7 +1,7 @@
 """Background exports (queue ``default``)."""
 from celery import shared_task
 
-from annotate.services.exports import export_job_run
+from annotate.services.export_jobs import export_job_run
 
 
 @shared_task(name="annotate.tasks.exports.export_job_execute")

@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from annotate.models import ExportJob
-from annotate.services.exports import export_job_run
+from annotate.services.export_jobs import export_job_run
 from tests.exchange.helpers import make_records, manager_client
 from tests.factories import make_project
 from training.jobs import JobStatus
