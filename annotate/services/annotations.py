@@ -87,7 +87,9 @@ def segments_validate(*, project, text, segments, no_hallucination=False) -> lis
     return sorted(clean, key=lambda segment: (segment["start"], segment["end"]))
 
 
+@transaction.atomic
 def annotation_segments_replace(*, annotation, segments) -> None:
+    """Replace the annotation's segments with ``segments`` (clean dicts from ``segments_validate``)."""
     annotation.segments.all().delete()
     Segment.objects.bulk_create(Segment(annotation=annotation, **segment) for segment in segments)
 

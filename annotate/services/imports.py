@@ -40,7 +40,7 @@ class ImportResult(NamedTuple):
 
 
 def _bad(message):
-    return ApplicationError(message, fields={"file": message})
+    return ApplicationError(message, fields={"file": [message]})
 
 
 def _open(file):

@@ -60,7 +60,7 @@ def _record_content(annotation):
     try:
         chosen, alignment = apply_segments(response.text, segments)
     except ValueError as error:
-        raise ApplicationError(f"Annotation {annotation.pk} has invalid segments: {error}", fields={"segments": str(error)})
+        raise ApplicationError(f"Annotation {annotation.pk} has invalid segments: {error}", fields={"segments": [str(error)]})
     if chosen == response.text:
         return None
     rejected_spans, chosen_spans = alignment_spans(alignment)

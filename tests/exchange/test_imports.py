@@ -103,7 +103,7 @@ def test_bad_file_is_400_and_nothing_is_stored(case, settings):
     project = make_project()
     response = _import(manager_client(), project, make_data())
     assert response.status_code == 400
-    assert message in response.json()["error"] and response.json()["fields"]["file"]
+    assert message in response.json()["error"] and response.json()["fields"]["file"] == [response.json()["error"]]
     assert not PreferenceRecord.objects.exists() and not Prompt.objects.exists() and not ImageAsset.objects.exists()
     media = settings.MEDIA_ROOT
     assert not media.exists() or not [p for p in media.rglob("*") if p.is_file()]
