@@ -4,6 +4,7 @@ from types import SimpleNamespace
 from django.http import FileResponse, StreamingHttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
 from rest_framework.generics import ListAPIView, RetrieveAPIView, get_object_or_404
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -150,4 +151,8 @@ class ExportJobDownloadApi(APIView):
     @extend_schema(responses={(200, "application/octet-stream"): bytes})
     def get(self, request, pk):
         job = get_object_or_404(ExportJob, pk=pk, status=JobStatus.SUCCEEDED)
-        return FileResponse(job.file.open("rb"), as_attachment=True, filename=job.file.name.rsplit("/", 1)[-1])
+        try:
+            stream = job.file.open("rb")
+        except FileNotFoundError:  # deleted from storage by hand: gone, not a server fault
+            raise NotFound(f"The file of export job {pk} is no longer in storage.")
+        return FileResponse(stream, as_attachment=True, filename=job.file.name.rsplit("/", 1)[-1])

@@ -38,6 +38,8 @@ def test_job_writes_the_file_with_progress():
     export_job_run(job_id=job.pk)
     job.refresh_from_db()
     assert job.finished_at == finished_at
+    job.file.storage.delete(job.file.name)
+    assert client.get(f"/api/export-jobs/{job.pk}/download/").status_code == 404
 
 
 @pytest.mark.django_db
