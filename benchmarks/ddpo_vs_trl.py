@@ -116,13 +116,13 @@ def part_limit(work: Path, records) -> dict:
     ds = PreferenceDataset(records, processor, gamma=1.0)
     collate = PairCollator(processor.tokenizer.pad_token_id)
     batches = [collate([ds[i] for i in range(s, min(s + BATCH, len(ds)))]) for s in range(0, len(ds), BATCH)]
-    base, start = rss_mb(), time.perf_counter()
+    base, start, cpu = rss_mb(), time.perf_counter(), time.process_time()
     for batch in batches:                                   # forward + backward only
         model.zero_grad(set_to_none=True)
         concat_token_logps(model, batch).sum().backward()
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     tokens = sum(int(b["prompt_attention_mask"].sum() * 2 + b["completion_attention_mask"].sum()) for b in batches)
-    return dict(pairs_per_s=len(ds) / seconds, seconds=seconds, peak_mb=peak_mb() - base,
+    return dict(pairs_per_s=len(ds) / seconds, seconds=seconds, cpu=cpu, peak_mb=peak_mb() - base,
                 tokens_per_pair=tokens / len(ds), params=sum(p.numel() for p in model.parameters()))
 
 
@@ -143,10 +143,10 @@ def part_trl(work: Path, records) -> dict:
                      warmup_steps=math.ceil(0.05 * math.ceil(len(records) / BATCH)), disable_tqdm=True, dataloader_num_workers=0)
     trainer = DPOTrainer(model=AutoModelForImageTextToText.from_pretrained(work / "model"), args=args,
                          train_dataset=Dataset.from_list(rows), processing_class=processor)
-    base, start = rss_mb(), time.perf_counter()
+    base, start, cpu = rss_mb(), time.perf_counter(), time.process_time()
     trainer.train()
-    seconds = time.perf_counter() - start
-    return dict(pairs_per_s=len(records) / seconds, seconds=seconds, peak_mb=peak_mb() - base)
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return dict(pairs_per_s=len(records) / seconds, seconds=seconds, cpu=cpu, peak_mb=peak_mb() - base)
 
 
 def part_ours(work: Path, records, name: str) -> dict:
@@ -157,15 +157,17 @@ def part_ours(work: Path, records, name: str) -> dict:
                         beta=BETA, gamma=5.0, epochs=1, warmup_ratio=0.05,
                         reference_cache_dir=str(work / "reference_cache"))
     last = []
-    base, start = rss_mb(), time.perf_counter()
-    train(config, records, on_metrics=lambda step, m: last.append(time.perf_counter()))
-    seconds = last[-1] - start                              # up to the last step (final save excluded)
-    return dict(pairs_per_s=len(records) / seconds, seconds=seconds, peak_mb=peak_mb() - base)
+    base, start, cpu = rss_mb(), time.perf_counter(), time.process_time()
+    train(config, records, on_metrics=lambda step, m: last.append((time.perf_counter(), time.process_time())))
+    seconds, cpu = last[-1][0] - start, last[-1][1] - cpu   # up to the last step (final save excluded)
+    return dict(pairs_per_s=len(records) / seconds, seconds=seconds, cpu=cpu, peak_mb=peak_mb() - base)
 
 
 def run_part(part: str, work: Path, threads: int) -> dict:
     out = subprocess.run([sys.executable, __file__, "--part", part, "--work", str(work), "--threads", str(threads)],
-                         capture_output=True, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+                         capture_output=True, text=True,
+                         env=dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS=str(threads),
+                                  TOKENIZERS_PARALLELISM="false"))
     if out.returncode != 0:
         sys.exit(f"part {part} failed:\n{out.stderr[-4000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -200,22 +202,26 @@ def main() -> None:
     load_start = os.getloadavg()[0]
     results = {part: run_part(part, work, args.threads) for part in ("limit", "trl", "cold", "warm")}
     load_end = os.getloadavg()[0]
-    limit = results["limit"]["pairs_per_s"]
-    print(f"machine: {os.cpu_count()} CPUs, {args.threads} torch thread(s) per measure, "
-          f"load average {load_start:.1f} at start, {load_end:.1f} at end (shared machine)")
+    for r in results.values():
+        r["pairs_per_cpu_s"] = args.pairs / r["cpu"]
+    limit = results["limit"]["pairs_per_cpu_s"]
+    print(f"machine: {os.cpu_count()} CPUs shared with other work, {args.threads} torch thread(s) per measure, "
+          f"load average {load_start:.1f} at start, {load_end:.1f} at end")
     print(f"model: {results['limit']['params'] / 1e6:.1f}M parameters, 64x64 images (64 image tokens), "
           f"{args.pairs} pairs, batch {BATCH}, {results['limit']['tokens_per_pair']:.0f} tokens/pair in TRL's layout")
-    print(f"physical limit (policy forward+backward alone, same batches): {limit:.2f} pairs/s")
+    print("throughput = pairs per second of the measure's own CPU time (wall-clock pairs/s in brackets: "
+          "on a shared machine they depend on the load of the moment)")
+    print(f"physical limit (policy forward+backward alone, same batches): {limit:.2f} pairs/s "
+          f"[{results['limit']['pairs_per_s']:.2f} wall]")
     names = {"trl": "TRL DPOTrainer", "cold": "ours, first epoch incl. reference cache",
              "warm": "ours, reference cache warm"}
     for part, name in names.items():
         r = results[part]
-        print(f"{name}: {r['pairs_per_s']:.2f} pairs/s ({r['pairs_per_s'] / limit:.2f} of the limit), "
-              f"{r['seconds']:.1f} s, peak memory +{r['peak_mb']:.0f} MB")
-    trl = results["trl"]["pairs_per_s"]
-    print(f"ratio ours/TRL, first epoch incl. reference cache: {results['cold']['pairs_per_s'] / trl:.2f}")
-    print(f"ratio ours/TRL, reference cache warm: {results['warm']['pairs_per_s'] / trl:.2f}")
-
+        print(f"{name}: {r['pairs_per_cpu_s']:.2f} pairs/s ({r['pairs_per_cpu_s'] / limit:.2f} of the limit) "
+              f"[{r['pairs_per_s']:.2f} wall, {r['seconds']:.0f} s], peak memory +{r['peak_mb']:.0f} MB")
+    trl = results["trl"]["pairs_per_cpu_s"]
+    print(f"ratio ours/TRL, first epoch incl. reference cache: {results['cold']['pairs_per_cpu_s'] / trl:.2f}")
+    print(f"ratio ours/TRL, reference cache warm: {results['warm']['pairs_per_cpu_s'] / trl:.2f}")
 
 if __name__ == "__main__":
     main()

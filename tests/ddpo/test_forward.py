@@ -3,7 +3,7 @@ import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from training.ddpo.data import PairCollator, PreferenceDataset
-from training.ddpo.forward import choose_path, concat_token_logps, shared_token_logps
+from training.ddpo.forward import choose_path, common_prefix, concat_token_logps, shared_token_logps
 from training.ddpo.loss import ddpo_loss, weighted_logps
 
 from .conftest import color_records
@@ -20,14 +20,18 @@ def loss_and_grads(model, batch, fn):
 
 
 def test_shared_prefix_equals_concatenated(tiny_vlm):
-    """Prompts of unequal length (left padding), answers of unequal length: same loss, same gradients."""
+    """Unequal prompts (left padding), answers and shared answer prefixes: same loss, same gradients."""
     processor = AutoProcessor.from_pretrained(tiny_vlm)
     model = AutoModelForImageTextToText.from_pretrained(tiny_vlm)
     records = color_records(4, questions=("What is in the image?", "Describe it."))
-    records[1]["chosen"] += " There is a red circle at the top."
+    records[1]["chosen"] += " There is a red circle at the top."      # differs late, lengths differ
+    records[2]["rejected"] = "A square."                                # nothing shared
+    records[3]["rejected"] = records[3]["chosen"] + " It is big."      # chosen is a prefix of rejected
     ds = PreferenceDataset(records, processor, gamma=5.0)
     batch = PairCollator(processor.tokenizer.pad_token_id)([ds[i] for i in range(4)])
     assert (batch["prompt_attention_mask"] == 0).any()
+    shared = common_prefix(batch).tolist()
+    assert shared == [3, 3, 0, 3]                                      # mixed: 0 and 3 tokens shared
     a_logps, a_loss, a_grads = loss_and_grads(model, batch, concat_token_logps)
     s_logps, s_loss, s_grads = loss_and_grads(model, batch, shared_token_logps)
     assert torch.allclose(a_logps, s_logps, atol=1e-5)
@@ -37,3 +41,12 @@ def test_shared_prefix_equals_concatenated(tiny_vlm):
         assert torch.allclose(a, s, atol=1e-6, rtol=1e-4)
     assert choose_path(model, shared_prefix=True, gradient_checkpointing=False) == "shared"
     assert choose_path(model, shared_prefix=True, gradient_checkpointing=True) == "concat"
+
+
+def test_common_prefix_picks_the_cheapest_shared_length():
+    """Raw shared prefixes [4, 3] of length-5 answers: sharing 3 tokens costs least (2*3 + 4*2 tokens)."""
+    comp = torch.tensor([[1, 2, 3, 4, 5], [1, 2, 3, 4, 6], [1, 2, 3, 4, 7], [1, 2, 3, 9, 9]])
+    batch = {"completion_input_ids": comp, "completion_attention_mask": torch.ones_like(comp)}
+    assert common_prefix(batch).tolist() == [3, 3]
+    identical = {"completion_input_ids": comp[[0, 0]], "completion_attention_mask": torch.ones(2, 5)}
+    assert common_prefix(identical).tolist() == [4]                     # one own token is always left

@@ -28,7 +28,7 @@ import inspect
 import torch
 from torch import nn
 
-from .loss import IGNORE, token_logps
+from .loss import IGNORE, label_logps, token_logps
 
 MROPE_MODEL_TYPES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe", "glm4v", "glm4v_moe")
 BATCH_KEYS = ("prompt_input_ids", "prompt_attention_mask", "completion_input_ids",
@@ -76,24 +76,67 @@ def concat_token_logps(model, batch: dict) -> torch.Tensor:
     return token_logps(logits, labels)                                  # (2B, C)
 
 
+def common_prefix(batch: dict) -> torch.Tensor:
+    """Leading completion tokens that chosen and rejected share and pass 1 runs once, per pair (B,).
+
+    Capped so each side keeps at least one token of its own after it.
+    """
+    comp, cmask = batch["completion_input_ids"], batch["completion_attention_mask"]
+    B = comp.shape[0] // 2
+    same = (comp[:B] == comp[B:]) & cmask[:B].bool() & cmask[B:].bool()    # (B, C)
+    shared = same.long().cumprod(-1).sum(-1)                               # (B,)
+    cap = torch.minimum(cmask[:B].sum(-1), cmask[B:].sum(-1)) - 1
+    shared = torch.minimum(shared, cap.clamp(min=0))
+    # Sharing k tokens costs B * k in pass 1 and saves on pass 2 only as far as the
+    # row with the least own tokens left: pick the k with the fewest tokens overall.
+    lengths = cmask.sum(-1)                                                 # (2B,)
+    best, best_cost = 0, None
+    for k in sorted(set([0] + shared.tolist())):
+        kept = torch.minimum(shared, torch.tensor(k, device=shared.device)).repeat(2)
+        cost = B * k + 2 * B * int((lengths - kept).max())
+        if best_cost is None or cost < best_cost:
+            best, best_cost = k, cost
+    return torch.minimum(shared, torch.tensor(best, device=shared.device))
+
+
 def shared_token_logps(model, batch: dict) -> torch.Tensor:
     prompt, pmask = batch["prompt_input_ids"], batch["prompt_attention_mask"]   # (B, P)
     comp, cmask = batch["completion_input_ids"], batch["completion_attention_mask"]  # (2B, C)
-    B, C = prompt.shape[0], comp.shape[1]
-    first = model(input_ids=prompt, attention_mask=pmask, position_ids=_positions(pmask),
-                  use_cache=True, logits_to_keep=1, **image_inputs(batch))
+    B, C, dev = prompt.shape[0], comp.shape[1], comp.device
+    L = common_prefix(batch)                                            # (B,)
+    K = int(L.max()) if B else 0
+    # 1) image + prompt + the answer prefix both sides share, once per pair. Rows
+    #    with a shorter shared prefix leave masked columns at the end (b, P + K).
+    steps = torch.arange(K, device=dev)
+    first_ids = torch.cat([prompt, comp[:B, :K]], dim=1)
+    first_mask = torch.cat([pmask, (steps < L[:, None]).to(pmask.dtype)], dim=1)
+    first = model(input_ids=first_ids, attention_mask=first_mask, position_ids=_positions(first_mask),
+                  use_cache=True, logits_to_keep=K + 1, **image_inputs(batch))
     cache = first.cache if getattr(first, "cache", None) is not None else first.past_key_values
     cache.batch_repeat_interleave(2)                                    # rows p0, p0, p1, p1, ...
-    order = torch.arange(2 * B, device=comp.device).view(2, B).t().reshape(-1)  # c0, r0, c1, r1, ...
-    attention = torch.cat([pmask.repeat_interleave(2, 0), cmask[order]], dim=1)  # (2B, P+C)
-    start = pmask.sum(-1).repeat_interleave(2)[:, None]                 # (2B, 1)
-    positions = start + torch.arange(C, device=comp.device)             # (2B, C)
-    second = model(input_ids=comp[order], attention_mask=attention, position_ids=positions,
-                   use_cache=True, **{_cache_kwarg(model): cache}).logits  # (2B, C, V)
-    logits = torch.cat([first.logits.repeat_interleave(2, 0), second], dim=1)  # (2B, C+1, V)
-    logits = logits[torch.argsort(order)]                               # back to chosen | rejected
-    labels = torch.cat([torch.full_like(comp[:, :1], IGNORE), _completion_labels(batch)], dim=1)
-    return token_logps(logits, labels)                                  # (2B, C)
+    # 2) each side's own tokens from its first difference on, on the repeated cache.
+    order = torch.arange(2 * B, device=dev).view(2, B).t().reshape(-1)  # c0, r0, c1, r1, ...
+    L2 = L.repeat(2)                                                    # (2B,) chosen | rejected
+    own = (cmask.sum(-1) - L2).max()
+    idx = (L2[:, None] + torch.arange(own, device=dev)).clamp(max=C - 1)    # (2B, S)
+    second_ids, second_mask = comp.gather(1, idx), cmask.gather(1, idx) * (idx < C)
+    start = (pmask.sum(-1) + L).repeat_interleave(2)[:, None]           # (2B, 1)
+    attention = torch.cat([first_mask.repeat_interleave(2, 0), second_mask[order]], dim=1)
+    second = model(input_ids=second_ids[order], attention_mask=attention,
+                   position_ids=start + torch.arange(own, device=dev), use_cache=True,
+                   **{_cache_kwarg(model): cache}).logits               # (2B, S, V)
+    second = second[torch.argsort(order)]                               # chosen | rejected
+    # 3) token j of a completion: predicted by pass 1 if j <= L, else by pass-2 position j - L - 1.
+    labels = _completion_labels(batch)                                  # (2B, C)
+    j = torch.arange(C, device=dev)
+    head = labels[:, : K + 1] if K + 1 <= C else labels
+    lp_first = label_logps(first.logits.repeat(2, 1, 1)[:, : head.shape[1]], head)  # (2B, <=K+1)
+    lp_second = label_logps(second[:, :-1], second_ids[:, 1:].masked_fill(second_mask[:, 1:] == 0, IGNORE))
+    lp_second = torch.cat([lp_second.new_zeros(2 * B, 1), lp_second], dim=1)          # (2B, S)
+    from_second = lp_second.gather(1, (j - L2[:, None]).clamp(0, own - 1))
+    from_first = torch.nn.functional.pad(lp_first, (0, C - lp_first.shape[1]))
+    logps = torch.where(j <= L2[:, None], from_first, from_second)     # (2B, C)
+    return logps * cmask
 
 
 class PairScorer(nn.Module):

@@ -14,13 +14,16 @@ import torch.nn.functional as F
 IGNORE = -100
 
 
+def label_logps(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Log-prob of each label under the logits at the same position: (B, T, V), (B, T) -> (B, T); 0 on -100."""
+    logits = logits.float()
+    picked = logits.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    return (picked - logits.logsumexp(-1)) * (labels != IGNORE)
+
+
 def token_logps(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Log-prob of each next label: (B, T, V), (B, T) -> (B, T-1), 0 where not scored."""
-    logits, labels = logits[:, :-1].float(), labels[:, 1:]        # (B, T-1, V), (B, T-1)
-    scored = labels != IGNORE                                     # (B, T-1)
-    picked = logits.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-    logps = picked - logits.logsumexp(-1)                         # (B, T-1)
-    return logps * scored
+    return label_logps(logits[:, :-1], labels[:, 1:])             # position t predicts label t+1
 
 
 def weighted_logps(logps: torch.Tensor, weights: torch.Tensor, average: bool = True) -> torch.Tensor:

@@ -61,7 +61,7 @@ def reference_context(model):
     return model.disable_adapter() if hasattr(model, "disable_adapter") else contextlib.nullcontext()
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def compute_reference_logps(scorer, batches, cache: ReferenceCache, dataset, *, device, autocast):
     """Run the reference over `batches` and store every pair's per-token log-probs.
 

@@ -178,7 +178,7 @@ def run(config: DDPOConfig | dict, records, *, on_metrics=None, should_stop=None
     if world > 1:
         scorer = DistributedDataParallel(scorer, find_unused_parameters=True)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay, foreach=True)
 
     micro_per_epoch = len(epoch_batches(len(dataset), 0, config, rank, world))
     steps_per_epoch = math.ceil(micro_per_epoch / config.grad_accum)
