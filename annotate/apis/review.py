@@ -49,7 +49,7 @@ class ReviewNextApi(APIView):
         query = ReviewNextQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         project = project_for_role(user=request.user, project_id=query.validated_data["project"], roles=REVIEWERS)
-        found = review_next(project=project)
+        found = review_next(project=project, reviewer=request.user)
         if found is None:
             return HttpResponse(status=status.HTTP_204_NO_CONTENT)
         response, annotations = found

@@ -41,9 +41,11 @@ def annotation_list(*, user, filters):
     return annotation_visible(user=user).filter(**lookups).order_by("id")
 
 
-def review_next(*, project):
-    """The response of ``project`` waiting longest for review and all its submitted annotations; None when none waits."""
-    waiting = Annotation.objects.filter(status=AnnotationStatus.SUBMITTED, task__response__prompt__project=project)
+def review_next(*, project, reviewer):
+    """The response of ``project`` waiting longest for review and its submitted annotations not by ``reviewer``; None when none waits."""
+    waiting = Annotation.objects.filter(
+        status=AnnotationStatus.SUBMITTED, task__response__prompt__project=project
+    ).exclude(annotator=reviewer)
     response = (
         Response.objects.filter(tasks__annotations__in=waiting)
         .select_related("prompt__image")

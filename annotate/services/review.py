@@ -1,4 +1,4 @@
-"""Reviewers' writes: accept (optionally after editing the segments) or reject a submitted annotation."""
+"""Reviewers' writes: accept (optionally after editing the segments) or reject a submitted annotation of someone else."""
 from django.db import transaction
 from django.utils import timezone
 from rest_framework import status
@@ -9,12 +9,16 @@ from annotate.services.records import record_sync_enqueue
 from config.errors import ApplicationError
 
 
-def _lock_submitted(annotation_id):
+def _lock_submitted(annotation_id, *, reviewer):
     annotation = (
         Annotation.objects.select_for_update(of=("self",))
         .select_related("task__response__prompt__project")
         .get(pk=annotation_id)
     )
+    if annotation.annotator_id == reviewer.pk:
+        raise ApplicationError(
+            f"Annotation {annotation_id} is your own; someone else reviews it.", status=status.HTTP_403_FORBIDDEN
+        )
     if annotation.status != AnnotationStatus.SUBMITTED:
         raise ApplicationError(
             f"Annotation {annotation_id} is {annotation.status}; only a submitted annotation can be reviewed.",
@@ -42,7 +46,7 @@ def annotation_accept(*, reviewer, annotation_id, segments=None) -> Annotation:
     Edited segments are validated like an annotator's; an edit to no segments
     at all turns the annotation into a "no hallucination" judgement.
     """
-    annotation = _lock_submitted(annotation_id)
+    annotation = _lock_submitted(annotation_id, reviewer=reviewer)
     if segments is not None:
         response = annotation.task.response
         segments = segments_validate(project=response.prompt.project, text=response.text, segments=segments)
@@ -54,5 +58,5 @@ def annotation_accept(*, reviewer, annotation_id, segments=None) -> Annotation:
 @transaction.atomic
 def annotation_reject(*, reviewer, annotation_id, reason) -> Annotation:
     """Reject a submitted annotation with the reviewer's reason (shown to the annotator)."""
-    annotation = _lock_submitted(annotation_id)
+    annotation = _lock_submitted(annotation_id, reviewer=reviewer)
     return _review_close(annotation, reviewer=reviewer, verdict=AnnotationStatus.REJECTED, reason=reason)

@@ -78,3 +78,15 @@ def test_project_manager_membership_reviews_like_a_reviewer(team):
     assert client.get(f"/api/review/next/?project={team.project.pk}").status_code == 200
     assert client.get(f"/api/annotations/{annotation['id']}/").status_code == 200
     assert client.post(f"/api/annotations/{annotation['id']}/accept/", {}, format="json").json()["status"] == "accepted"
+
+
+def test_nobody_reviews_their_own_annotation(team):
+    """A reviewer's own submission is not offered to them for review, and accepting or rejecting it is 403."""
+    team.response()
+    own = submit(team, team.reviewer, [segment(2, 5)])
+    reviewer = team.client(team.reviewer)
+    assert reviewer.get(f"/api/review/next/?project={team.project.pk}").status_code == 204
+    assert reviewer.post(f"/api/annotations/{own['id']}/accept/", {}, format="json").status_code == 403
+    assert reviewer.post(f"/api/annotations/{own['id']}/reject/", {"reason": "x"}, format="json").status_code == 403
+    answer = team.client(team.manager).get(f"/api/review/next/?project={team.project.pk}")
+    assert [a["id"] for a in answer.json()["annotations"]] == [own["id"]]
