@@ -1,4 +1,4 @@
-from django.urls import path, register_converter
+from django.urls import path
 from rest_framework.authtoken.views import obtain_auth_token
 
 from annotate.apis.agreement import ProjectAgreementApi
@@ -7,9 +7,7 @@ from annotate.apis.projects import ProjectListApi
 from annotate.apis.review import AnnotationAcceptApi, AnnotationRejectApi, ReviewNextApi
 from annotate.apis.tasks import TaskDetailApi, TaskNextApi, TaskSkipApi
 from annotate.apis.exchange import ExportApi, ExportJobDetailApi, ExportJobDownloadApi, ExportJobListApi, ImportApi
-from annotate.apis.fields import IdConverter
 
-register_converter(IdConverter, "id")
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),

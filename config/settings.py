@@ -122,6 +122,7 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "ENUM_NAME_OVERRIDES": {"JobStatusEnum": "training.jobs.JobStatus"},
+    "PATH_CONVERTER_OVERRIDES": {"id": int},
 }
 
 # Celery: the embedded default uses the filesystem transport under DATA_DIR.

@@ -7,8 +7,8 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("projects/<int:project_id>/annotate/", views.annotate, name="annotate"),
-    path("projects/<int:project_id>/review/", views.review, name="review"),
-    path("projects/<int:project_id>/dashboard/", dashboard.dashboard, name="dashboard"),
+    path("projects/<id:project_id>/annotate/", views.annotate, name="annotate"),
+    path("projects/<id:project_id>/review/", views.review, name="review"),
+    path("projects/<id:project_id>/dashboard/", dashboard.dashboard, name="dashboard"),
     path("media/<path:name>", views.media, name="media"),
 ]

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from config.fields import IdField
 from annotate.models import Role
 from annotate.permissions import project_for_role
 from training import selectors, services
@@ -87,8 +88,8 @@ class TrainingRunDetailOutputSerializer(TrainingRunOutputSerializer):
 
 
 class TrainingRunCreateInputSerializer(serializers.Serializer):
-    project = serializers.IntegerField()
-    base_checkpoint = serializers.IntegerField(required=False, help_text="Default: the project's active checkpoint.")
+    project = IdField()
+    base_checkpoint = IdField(required=False, help_text="Default: the project's active checkpoint.")
     config = serializers.DictField(required=False, help_text="training.ddpo config overrides: gamma, beta, "
                                    "learning_rate, epochs, batch_size, max_steps, sft_weight, lora, ...")
 
@@ -159,9 +160,9 @@ class GenerationBatchOutputSerializer(serializers.ModelSerializer):
 
 
 class GenerationBatchCreateInputSerializer(serializers.Serializer):
-    project = serializers.IntegerField()
-    checkpoint = serializers.IntegerField(required=False, help_text="Default: the project's active checkpoint.")
-    prompts = serializers.ListField(child=serializers.IntegerField(), required=False, allow_empty=False,
+    project = IdField()
+    checkpoint = IdField(required=False, help_text="Default: the project's active checkpoint.")
+    prompts = serializers.ListField(child=IdField(), required=False, allow_empty=False,
                                     help_text="Prompt ids; default: prompts the checkpoint has not answered.")
     limit = serializers.IntegerField(required=False, min_value=1, max_value=10000,
                                      help_text="How many unanswered prompts when `prompts` is not given (64).")

@@ -4,9 +4,9 @@ from training import apis
 
 urlpatterns = [
     path("training-runs/", apis.TrainingRunListCreateApi.as_view(), name="training-run-list"),
-    path("training-runs/<int:run_id>/", apis.TrainingRunDetailApi.as_view(), name="training-run-detail"),
-    path("training-runs/<int:run_id>/cancel/", apis.TrainingRunCancelApi.as_view(), name="training-run-cancel"),
+    path("training-runs/<id:run_id>/", apis.TrainingRunDetailApi.as_view(), name="training-run-detail"),
+    path("training-runs/<id:run_id>/cancel/", apis.TrainingRunCancelApi.as_view(), name="training-run-cancel"),
     path("checkpoints/", apis.CheckpointListApi.as_view(), name="checkpoint-list"),
-    path("checkpoints/<int:checkpoint_id>/activate/", apis.CheckpointActivateApi.as_view(), name="checkpoint-activate"),
+    path("checkpoints/<id:checkpoint_id>/activate/", apis.CheckpointActivateApi.as_view(), name="checkpoint-activate"),
     path("generation-batches/", apis.GenerationBatchListCreateApi.as_view(), name="generation-batch-list"),
 ]

@@ -1,4 +1,4 @@
-"""Input fields shared by the annotate endpoints."""
+"""Input fields shared by every API endpoint."""
 from rest_framework import serializers
 
 # Row ids are 64-bit; a larger number would overflow the database driver
