@@ -12,7 +12,7 @@ from rest_framework.response import Response as HttpResponse
 from rest_framework.views import APIView
 
 from annotate.alignment import apply_segments
-from annotate.apis.fields import IdField
+from config.fields import IdField
 from annotate.models import AnnotationStatus
 from annotate.selectors.annotations import annotation_get, annotation_list
 from annotate.services.annotations import annotation_save, annotation_update

@@ -12,7 +12,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotate.apis.fields import IdField
+from config.fields import IdField
 from annotate.models import ExportFormat, ExportJob, Project, RecordStatus
 from annotate.roles import user_is_manager
 from annotate.selectors.records import record_export_list

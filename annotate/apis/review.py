@@ -6,7 +6,7 @@ from rest_framework.response import Response as HttpResponse
 from rest_framework.views import APIView
 
 from annotate.apis.annotations import AnnotationOutputSerializer, AnnotationSegmentsField
-from annotate.apis.fields import IdField
+from config.fields import IdField
 from annotate.apis.tasks import TaskPromptOutputSerializer, TaskResponseOutputSerializer
 from annotate.permissions import REVIEWERS, project_for_role
 from annotate.roles import user_can_review

@@ -5,7 +5,7 @@ from rest_framework.response import Response as HttpResponse
 from rest_framework.views import APIView
 
 from annotate.apis.annotations import AnnotationOutputSerializer
-from annotate.apis.fields import IdField
+from config.fields import IdField
 from annotate.permissions import project_for_role
 from annotate.selectors.tasks import task_detail, task_get_leased
 from annotate.services.queue import task_next, task_skip
