@@ -131,3 +131,11 @@ def test_checkpointing_bf16_lora_path_runs_on_cpu(tiny_vlm, tmp_path):
                         max_steps=2, batch_size=4), color_records(8), on_metrics=lambda step, m: seen.append(m))
     assert len(seen) == 2 and all(m["loss"] == m["loss"] for m in seen)
     assert (path / "model.safetensors").exists()
+
+
+def test_finished_run_is_not_trained_again(tiny_vlm, tmp_path, monkeypatch):
+    """A retried task (same output_dir, resume on) returns final/ without loading anything."""
+    cfg = config(tiny_vlm, tmp_path / "done", max_steps=1, batch_size=4)
+    first = train(cfg, color_records(4))
+    monkeypatch.setattr(trainer_module, "load_processor", None)       # would raise if called
+    assert train(cfg, color_records(4)) == first

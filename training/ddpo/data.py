@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from PIL import Image
 from torch.nn.utils.rnn import pad_sequence
 
 from .weights import diff_spans, token_weights
@@ -114,7 +115,6 @@ class PreferenceDataset(torch.utils.data.Dataset):
             return {"input_ids": enc["input_ids"][0]}
         image = record.image
         if isinstance(image, (str, Path)):
-            from PIL import Image
             image = Image.open(image)
         enc = self.processor(text=[prompt], images=[image.convert("RGB")], return_tensors="pt",
                              add_special_tokens=False)

@@ -22,10 +22,14 @@ import torch
 
 
 def reference_id(name_or_path: str) -> str:
-    """A stable directory name for a reference checkpoint (hub id or local path)."""
+    """A directory name for a reference checkpoint: hub id, or local path + its weight files'
+    sizes and mtimes (a checkpoint rewritten in place gets a new cache)."""
     path = Path(name_or_path)
-    ident = str(path.resolve()) if path.exists() else name_or_path
-    slug = "".join(c if c.isalnum() else "-" for c in Path(ident).name)[-40:]
+    ident = name_or_path
+    if path.exists():
+        weights = sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin"))
+        ident = repr([str(path.resolve())] + [(w.name, w.stat().st_size, w.stat().st_mtime_ns) for w in weights])
+    slug = "".join(c if c.isalnum() else "-" for c in path.name)[-40:]
     return f"{slug}-{hashlib.sha1(ident.encode()).hexdigest()[:12]}"
 
 

@@ -22,8 +22,9 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
 
-from .config import DDPOConfig
+from .config import CONFIG_NAME, DDPOConfig
 from .data import PairCollator, PreferenceDataset
 from .forward import PairScorer, choose_path
 from .loss import ddpo_loss, weighted_logps
@@ -85,7 +86,8 @@ def build_policy(config: DDPOConfig, resume: Path | None):
 
 def fill_reference_cache(config, model, dataset, collate, cache, *, fresh, rank, world, device, autocast):
     """Compute reference log-probs for the records missing from the cache; load all of them."""
-    missing = [i for i, it in enumerate(dataset.items) if cache.get(it["key"], it["signature"]) is None]
+    found = {i: cache.get(it["key"], it["signature"]) for i, it in enumerate(dataset.items)}
+    missing = [i for i, entry in found.items() if entry is None]
     if world > 1:                       # every rank has listed `missing` before any rank writes
         dist.barrier()
     if missing:
@@ -108,8 +110,9 @@ def fill_reference_cache(config, model, dataset, collate, cache, *, fresh, rank,
             del reference
     if world > 1:
         dist.barrier()
-    for i, it in enumerate(dataset.items):
-        dataset.reference[i] = cache.get(it["key"], it["signature"])
+    for i in missing:
+        found[i] = cache.get(dataset.items[i]["key"], dataset.items[i]["signature"])
+    dataset.reference.update(found)
     return len(missing)
 
 
@@ -121,6 +124,19 @@ def save_checkpoint(directory: Path, model, processor, config, state: dict | Non
     if state is not None:
         torch.save(state, directory / STATE_NAME)
     return directory
+
+
+def setup_distributed():
+    """(world size, rank, device, whether we started the process group) from torchrun's env."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    owns_group = world > 1 and not dist.is_initialized()
+    if owns_group:
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    device = torch.device("cpu")
+    if torch.cuda.is_available():
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    return world, dist.get_rank() if world > 1 else 0, device, owns_group
 
 
 def train(config: DDPOConfig | dict, records, *, on_metrics=None, should_stop=None) -> Path:
@@ -135,23 +151,15 @@ def train(config: DDPOConfig | dict, records, *, on_metrics=None, should_stop=No
 
 
 def run(config: DDPOConfig | dict, records, *, on_metrics=None, should_stop=None):
-    """`train`, also returning the trained model (tests compare DDP ranks with it)."""
+    """`train`, also returning the trained model (None when `final` existed; tests compare DDP ranks)."""
     config = config if isinstance(config, DDPOConfig) else DDPOConfig.from_dict(config)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    owns_group = world > 1 and not dist.is_initialized()
-    if owns_group:
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    rank = dist.get_rank() if world > 1 else 0
-    if torch.cuda.is_available():
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        torch.cuda.set_device(device)
-    else:
-        device = torch.device("cpu")
+    output = Path(config.output_dir)
+    if config.resume and (output / "final" / CONFIG_NAME).exists():
+        return output / "final", None                   # finished earlier: a retried task is a no-op
+    output.mkdir(parents=True, exist_ok=True)
+    world, rank, device, owns_group = setup_distributed()
     use_bf16 = device.type == "cuda" if config.bf16 is None else config.bf16
     autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)  # noqa: E731
-
-    output = Path(config.output_dir)
-    output.mkdir(parents=True, exist_ok=True)
     resume = latest_checkpoint(output) if config.resume else None
     torch.manual_seed(config.seed)
     processor = load_processor(config.model)
@@ -199,7 +207,6 @@ def run(config: DDPOConfig | dict, records, *, on_metrics=None, should_stop=None
 
     progress = None
     if config.progress and rank == 0:
-        from tqdm import tqdm
         progress = tqdm(total=total, initial=step, desc="ddpo", dynamic_ncols=True)
     stop = False
     while step < total and not stop:
