@@ -51,6 +51,23 @@ def train_once(name: str, work: Path, records, **overrides) -> dict:
                 peak_gb=torch.cuda.max_memory_allocated() / 2**30)
 
 
+def parity(work: Path, records) -> float:
+    """Max |shared - concatenated| per-token log-prob on one batch, fp32 on the GPU."""
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from training.ddpo.data import PairCollator, PreferenceDataset
+    from training.ddpo.forward import concat_token_logps, shared_token_logps
+    from training.ddpo.reference import to_device
+
+    processor = AutoProcessor.from_pretrained(work / "model")
+    model = AutoModelForImageTextToText.from_pretrained(work / "model").cuda()
+    ds = PreferenceDataset(records[:8], processor, gamma=5.0)
+    batch = to_device(PairCollator(processor.tokenizer.pad_token_id)([ds[i] for i in range(8)]), "cuda")
+    with torch.no_grad():
+        return (shared_token_logps(model, batch) - concat_token_logps(model, batch)).abs().max().item()
+
+
 def generate(path: Path, records) -> dict:
     import torch
     from PIL import Image
@@ -86,7 +103,6 @@ def main() -> int:
     from benchmarks.ddpo_vs_trl import QUESTIONS, make_records
     from synthetic.tiny_vlm import build_tiny_vlm
 
-    torch.backends.cuda.matmul.allow_tf32 = True
     work = Path(tempfile.mkdtemp(prefix="ddpo_cuda_"))
     (work / "images").mkdir()
     records = make_records(PAIRS, work / "images")
@@ -94,6 +110,9 @@ def main() -> int:
     build_tiny_vlm(work / "model", corpus, image_size=64, patch_size=8, vision_hidden=256, vision_layers=4,
                    text_hidden=1024, text_layers=8, heads=16, vocab_size=384)
     print(f"device: {torch.cuda.get_device_name()}, torch {torch.__version__}", flush=True)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    print(f"parity: max |shared-prefix - concatenated| token log-prob, fp32: {parity(work, records):.2e}", flush=True)
+    torch.backends.cuda.matmul.allow_tf32 = True
     runs = [train_once("lora+ckpt", work, records, lora=True, gradient_checkpointing=True),
             train_once("lora", work, records, lora=True),
             train_once("full", work, records)]
