@@ -12,7 +12,10 @@ first answer token); the cache is repeated row-wise (p0, p0, p1, p1, ...) and
 the interleaved continuations (c0, r0, c1, r1, ...) run on top of it.
 Gradients flow through the cached keys and values, so loss and gradients
 equal the concatenated forward, with half the vision-tower passes and
-prompt tokens. Left-padded prompts of unequal length get explicit
+prompt tokens. Pass 1 also takes the first answer tokens that chosen and
+rejected share, when that saves tokens over the batch (`common_prefix`):
+dense corrections often leave the opening of an answer untouched.
+Left-padded prompts of unequal length get explicit
 `position_ids` on both passes (positions follow the cache length otherwise).
 
 `choose_path` picks "shared" unless gradient checkpointing is on (it forces
