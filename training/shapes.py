@@ -148,7 +148,8 @@ def shapes_demo_bootstrap_enqueue(*, project) -> bool:
     return True
 
 
-def shapes_demo_bootstrap(*, project_id, prompts=DEMO_GENERATED_PROMPTS, **options) -> ModelCheckpoint | None:
+def shapes_demo_bootstrap(*, project_id, prompts=DEMO_GENERATED_PROMPTS, held_out=HELD_OUT_SIZE,
+                          **options) -> ModelCheckpoint | None:
     """The worker's body: checkpoint 0, then a generation batch whose answers become tasks, then its
     held-out metrics. Does nothing when the project already has a checkpoint."""
     project = Project.objects.filter(pk=project_id).first()
@@ -158,6 +159,6 @@ def shapes_demo_bootstrap(*, project_id, prompts=DEMO_GENERATED_PROMPTS, **optio
     fresh = shapes_prompts_create(project=project, seeds=range(DEMO_FIRST_SEED, DEMO_FIRST_SEED + prompts))
     generation_batch_create(project=project, checkpoint=checkpoint, prompt_ids=[p.pk for p in fresh],
                             params={"max_new_tokens": MAX_NEW_TOKENS})
-    checkpoint_evaluate(checkpoint=checkpoint)
+    checkpoint_evaluate(checkpoint=checkpoint, held_out=held_out)
     _demo_marker().unlink(missing_ok=True)
     return checkpoint
