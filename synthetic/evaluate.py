@@ -56,7 +56,7 @@ def evaluate(checkpoint_path: str | Path, scenes: list[Scene], *, batch_size: in
     descriptions of ``scenes``, plus ``seconds`` spent."""
     started = time.perf_counter()
     model, processor = load_checkpoint(checkpoint_path)
-    images = [render(scene) for scene in scenes]
+    images = [render(scene, model.config.vision_config.image_size) for scene in scenes]
     answers = generate_answers(model, processor, images, [DESCRIBE] * len(scenes), batch_size=batch_size)
     metrics = summarize([judge(scene, answer) for scene, answer in zip(scenes, answers)])
     metrics["seconds"] = time.perf_counter() - started

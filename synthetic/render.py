@@ -1,10 +1,10 @@
-"""Draw a scene with Pillow: 32 px for the model, 256 px for people, same layout."""
+"""Draw a scene with Pillow: 48 px for the model, 256 px for people, same layout."""
 
 from PIL import Image, ImageDraw
 
 from synthetic.scenes import COLUMNS, ROWS, Scene, SceneObject
 
-MODEL_SIZE = 32
+MODEL_SIZE = 48  # 3x3 cells of 16 px: one 16 px patch per cell
 HUMAN_SIZE = 256
 BACKGROUND = (255, 255, 255)
 RGB = {

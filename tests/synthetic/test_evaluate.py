@@ -17,7 +17,9 @@ def checkpoint(tmp_path_factory):
     torch.set_num_threads(2)
     scenes = training_scenes(50)
     corpus = [q.text for s in scenes for q in questions(s)] + [habitual_answer(s, DESCRIBE) for s in scenes]
-    return build_tiny_vlm(tmp_path_factory.mktemp("vlm"), corpus, vision_hidden=64, word_level=True, seed=3)
+    return build_tiny_vlm(
+        tmp_path_factory.mktemp("vlm"), corpus, image_size=48, patch_size=16, vision_hidden=64, word_level=True, seed=3
+    )
 
 
 def test_batched_generation_equals_one_at_a_time(checkpoint):

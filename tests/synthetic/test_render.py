@@ -10,7 +10,7 @@ def test_render_is_deterministic():
 
 
 def test_sizes_for_model_and_people():
-    """32 px RGB for the model, 256 px for people, from one scene."""
+    """48 px RGB for the model, 256 px for people, from one scene."""
     scene = make_scene(3)
     assert render(scene).size == (MODEL_SIZE, MODEL_SIZE)
     assert render(scene, HUMAN_SIZE).size == (HUMAN_SIZE, HUMAN_SIZE)

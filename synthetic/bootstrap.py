@@ -1,0 +1,146 @@
+"""Checkpoint 0: a tiny VLM that sees the shapes well but has learned bad habits.
+
+Builds the model with ``tiny_vlm`` (word-level tokenizer trained on the
+corpus), then fine-tunes it with a plain SFT loop (AdamW, warm-up + cosine)
+on habitual answers (``habits``) to the world's questions, half of them
+detailed descriptions.
+"""
+
+import argparse
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from synthetic.describe import DESCRIBE, questions
+from synthetic.evaluate import chat_prompt, evaluate, load_checkpoint
+from synthetic.habits import habitual_answer
+from synthetic.render import MODEL_SIZE, render
+from synthetic.scenes import HELD_OUT_SIZE, held_out_scenes, training_scenes
+from synthetic.tiny_vlm import build_tiny_vlm
+
+CONFIG_FILE = "bootstrap_config.json"
+
+
+@dataclass(frozen=True)
+class BootstrapConfig:
+    seed: int = 0
+    steps: int = 3000
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    warmup_steps: int = 100
+    scenes: int = 4000  # training scenes; every one gets a description and one other question
+    image_size: int = MODEL_SIZE
+    patch_size: int = 16  # one patch per grid cell: 9 image tokens
+    vision_hidden: int = 64
+    text_hidden: int = 32  # ~0.15M parameters in all; larger models learn shapes slower
+    threads: int = 2
+
+
+def bootstrap(out_dir: str | Path, *, seed: int = 0, steps: int = 3000, log=print, **options) -> Path:
+    """Build, train and save checkpoint 0 in ``out_dir``; ``options`` are
+    other ``BootstrapConfig`` fields. Returns ``out_dir``."""
+    config = BootstrapConfig(seed=seed, steps=steps, **options)
+    torch.set_num_threads(config.threads)
+    rng = random.Random(config.seed)
+    examples = _examples(config, rng)
+    corpus = [question for _, question, _ in examples] + [answer for _, _, answer in examples]
+    out_dir = build_tiny_vlm(
+        out_dir, corpus, image_size=config.image_size, patch_size=config.patch_size,
+        vision_hidden=config.vision_hidden, text_hidden=config.text_hidden,
+        word_level=True, seed=config.seed,
+    )
+    model, processor = load_checkpoint(out_dir)
+    started = time.perf_counter()
+    _train(model, processor, examples, config, rng, log)
+    model.save_pretrained(out_dir)
+    record = {**asdict(config), "training_seconds": round(time.perf_counter() - started, 1)}
+    (out_dir / CONFIG_FILE).write_text(json.dumps(record, indent=2))
+    return out_dir
+
+
+def _examples(config: BootstrapConfig, rng: random.Random) -> list[tuple]:
+    """(scene, question, habitual answer): each scene's description and one other question."""
+    examples = []
+    for scene in training_scenes(config.scenes):
+        other = rng.choice(questions(scene)[1:]).text
+        examples += [(scene, q, habitual_answer(scene, q)) for q in (DESCRIBE, other)]
+    return examples
+
+
+def _train(model, processor, examples, config: BootstrapConfig, rng: random.Random, log) -> None:
+    encoded = _encode(processor, examples, config.image_size)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
+    model.train()
+    for step in range(config.steps):
+        for group in optimizer.param_groups:
+            group["lr"] = _learning_rate(step, config)
+        batch = _collate(rng.sample(encoded, config.batch_size), processor.tokenizer.pad_token_id)
+        loss = model(**batch).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if step % 100 == 0 or step == config.steps - 1:
+            log(f"bootstrap step {step}/{config.steps} loss {loss.item():.4f}")
+    model.eval()
+
+
+def _learning_rate(step: int, config: BootstrapConfig) -> float:
+    """Linear warm-up, then cosine decay to a tenth of the peak."""
+    if step < config.warmup_steps:
+        return config.learning_rate * (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
+    return config.learning_rate * (0.1 + 0.45 * (1 + math.cos(math.pi * progress)))
+
+
+def _encode(processor, examples, image_size: int) -> list[tuple[torch.Tensor, list[int], list[int]]]:
+    """(pixel values, prompt ids with the image tokens expanded, answer ids + eos)."""
+    tokenizer = processor.tokenizer
+    prompt_ids = {}
+    pixels = {}
+    for scene, question, _ in examples:
+        image = render(scene, image_size)
+        if scene.seed not in pixels:
+            pixels[scene.seed] = processor.image_processor(image, return_tensors="pt")["pixel_values"][0]
+        if question not in prompt_ids:
+            prompt = processor(text=chat_prompt(processor, question), images=image)
+            prompt_ids[question] = list(prompt["input_ids"][0])
+    return [
+        (pixels[scene.seed], prompt_ids[question],
+         tokenizer(answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id])
+        for scene, question, answer in examples
+    ]
+
+
+def _collate(encoded, pad_id: int) -> dict[str, torch.Tensor]:
+    """Right-padded batch; labels score only the answer tokens and the eos."""
+    length = max(len(prompt) + len(answer) for _, prompt, answer in encoded)
+    input_ids = torch.full((len(encoded), length), pad_id)
+    labels = torch.full((len(encoded), length), -100)
+    attention_mask = torch.zeros((len(encoded), length), dtype=torch.long)
+    for row, (_, prompt, answer) in enumerate(encoded):
+        ids = torch.tensor(prompt + answer)
+        input_ids[row, : len(ids)] = ids
+        labels[row, len(prompt) : len(ids)] = ids[len(prompt) :]
+        attention_mask[row, : len(ids)] = 1
+    pixel_values = torch.stack([pixels for pixels, _, _ in encoded])
+    return {"input_ids": input_ids, "attention_mask": attention_mask, "pixel_values": pixel_values, "labels": labels}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Build checkpoint 0 and print its held-out metrics.")
+    parser.add_argument("out_dir")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=BootstrapConfig.steps)
+    parser.add_argument("--held-out", type=int, default=HELD_OUT_SIZE, help="scenes to evaluate on")
+    args = parser.parse_args(argv)
+    path = bootstrap(args.out_dir, seed=args.seed, steps=args.steps)
+    print(json.dumps(evaluate(path, held_out_scenes(args.held_out)), indent=2))
+
+
+if __name__ == "__main__":
+    main()
