@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
+import transformers  # noqa: E402
 
 from annotate.alignment import alignment_spans, apply_segments  # noqa: E402
 from synthetic.annotator import SimulatedAnnotator  # noqa: E402
@@ -100,7 +101,7 @@ def sft_train(config: DDPOConfig, records) -> Path:
     return save_checkpoint(Path(config.output_dir) / "final", model, processor, config, None)
 
 
-def run_arm(arm, bootstrap_path, data, baseline, scenes, out_dir) -> tuple[list[dict], float]:
+def run_arm(arm, bootstrap_path, data, baseline, scenes, out_dir, overrides) -> tuple[list[dict], float]:
     """Rounds of one arm: (rows with round 0 = the bootstrap, seconds spent)."""
     started = time.perf_counter()
     rows = [{"round": 0, **baseline, "records": 0}]
@@ -114,7 +115,7 @@ def run_arm(arm, bootstrap_path, data, baseline, scenes, out_dir) -> tuple[list[
         else:
             loss = "dpo" if arm == "dpo" else "ddpo"
             config = DDPOConfig(model=checkpoint, output_dir=str(out_dir / arm / f"round-{number}"),
-                                resume=False, **round_config(loss))
+                                resume=False, **round_config(loss, **overrides))
             checkpoint = str(sft_train(config, records) if arm == "sft" else train(config, records))
             metrics = evaluate(checkpoint, scenes)
         rows.append({"round": number, **metrics, "records": len(records),
@@ -123,10 +124,10 @@ def run_arm(arm, bootstrap_path, data, baseline, scenes, out_dir) -> tuple[list[
     return rows, time.perf_counter() - started
 
 
-def bootstrap_checkpoint(path: Path, steps: int) -> Path:
+def bootstrap_checkpoint(path: Path, steps: int, threads: int) -> Path:
     if not (path / "model.safetensors").exists():
         print(f"Training the bootstrap into {path} ({steps} steps)", flush=True)
-        bootstrap(path, seed=0, steps=steps)
+        bootstrap(path, seed=0, steps=steps, threads=threads)
     return path
 
 
@@ -143,26 +144,28 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "loop")
     parser.add_argument("--report", type=Path, help="write every arm's rows as JSON")
+    parser.add_argument("--config", type=json.loads, default={}, help="training.ddpo overrides of the recipe (JSON)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    transformers.utils.logging.disable_progress_bar()
     arms = [arm for arm in args.arms.split(",") if arm]
     unknown = set(arms) - set(ARMS)
     if unknown:
         parser.error(f"unknown arms {sorted(unknown)}; choose from {ARMS}")
 
     load = os.getloadavg()[0]
-    path = bootstrap_checkpoint(args.bootstrap, args.bootstrap_steps)
+    path = bootstrap_checkpoint(args.bootstrap, args.bootstrap_steps, args.threads)
     scenes = held_out_scenes(args.held_out)
     baseline = evaluate(path, scenes)
     model, processor = load_checkpoint(path)
     data = [round_records(model, processor, number, args.tasks, args.error_rate)
             for number in range(1, args.rounds + 1)]
     print(f"bootstrap {path}: {args.held_out} held-out scenes; records per round: {[len(d) for d in data]}; "
-          f"{args.threads} threads, load average {load:.1f}", flush=True)
+          f"{args.threads} threads, load average {load:.1f}; recipe {round_config('ddpo', **args.config)}", flush=True)
 
     results = {}
     for arm in arms:
-        rows, seconds = run_arm(arm, path, data, baseline, scenes, args.out)
+        rows, seconds = run_arm(arm, path, data, baseline, scenes, args.out, args.config)
         results[arm] = {"rows": rows, "seconds": seconds}
         print(f"{arm}: {seconds / 60:.1f} min", flush=True)
 

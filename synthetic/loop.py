@@ -17,7 +17,7 @@ LOOP_FIRST_SEED = 1_000_000
 # training.ddpo config overrides of one round (model, output and reference paths are the caller's).
 RECIPE = {
     "beta": 0.5,
-    "learning_rate": 3e-4,
+    "learning_rate": 1e-4,
     "epochs": 4,
     "batch_size": 16,
     "sft_weight": 1.0,
