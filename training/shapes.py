@@ -1,7 +1,8 @@
 """The shapes world on the platform: its project, prompts with rendered scenes, checkpoint 0 and evaluations.
 
-Prompt images are 256 px renders (people see them; the processor shrinks
-them for the model) named after their scene (``scene-<seed>.png``), so the
+Prompt images are the model-sized renders that checkpoint 0 was trained and is
+evaluated on (the UI upscales them with sharp pixels): a larger render shrunk by
+the processor would differ from what the model learned. They are named after their scene (``scene-<seed>.png``), so the
 simulated annotator finds a task's scene from its image URL. torch loads
 only inside ``checkpoint_bootstrap`` and ``checkpoint_evaluate``.
 """
@@ -18,7 +19,7 @@ from django.db import transaction
 from annotate.models import AnnotationTask, ImageAsset, Project, Prompt, RecordTrigger, Response
 from synthetic.describe import DESCRIBE
 from synthetic.habits import habitual_answer
-from synthetic.render import HUMAN_SIZE, render
+from synthetic.render import MODEL_SIZE, render
 from synthetic.scenes import HELD_OUT_SIZE, held_out_scenes, make_scene, scene_from_id
 from training.models import ModelCheckpoint
 from training.services import checkpoint_activate, checkpoint_register, generation_batch_create
@@ -51,13 +52,13 @@ def shapes_project_setup(*, name=PROJECT_NAME) -> Project:
 
 def _scene_image(scene) -> ImageAsset:
     buffer = io.BytesIO()
-    render(scene, HUMAN_SIZE).save(buffer, format="PNG")
+    render(scene, MODEL_SIZE).save(buffer, format="PNG")
     data = buffer.getvalue()
     digest = hashlib.sha256(data).hexdigest()
     existing = ImageAsset.objects.filter(sha256=digest).first()
     if existing is not None:
         return existing
-    image = ImageAsset(sha256=digest, width=HUMAN_SIZE, height=HUMAN_SIZE, size_bytes=len(data))
+    image = ImageAsset(sha256=digest, width=MODEL_SIZE, height=MODEL_SIZE, size_bytes=len(data))
     image.file.save(f"{scene.scene_id}.png", ContentFile(data), save=False)
     image.save()
     return image

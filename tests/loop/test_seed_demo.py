@@ -9,6 +9,7 @@ from annotate.models import AnnotationTask, Membership, Project, Prompt, RecordT
 from training.jobs import JobStatus
 from training.models import GenerationBatch
 from training.shapes import DEMO_TASK, HABIT_ORIGIN, shapes_demo_bootstrap, shapes_project_setup
+from synthetic.render import MODEL_SIZE
 
 
 def enqueued_by_seed_demo(django_capture_on_commit_callbacks) -> int:
@@ -30,7 +31,7 @@ def test_seed_demo_is_fast_and_idempotent(db, django_capture_on_commit_callbacks
     responses = Response.objects.filter(prompt__project=project)
     assert responses.count() == 20 and all(r.sampling_params == {"origin": HABIT_ORIGIN} for r in responses)
     assert AnnotationTask.objects.count() == 20
-    assert Prompt.objects.filter(project=project, image__width=256).count() == 20
+    assert Prompt.objects.filter(project=project, image__width=MODEL_SIZE).count() == 20
     assert "scene-" in Prompt.objects.first().image.file.name
     assert set(Membership.objects.values_list("user__username", flat=True)) == {
         "annotator1", "annotator2", "reviewer1", "manager1"}

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from celery import current_app
 from django.core.management.base import BaseCommand, CommandError
-from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
+from django.core.servers.basehttp import WSGIRequestHandler, WSGIServer
 from django.core.wsgi import get_wsgi_application
 
 from annotate.models import Project
@@ -24,8 +24,13 @@ class QuietHandler(WSGIRequestHandler):
 
 
 def serve_in_thread():
-    """The platform's WSGI app on a free 127.0.0.1 port in a thread: ``(base_url, server)``."""
-    server = ThreadedWSGIServer(("127.0.0.1", 0), QuietHandler, allow_reuse_address=True)
+    """The platform's WSGI app on a free 127.0.0.1 port in a thread: ``(base_url, server)``.
+
+    One request at a time: requests run Celery tasks eagerly here, and Celery's
+    "may this task join a result" flag is process-wide, so concurrent eager tasks
+    in several request threads would leave it set.
+    """
+    server = WSGIServer(("127.0.0.1", 0), QuietHandler, allow_reuse_address=True)
     server.set_app(get_wsgi_application())
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{server.server_address[1]}", server

@@ -42,6 +42,9 @@ export function isTyping(target) {
 /** Show `url` in #image (hidden when there is none); a click zooms it in #zoom-dialog. */
 export function showImage(url) {
   const image = document.getElementById("image");
+  // Small images (e.g. the shapes world's model-sized renders) are upscaled with
+  // sharp pixels; large photos keep smooth scaling.
+  image.onload = () => image.classList.toggle("pixelated", image.naturalWidth < 128);
   if (url) image.src = url;
   else image.removeAttribute("src");
   image.hidden = !url;
