@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 import transformers  # noqa: E402
 
-from annotate.alignment import alignment_spans, apply_segments  # noqa: E402
+from training.ddpo.alignment import alignment_spans, apply_segments  # noqa: E402
 from synthetic.annotator import SimulatedAnnotator  # noqa: E402
 from synthetic.bootstrap import bootstrap  # noqa: E402
 from synthetic.describe import DESCRIBE  # noqa: E402

@@ -22,7 +22,7 @@ os.environ.setdefault("RAYON_NUM_THREADS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from annotate.alignment import alignment_spans, apply_segments  # noqa: E402
+from training.ddpo.alignment import alignment_spans, apply_segments  # noqa: E402
 from synthetic.tiny_vlm import train_tokenizer  # noqa: E402
 from training.ddpo.weights import token_weights  # noqa: E402
 

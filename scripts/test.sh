@@ -31,4 +31,4 @@ CELERY_BROKER_URL=${TEST_BROKER_URL:-redis://127.0.0.1:6379/15} \
   python -m pytest -p no:cacheprovider "$@"
 
 echo "== Embedded default (SQLite + filesystem transport): the fast subset"
-env -u DATABASE_URL -u CELERY_BROKER_URL python -m pytest -p no:cacheprovider -m "not slow and not postgres" -q tests/platform
+env -u DATABASE_URL -u CELERY_BROKER_URL python -m pytest -p no:cacheprovider -m "not slow and not postgres" -q

@@ -11,7 +11,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response as HttpResponse
 from rest_framework.views import APIView
 
-from annotate.alignment import apply_segments
+from training.ddpo.alignment import apply_segments
 from config.fields import IdField
 from annotate.models import AnnotationStatus
 from annotate.selectors.annotations import annotation_get, annotation_list

@@ -1,6 +1,6 @@
 """Writes of the annotate app, one module per concern; the names other code relies on are re-exported here."""
 from annotate.services.team import project_team_create
-from annotate.alignment import apply_segments
+from training.ddpo.alignment import apply_segments
 from annotate.services.records import record_sync, record_sync_enqueue
 from annotate.services.exports import export_chunks
 from annotate.services.export_jobs import export_job_create, export_job_run

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework import status
 
-from annotate.alignment import apply_segments
+from training.ddpo.alignment import apply_segments
 from annotate.models import Annotation, AnnotationStatus, AnnotationTask, Segment
 from annotate.services.queue import task_release
 from annotate.services.records import record_sync_enqueue

@@ -23,7 +23,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from PIL import Image, UnidentifiedImageError
 
-from annotate.alignment import alignment_from_diff, alignment_spans
+from training.ddpo.alignment import alignment_from_diff, alignment_spans
 from annotate.models import ImageAsset, PreferenceRecord, Project, Prompt, RecordSource, Response
 from config.errors import ApplicationError
 

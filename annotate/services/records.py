@@ -16,7 +16,7 @@ import logging
 from celery import current_app
 from django.db import transaction
 
-from annotate.alignment import alignment_from_diff, alignment_spans, apply_segments
+from training.ddpo.alignment import alignment_from_diff, alignment_spans, apply_segments
 from annotate.models import (
     Annotation,
     AnnotationStatus,

@@ -2,7 +2,8 @@
 import pytest
 
 from synthetic.tiny_vlm import train_tokenizer
-from training.ddpo.weights import diff_spans, token_weights
+from training.ddpo.alignment import alignment_from_diff, alignment_spans
+from training.ddpo.weights import token_weights
 
 from .conftest import CORPUS
 
@@ -33,8 +34,14 @@ def test_real_tokenizer_and_straddling_token(bpe):
     assert token_weights(enc["offset_mapping"], [[10, 11]], 3.0) == [1, 1, 1, 3, 1, 1]
 
 
-def test_diff_spans_replacement_insertion_deletion():
-    """Word-level diff gives per-side spans; insertions mark chosen only, deletions rejected only."""
+def diff_spans(rejected, chosen):
+    return alignment_spans(alignment_from_diff(rejected, chosen))
+
+
+def test_fallback_spans_replacement_insertion_deletion():
+    """The trainer's fallback for records without spans: insertions mark chosen only, deletions rejected only."""
     assert diff_spans("There is a red circle.", "There is a blue circle.") == ([[11, 14]], [[11, 15]])
-    assert diff_spans("A circle.", "A big circle.") == ([], [[2, 5]])
-    assert diff_spans("A big circle.", "A circle.") == ([[2, 5]], [])
+    rejected_spans, chosen_spans = diff_spans("A circle.", "A big circle.")
+    assert rejected_spans == [] and "".join("A big circle."[s:e] for s, e in chosen_spans).strip() == "big"
+    rejected_spans, chosen_spans = diff_spans("A big circle.", "A circle.")
+    assert chosen_spans == [] and "".join("A big circle."[s:e] for s, e in rejected_spans).strip() == "big"

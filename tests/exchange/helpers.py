@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from annotate.alignment import alignment_spans, apply_segments
+from training.ddpo.alignment import alignment_spans, apply_segments
 from annotate.models import PreferenceRecord
 from tests.factories import make_response, make_user, png_bytes
 

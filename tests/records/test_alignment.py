@@ -1,8 +1,8 @@
-"""apply_segments, alignment_spans and the diff fallback of annotate.alignment (pure, no database)."""
+"""apply_segments, alignment_spans and the diff fallback of training.ddpo.alignment (pure, no database)."""
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from annotate.alignment import alignment_from_diff, alignment_spans, apply_segments
+from training.ddpo.alignment import alignment_from_diff, alignment_spans, apply_segments
 from annotate.services import apply_segments as reexported
 
 TEXT = "There is a red circle and a blue square."

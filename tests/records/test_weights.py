@@ -1,7 +1,7 @@
 """Record spans -> per-token weights on each side, with a real byte-level BPE tokenizer trained in the test."""
 import pytest
 
-from annotate.alignment import alignment_spans, apply_segments
+from training.ddpo.alignment import alignment_spans, apply_segments
 from training.ddpo.weights import token_weights
 
 G = 5.0

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from annotate.alignment import apply_segments
+from training.ddpo.alignment import apply_segments
 from synthetic.annotator import SimulatedAnnotator, correction_segments
 from synthetic.describe import NUMBER_WORDS, describe, questions
 from synthetic.habits import habitual_answer

@@ -2,7 +2,7 @@
 
 A record is what the web side stores for an accepted correction (or an
 imported row). Spans are half-open code-point ranges of the changed text on
-each side; `None` means "unknown" and falls back to `weights.diff_spans`.
+each side; `None` means "unknown" and falls back to `alignment.alignment_from_diff`.
 
     PreferenceRecord(id="42", version=3, image="/media/img.png",
                      question="Describe the image.",
@@ -26,7 +26,8 @@ import torch
 from PIL import Image
 from torch.nn.utils.rnn import pad_sequence
 
-from .weights import diff_spans, token_weights
+from .alignment import alignment_from_diff, alignment_spans
+from .weights import token_weights
 
 
 @dataclass
@@ -96,7 +97,7 @@ class PreferenceDataset(torch.utils.data.Dataset):
     def _tokenize_completions(self, r: PreferenceRecord) -> dict:
         rejected_spans, chosen_spans = r.rejected_spans, r.chosen_spans
         if rejected_spans is None or chosen_spans is None:
-            rejected_spans, chosen_spans = diff_spans(r.rejected, r.chosen)
+            rejected_spans, chosen_spans = alignment_spans(alignment_from_diff(r.rejected, r.chosen))
         prompt, chosen, c_off = _render(self.processor, r.question, r.chosen, r.image is not None)
         _, rejected, r_off = _render(self.processor, r.question, r.rejected, r.image is not None)
         chosen_ids, chosen_w = self._side(chosen, c_off, chosen_spans)
