@@ -51,7 +51,7 @@ export function sortSegments(segments) {
   return [...segments].sort((a, b) => a.start - b.start || a.end - b.end);
 }
 
-/** The segment of `segments` that `candidate` would overlap (the same rule as annotate.alignment), or null. */
+/** The segment of `segments` that `candidate` would overlap (the same rule as training.ddpo.alignment), or null. */
 export function findOverlap(segments, candidate, ignore = null) {
   for (const other of segments) {
     if (other === ignore) continue;
@@ -80,7 +80,7 @@ export function diffPieces(cps, segments) {
   return pieces;
 }
 
-/** The corrected answer (what annotate.alignment.apply_segments returns as `chosen`). */
+/** The corrected answer (what training.ddpo.alignment.apply_segments returns as `chosen`). */
 export function applySegments(text, segments) {
   return diffPieces(Array.from(text), segments)
     .filter((piece) => piece.kind !== "del")
