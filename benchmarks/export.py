@@ -72,6 +72,10 @@ def seed(records, images):
     name = f"bench-export-{records}"
     project = Project.objects.filter(name=name).first()
     if project and PreferenceRecord.objects.filter(project=project).count() == records:
+        image = ImageAsset.objects.filter(records__project=project).first()
+        if image is not None and not default_storage.exists(image.file.name):
+            raise SystemExit(f"{name} is seeded but its images are gone from {default_storage.location}: "
+                             "use the DATA_DIR it was seeded with, or drop the benchmark database")
         return project
     started = time.perf_counter()
     with transaction.atomic():
@@ -203,7 +207,7 @@ def main():
     token = manager_token()
     connection.close()
 
-    with tempfile.TemporaryDirectory() as tmp, open(Path(tmp) / "gunicorn.log", "w") as log:
+    with tempfile.TemporaryDirectory() as tmp, open(os.environ.get("EXPORT_BENCH_LOG", Path(tmp) / "gunicorn.log"), "w") as log:
         server = start_server(args.port, log)
         try:
             worker = worker_pid(server.pid)
