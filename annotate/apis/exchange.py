@@ -121,12 +121,27 @@ class ExportJobOutputSerializer(serializers.ModelSerializer):
         return self.context["request"].build_absolute_uri(f"/api/export-jobs/{job.pk}/download/")
 
 
+class ExportJobFilterSerializer(serializers.Serializer):
+    project = IdField(required=False)
+
+
 class ExportJobListApi(ListAPIView):
-    """Background exports, newest first; POST queues one (same parameters as ``GET /api/export/``)."""
+    """Background exports, newest first (``?project=`` narrows); POST queues one (same parameters as ``GET /api/export/``)."""
 
     permission_classes = [IsManager]
     serializer_class = ExportJobOutputSerializer
-    queryset = ExportJob.objects.all()
+
+    def get_queryset(self):
+        query = ExportJobFilterSerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        jobs = ExportJob.objects.all()
+        if "project" in query.validated_data:
+            jobs = jobs.filter(project_id=query.validated_data["project"])
+        return jobs
+
+    @extend_schema(parameters=[ExportJobFilterSerializer])
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
     @extend_schema(request=ExportQuerySerializer, responses={202: ExportJobOutputSerializer})
     def post(self, request):

@@ -8,7 +8,7 @@ import pytest
 from annotate.models import ExportJob
 from annotate.services.export_jobs import export_job_run
 from tests.exchange.helpers import make_records, manager_client
-from tests.factories import make_project
+from tests.factories import make_project, make_user
 from training.jobs import JobStatus
 
 
@@ -81,3 +81,18 @@ def test_export_job_through_a_real_worker(celery_worker_process):
     assert table.num_rows == 3 and "segments" in table.column_names
     listed = client.get("/api/export-jobs/").json()
     assert [row["id"] for row in listed["results"]] == [job["id"]]
+
+
+@pytest.mark.django_db
+def test_job_list_narrows_to_a_project(client):
+    """?project= lists that project's jobs only; a bad id is a 400 naming the field."""
+    manager = make_user(role="manager")
+    mine, other = make_project(), make_project()
+    ExportJob.objects.create(project=mine, format="rlhfv-parquet")
+    ExportJob.objects.create(project=other, format="trl-parquet")
+    client.force_login(manager)
+    listed = client.get(f"/api/export-jobs/?project={mine.pk}").json()["results"]
+    assert [job["project"] for job in listed] == [mine.pk]
+    assert len(client.get("/api/export-jobs/").json()["results"]) == 2
+    bad = client.get("/api/export-jobs/?project=abc")
+    assert bad.status_code == 400 and "project" in bad.json()["fields"]

@@ -2,7 +2,7 @@
 import pytest
 from django.urls import reverse
 
-from annotate.models import Role
+from annotate.models import ExportJob, Role
 from tests.browser.conftest import browser, log_in, screenshot, watched  # noqa: F401 (fixtures)
 from tests.factories import make_project, make_user
 from training.jobs import JobStatus
@@ -59,3 +59,9 @@ def test_dashboard_charts_launch_cancel_activate(watched, live_server):
     page.click("#checkpoints tr:has-text('round 1') button:has-text('Activate')")
     page.wait_for_selector("#checkpoints tr:has-text('round 1') .badge.ok")
     assert ModelCheckpoint.objects.get(is_active=True) == trained
+
+    page.check("#export-form input[name=include_segments]")
+    page.click("#export-form button[type=submit]")
+    page.wait_for_selector("#exports tr:has-text('rlhfv-parquet')")
+    job = ExportJob.objects.get()
+    assert job.project == project and job.format == "rlhfv-parquet"

@@ -162,6 +162,18 @@ function batchRow(batch) {
   );
 }
 
+function exportRow(job) {
+  return el("tr", {},
+    el("td", {}, job.id),
+    el("td", {}, job.format),
+    el("td", { title: job.error || "" }, badge(job.status)),
+    el("td", {}, percent(job.progress)),
+    el("td", {}, `${job.rows_written} / ${job.total_rows}`),
+    el("td", {}, when(job.created_at)),
+    el("td", {}, job.download_url ? el("a", { href: job.download_url }, "Download") : "—"),
+  );
+}
+
 function fillCheckpointSelect(select, checkpoints) {
   const current = select.value;
   replaceChildren(select, el("option", { value: "" }, "Active checkpoint"),
@@ -173,17 +185,19 @@ async function refresh() {
   clearTimeout(timer);
   try {
     const query = `?project=${project.id}`;
-    const [runs, checkpoints, batches] = await Promise.all([
+    const [runs, checkpoints, batches, exports] = await Promise.all([
       api("GET", `/api/training-runs/${query}`), api("GET", `/api/checkpoints/${query}`), api("GET", `/api/generation-batches/${query}`),
+      api("GET", `/api/export-jobs/${query}`),
     ]).then((pages) => pages.map(results));
     replaceChildren($("runs"), runs.map(runRow));
     $("runs-empty").hidden = runs.length > 0;
     replaceChildren($("checkpoints"), checkpoints.map(checkpointRow));
     replaceChildren($("batches"), batches.map(batchRow));
+    replaceChildren($("exports"), exports.map(exportRow));
     fillCheckpointSelect($("launch-base"), checkpoints);
     fillCheckpointSelect($("generate-checkpoint"), checkpoints);
     if (selectedRun === null && runs.length) selectedRun = runs[0].id;
-    const busy = [...runs, ...batches].some((job) => !FINISHED.has(job.status));
+    const busy = [...runs, ...batches, ...exports].some((job) => !FINISHED.has(job.status));
     if (selectedRun !== null) await showRun(selectedRun);
     schedule(busy);
   } catch (error) {
@@ -230,6 +244,13 @@ $("generate-form").addEventListener("submit", (event) => submit(event, async (fo
   if (form.checkpoint.value) body.checkpoint = Number(form.checkpoint.value);
   const batch = await api("POST", "/api/generation-batches/", body);
   notify(`Batch ${batch.id} queued: ${batch.prompt_count} prompts.`, "ok");
+}));
+
+$("export-form").addEventListener("submit", (event) => submit(event, async (form) => {
+  const body = { project: project.id, format: form.format.value,
+    include_segments: form.include_segments.checked, reviewed_only: form.reviewed_only.checked };
+  const job = await api("POST", "/api/export-jobs/", body);
+  notify(`Export ${job.id} queued.`, "ok");
 }));
 
 $("launch-form").gamma.value = project.gamma;
