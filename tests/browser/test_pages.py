@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_home_lists_the_users_projects_with_links_by_role(client):
-    """Annotators get Annotate; reviewers get Annotate and Review; other projects are not listed."""
+    """Annotators get Annotate; reviewers also Review; managers also the dashboard; other projects are not listed."""
     mine, theirs = make_project(name="mine"), make_project(name="theirs")
     annotator = make_user(role="annotator", project=mine)
     reviewer = make_user(role="reviewer", project=mine)
@@ -22,6 +22,9 @@ def test_home_lists_the_users_projects_with_links_by_role(client):
     page = client.get(reverse("home")).content.decode()
     assert reverse("annotate", args=[mine.id]) in page and reverse("review", args=[mine.id]) in page
     assert reverse("annotate", args=[theirs.id]) not in page
+    assert reverse("dashboard", args=[mine.id]) not in page
+    client.force_login(make_user(role="manager"))
+    assert reverse("dashboard", args=[theirs.id]) in client.get(reverse("home")).content.decode()
 
 
 def test_screens_need_a_login_and_a_membership(client):
