@@ -15,7 +15,11 @@ python manage.py migrate --noinput >"$DATA_DIR/logs/migrate.log"
 python manage.py seed_demo
 
 pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+cleanup() {  # TERM first (a worker finishes its step), KILL what is still running after 10 s
+  kill "${pids[@]}" 2>/dev/null || true
+  for _ in $(seq 20); do kill -0 "${pids[@]}" 2>/dev/null || break; sleep 0.5; done
+  kill -9 "${pids[@]}" 2>/dev/null || true
+}
 trap cleanup EXIT INT TERM
 
 celery -A config worker -Q default,gpu --pool=threads --concurrency=2 -n "embedded@%h" \

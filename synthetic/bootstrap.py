@@ -7,6 +7,7 @@ detailed descriptions.
 """
 
 import argparse
+import copy
 import json
 import math
 import random
@@ -17,13 +18,15 @@ from pathlib import Path
 import torch
 
 from synthetic.describe import DESCRIBE, questions
-from synthetic.evaluate import chat_prompt, evaluate, load_checkpoint
+from synthetic.evaluate import chat_prompt, evaluate, generate_answers, load_checkpoint
 from synthetic.habits import habitual_answer
+from synthetic.judge import judge, summarize
 from synthetic.render import MODEL_SIZE, render
 from synthetic.scenes import HELD_OUT_SIZE, held_out_scenes, training_scenes
 from synthetic.tiny_vlm import build_tiny_vlm
 
 CONFIG_FILE = "bootstrap_config.json"
+VALIDATION_FIRST_SEED = 900_000  # past the training seeds, below the loop's
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,8 @@ class BootstrapConfig:
     vision_hidden: int = 64
     text_hidden: int = 32  # ~0.15M parameters in all; larger models learn shapes slower
     threads: int = 2
+    validate_every: int = 250
+    validation_scenes: int = 128
 
 
 def bootstrap(out_dir: str | Path, *, seed: int = 0, steps: int = 3000, log=print, **options) -> Path:
@@ -75,8 +80,13 @@ def _examples(config: BootstrapConfig, rng: random.Random) -> list[tuple]:
 def _train(model, processor, examples, config: BootstrapConfig, rng: random.Random, log) -> None:
     encoded = _encode(processor, examples, config.image_size)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
+    validation = training_scenes(config.validation_scenes, first_seed=VALIDATION_FIRST_SEED)
+    images = [render(scene, config.image_size) for scene in validation]
+    best = (-1.0, None, None)
     model.train()
     for step in range(config.steps):
+        if config.validate_every and step and step % config.validate_every == 0:
+            best = _validate(model, processor, validation, images, step, best, log)
         for group in optimizer.param_groups:
             group["lr"] = _learning_rate(step, config)
         batch = _collate(rng.sample(encoded, config.batch_size), processor.tokenizer.pad_token_id)
@@ -86,7 +96,23 @@ def _train(model, processor, examples, config: BootstrapConfig, rng: random.Rand
         optimizer.step()
         if step % 100 == 0 or step == config.steps - 1:
             log(f"bootstrap step {step}/{config.steps} loss {loss.item():.4f}")
+    if config.validate_every:
+        best = _validate(model, processor, validation, images, config.steps, best, log)
+        model.load_state_dict(best[2])
+        log(f"bootstrap keeps step {best[1]} (validation coverage {best[0]:.3f})")
     model.eval()
+
+
+def _validate(model, processor, scenes, images, step, best, log):
+    model.eval()
+    answers = generate_answers(model, processor, images, [DESCRIBE] * len(scenes))
+    metrics = summarize([judge(scene, answer) for scene, answer in zip(scenes, answers)])
+    model.train()
+    log(f"bootstrap validation step {step}: coverage {metrics['coverage']:.3f} "
+        f"hallucinated {metrics['response_hallucination_rate']:.3f}")
+    if metrics["coverage"] > best[0]:
+        return (metrics["coverage"], step, copy.deepcopy(model.state_dict()))
+    return best
 
 
 def _learning_rate(step: int, config: BootstrapConfig) -> float:
