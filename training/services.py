@@ -10,6 +10,8 @@ torch and transformers load only inside the ``_execute`` bodies (gpu worker).
 """
 import logging
 import math
+import types
+import typing
 from datetime import timedelta
 
 from celery import current_app
@@ -39,6 +41,7 @@ JOB_MODELS = ("training.TrainingRun", "training.GenerationBatch", "annotate.Expo
 # Set by the service itself, never by a caller's config.
 RESERVED_CONFIG_KEYS = {"model", "output_dir", "reference", "reference_cache_dir", "resume", "progress"}
 DEFAULT_BATCH_PROMPTS = 64
+INT_MAX = 2**31 - 1  # steps and counts end up in 32-bit columns
 
 
 def jobs_fail_lost(*, lost_after=LOST_AFTER):
@@ -85,16 +88,43 @@ def training_run_config(*, run) -> DDPOConfig:
     })
 
 
+def _json_value_fits(value, hint) -> bool:
+    """Whether a client's JSON value has the dataclass field type ``hint``: no bool for a number,
+    finite floats, ints in [0, INT_MAX], lists of the item type."""
+    if isinstance(hint, types.UnionType):
+        return any(_json_value_fits(value, option) for option in typing.get_args(hint))
+    if typing.get_origin(hint) is list:
+        return isinstance(value, list) and all(_json_value_fits(item, typing.get_args(hint)[0]) for item in value)
+    if hint is int:
+        return type(value) is int and 0 <= value <= INT_MAX
+    if hint is float:
+        try:
+            return type(value) in (int, float) and math.isfinite(value)
+        except OverflowError:  # an int past float range
+            return False
+    return value is None if hint is type(None) else type(value) is hint
+
+
+def _dataclass_from_json(cls, data, *, field):
+    """``cls.from_dict(data)`` of a client's JSON object; an unknown key, a wrong type or a bad value names ``field``."""
+    hints = typing.get_type_hints(cls)
+    wrong = [f"{name} must be {getattr(hints[name], '__name__', hints[name])}" for name, value in data.items()
+             if name in hints and not _json_value_fits(value, hints[name])]
+    try:
+        if wrong:
+            raise TypeError("; ".join(wrong))
+        return cls.from_dict(data)
+    except (TypeError, ValueError) as exc:
+        raise ApplicationError(f"Invalid {field}: {exc}", fields={field: [str(exc)]}) from exc
+
+
 def _validate_config(config):
     if not isinstance(config, dict):
         raise ApplicationError("config must be an object.", fields={"config": ["Expected an object."]})
     reserved = sorted(RESERVED_CONFIG_KEYS & set(config))
     if reserved:
         raise ApplicationError(f"config may not set {', '.join(reserved)}.", fields={"config": [f"Reserved: {reserved}"]})
-    try:
-        DDPOConfig.from_dict({"model": "-", "output_dir": "-", **config})
-    except (TypeError, ValueError) as exc:
-        raise ApplicationError(f"Invalid config: {exc}", fields={"config": [str(exc)]}) from exc
+    _dataclass_from_json(DDPOConfig, {"model": "-", "output_dir": "-", **config}, field="config")
 
 
 @transaction.atomic
@@ -226,13 +256,6 @@ def checkpoint_activate(*, checkpoint) -> ModelCheckpoint:
 # Generation batches ----------------------------------------------------------------------------
 
 
-def _sampling_params(params):
-    try:
-        return SamplingParams.from_dict(params)
-    except (TypeError, ValueError) as exc:
-        raise ApplicationError(f"Invalid params: {exc}", fields={"params": [str(exc)]}) from exc
-
-
 def _batch_prompts(*, project, checkpoint, prompt_ids, limit):
     if prompt_ids is None:
         return prompts_without_response(project=project, checkpoint=checkpoint, limit=limit or DEFAULT_BATCH_PROMPTS)
@@ -249,7 +272,7 @@ def generation_batch_create(*, project, checkpoint=None, prompt_ids=None, limit=
     """Queue answers from ``checkpoint`` (default: the active one) to the given prompts,
     or to up to ``limit`` of the project's prompts it has not answered yet.
     ``enqueue=False`` leaves the batch for the caller to execute (the CLI, in its own process)."""
-    params = _sampling_params(params or {}).to_dict()
+    params = _dataclass_from_json(SamplingParams, params or {}, field="params").to_dict()
     checkpoint = _checkpoint_of_project(project=project, checkpoint=checkpoint, field="checkpoint")
     prompts = _batch_prompts(project=project, checkpoint=checkpoint, prompt_ids=prompt_ids, limit=limit)
     if not prompts:

@@ -18,7 +18,10 @@ def project(db):
 
 
 @pytest.mark.parametrize("config,message", [({"gamma": 0.5}, "gamma"), ({"epochs": 0}, "epochs"),
-                                            ({"gama": 5}, "unknown config keys"), ({"output_dir": "/tmp"}, "output_dir")])
+                                            ({"gama": 5}, "unknown config keys"), ({"output_dir": "/tmp"}, "output_dir"),
+                                            ({"batch_size": 1.5}, "batch_size"), ({"epochs": True}, "epochs"),
+                                            ({"beta": float("inf")}, "beta"), ({"lora": 1}, "lora"),
+                                            ({"max_steps": 2**40}, "max_steps"), ({"lora_target_modules": [1]}, "lora_target")])
 def test_create_rejects_bad_config(project, config, message):
     """A bad override is refused before anything is queued, naming the config key."""
     with pytest.raises(ApplicationError, match=message) as caught:
@@ -125,7 +128,10 @@ def test_generation_batch_defaults_to_unanswered_prompts(project):
     assert batch.params["max_new_tokens"] == 8 and batch.prompt_count == 2
 
 
-@pytest.mark.parametrize("kwargs,field", [({"params": {"top_p": 2}}, "params"), ({"prompt_ids": [999999]}, "prompts")])
+@pytest.mark.parametrize("kwargs,field", [({"params": {"top_p": 2}}, "params"), ({"prompt_ids": [999999]}, "prompts"),
+                                          ({"params": {"max_new_tokens": 1.5}}, "params"),
+                                          ({"params": {"temperature": float("inf")}}, "params"),
+                                          ({"params": {"samples_per_prompt": "2"}}, "params")])
 def test_generation_batch_rejects_bad_input(project, kwargs, field):
     """Bad sampling params or unknown prompt ids name their field."""
     Prompt.objects.create(project=project, question="q")
