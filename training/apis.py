@@ -36,9 +36,10 @@ class ManagerApi(APIView):
         value = self.request.query_params.get("project")
         if value is None:
             return None
-        if not value.isdigit():
-            raise serializers.ValidationError({"project": ["A project id is a number."]})
-        return int(value)
+        try:
+            return IdField().run_validation(value)
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError({"project": exc.detail}) from exc
 
     def paginated(self, queryset, serializer_class):
         paginator = self.pagination_class()
