@@ -178,7 +178,14 @@ def _stop_requested(run):
 
 
 @transaction.atomic
-def _training_run_succeed(*, run, output_path):
+def _training_run_finish(*, run, output_path):
+    """Succeed and register the output checkpoint, unless a cancel came first.
+
+    The row lock orders this with ``training_run_cancel``: a cancel answered
+    200 ("requested") always ends the run cancelled, never succeeded."""
+    if TrainingRun.objects.select_for_update().filter(pk=run.pk, cancel_requested=True).exists():
+        run.transition(JobStatus.CANCELLED)
+        return None
     if not run.transition(JobStatus.SUCCEEDED, step=run.total_steps):
         return None
     return ModelCheckpoint.objects.create(
@@ -210,10 +217,7 @@ def training_run_execute(*, run_id) -> TrainingRun | None:
         logger.exception("Training run %s failed", run.pk)
         run.transition(JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
         return run
-    if _stop_requested(run):
-        run.transition(JobStatus.CANCELLED)
-    else:
-        _training_run_succeed(run=run, output_path=output_path)
+    _training_run_finish(run=run, output_path=output_path)
     return run
 
 

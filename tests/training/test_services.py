@@ -65,6 +65,16 @@ def test_cancel_running_run_only_asks(project):
     assert run.status == JobStatus.RUNNING and run.cancel_requested
 
 
+def test_cancel_after_the_last_step_still_cancels(project):
+    """A cancel answered while the worker was finishing wins: the run ends cancelled, with no checkpoint."""
+    run = services.training_run_create(project=project)
+    run.transition(JobStatus.RUNNING)
+    services.training_run_cancel(run=run)
+    assert services._training_run_finish(run=run, output_path="/nowhere/final") is None
+    run.refresh_from_db()
+    assert run.status == JobStatus.CANCELLED and not ModelCheckpoint.objects.filter(produced_by=run).exists()
+
+
 def test_metrics_stream_into_rows_and_progress(project):
     """Each step's metrics become one row; step, progress and total follow (NaN stored as null)."""
     run = services.training_run_create(project=project)
