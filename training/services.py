@@ -10,14 +10,16 @@ torch and transformers load only inside the ``_execute`` bodies (gpu worker).
 """
 import logging
 import math
+import threading
 import types
 import typing
+from contextlib import contextmanager
 from datetime import timedelta
 
 from celery import current_app
 from django.apps import apps
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from annotate.models import AnnotationTask, Prompt, Response
@@ -37,6 +39,7 @@ from training.selectors import (
 logger = logging.getLogger(__name__)
 
 LOST_AFTER = timedelta(minutes=10)
+BEAT_EVERY = LOST_AFTER / 10
 JOB_MODELS = ("training.TrainingRun", "training.GenerationBatch", "annotate.ExportJob")
 # Set by the service itself, never by a caller's config.
 RESERVED_CONFIG_KEYS = {"model", "output_dir", "reference", "reference_cache_dir", "resume", "progress"}
@@ -54,6 +57,28 @@ def jobs_fail_lost(*, lost_after=LOST_AFTER):
             status=JobStatus.FAILED, finished_at=timezone.now(), error="Worker lost: no heartbeat for 10 minutes."
         )
     return failed
+
+
+@contextmanager
+def _beating(job, *, every=BEAT_EVERY):
+    """Beat ``job`` from a thread while the body runs, so the lost-worker check only fails jobs whose
+    process died: loading a model and the reference pass log no steps, and may take longer than LOST_AFTER."""
+    stop = threading.Event()
+
+    def beat():
+        try:
+            while not stop.wait(every.total_seconds()) and job.beat():
+                pass
+        finally:
+            connection.close()  # the thread's own connection
+
+    thread = threading.Thread(target=beat, name=f"beat-{job}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _enqueue(task_name, object_id):
@@ -208,11 +233,12 @@ def training_run_execute(*, run_id) -> TrainingRun | None:
         config = training_run_config(run=run)
         run.record_count, run.total_steps = len(records), _total_steps(config, len(records))
         run.beat(record_count=run.record_count, total_steps=run.total_steps)
-        output_path = train(
-            config, records,
-            on_metrics=lambda step, values: training_run_record_metrics(run=run, step=step, values=values),
-            should_stop=lambda: _stop_requested(run),
-        )
+        with _beating(run):
+            output_path = train(
+                config, records,
+                on_metrics=lambda step, values: training_run_record_metrics(run=run, step=step, values=values),
+                should_stop=lambda: _stop_requested(run),
+            )
     except Exception as exc:
         logger.exception("Training run %s failed", run.pk)
         run.transition(JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
@@ -312,10 +338,11 @@ def generation_batch_execute(*, batch_id, progress=False) -> GenerationBatch | N
         return batch
     try:
         prompts = list(batch.prompts.select_related("image").order_by("id"))
-        generator = load_generator(batch.checkpoint.path)
         inputs = [{"question": p.question, "image": p.image.file.path if p.image else None} for p in prompts]
-        answers = generate(generator, inputs, SamplingParams.from_dict(batch.params), progress=progress,
-                           on_batch=lambda done, total: batch.beat(progress=done / total))
+        with _beating(batch):
+            generator = load_generator(batch.checkpoint.path)
+            answers = generate(generator, inputs, SamplingParams.from_dict(batch.params), progress=progress,
+                               on_batch=lambda done, total: batch.beat(progress=done / total))
         _generation_batch_store(batch=batch, prompts=prompts, answers=answers)
     except Exception as exc:
         logger.exception("Generation batch %s failed", batch.pk)

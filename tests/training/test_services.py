@@ -1,5 +1,9 @@
 """training.services: runs, cancellation, checkpoints, auto trigger, generation batches (no worker)."""
+import time
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from annotate.models import AnnotationTask, Prompt, Response
 from config.errors import ApplicationError
@@ -73,6 +77,19 @@ def test_cancel_after_the_last_step_still_cancels(project):
     assert services._training_run_finish(run=run, output_path="/nowhere/final") is None
     run.refresh_from_db()
     assert run.status == JobStatus.CANCELLED and not ModelCheckpoint.objects.filter(produced_by=run).exists()
+
+
+def test_a_long_step_free_phase_keeps_beating(transactional_db):
+    """While a job loads its model or fills the reference cache (no steps), a thread keeps its heartbeat fresh."""
+    project = make_project()
+    ModelCheckpoint.objects.create(project=project, name="base", path="/nowhere/base", is_active=True)
+    run = services.training_run_create(project=project)
+    run.transition(JobStatus.RUNNING, heartbeat_at=timezone.now() - timedelta(hours=1))
+    with services._beating(run, every=timedelta(seconds=0.05)):
+        time.sleep(0.5)
+    assert services.jobs_fail_lost() == 0
+    run.refresh_from_db()
+    assert timezone.now() - run.heartbeat_at < timedelta(seconds=5)
 
 
 def test_metrics_stream_into_rows_and_progress(project):
