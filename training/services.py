@@ -21,6 +21,7 @@ from django.apps import apps
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from kombu.exceptions import KombuError
 
 from annotate.models import AnnotationTask, Prompt, Response
 from config.errors import ApplicationError
@@ -81,9 +82,18 @@ def _beating(job, *, every=BEAT_EVERY):
         thread.join()
 
 
-def _enqueue(task_name, object_id):
-    # By name: training.tasks imports these services, so they don't import it back.
-    transaction.on_commit(lambda: current_app.signature(task_name, args=(object_id,)).apply_async())
+def _enqueue(task_name, job):
+    """Send the job's task once the transaction commits. A broker that refuses it fails the job with the
+    reason, so no job waits queued forever (a queued run blocks the project's next one)."""
+    def send():
+        try:
+            # By name: training.tasks imports these services, so they don't import it back.
+            current_app.signature(task_name, args=(job.pk,)).apply_async()
+        except (KombuError, OSError) as exc:
+            logger.exception("Could not queue %s", job)
+            job.transition(JobStatus.FAILED, error=f"Could not queue the task: {type(exc).__name__}: {exc}")
+
+    transaction.on_commit(send)
 
 
 def _checkpoint_of_project(*, project, checkpoint, field):
@@ -163,7 +173,7 @@ def training_run_create(*, project, base_checkpoint=None, config=None, trigger=T
         raise ApplicationError("A training run of this project is already queued or running.", status=409)
     run = TrainingRun.objects.create(project=project, base_checkpoint=base_checkpoint, config=config,
                                      trigger=trigger, created_by=created_by)
-    _enqueue("training.tasks.training_run_execute", run.pk)
+    _enqueue("training.tasks.training_run_execute", run)
     return run
 
 
@@ -311,7 +321,7 @@ def generation_batch_create(*, project, checkpoint=None, prompt_ids=None, limit=
                                            prompt_count=len(prompts), created_by=created_by)
     batch.prompts.set(prompts)
     if enqueue:
-        _enqueue("training.tasks.generation_batch_execute", batch.pk)
+        _enqueue("training.tasks.generation_batch_execute", batch)
     return batch
 
 

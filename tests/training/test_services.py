@@ -1,4 +1,6 @@
 """training.services: runs, cancellation, checkpoints, auto trigger, generation batches (no worker)."""
+import subprocess
+import sys
 import time
 from datetime import timedelta
 
@@ -7,11 +9,13 @@ from django.utils import timezone
 
 from annotate.models import AnnotationTask, Prompt, Response
 from config.errors import ApplicationError
+from tests.conftest import ROOT
 from tests.factories import make_image, make_project
 from tests.training.conftest import make_record
 from training import services
 from training.jobs import JobStatus
 from training.models import ModelCheckpoint, TrainingMetric, TrainingRun, TrainingTrigger
+from training.selectors import training_run_active_exists
 
 
 @pytest.fixture
@@ -90,6 +94,21 @@ def test_a_long_step_free_phase_keeps_beating(transactional_db):
     assert services.jobs_fail_lost() == 0
     run.refresh_from_db()
     assert timezone.now() - run.heartbeat_at < timedelta(seconds=5)
+
+
+def test_a_broker_that_refuses_the_task_fails_the_job(transactional_db, process_env):
+    """With the broker down, the run is created and failed with the reason, not left queued (blocking the next)."""
+    project = make_project()
+    ModelCheckpoint.objects.create(project=project, name="base", path="/nowhere/base", is_active=True)
+    code = ("from annotate.models import Project; from training.services import training_run_create; "
+            f"print(training_run_create(project=Project.objects.get(pk={project.pk})).status)")
+    env = {**process_env, "CELERY_BROKER_URL": "redis://127.0.0.1:1/0"}
+    shell = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert shell.returncode == 0 and shell.stdout.split()[-1] == JobStatus.FAILED, shell.stderr[-2000:]
+    run = TrainingRun.objects.get(project=project)
+    assert run.status == JobStatus.FAILED and "Could not queue" in run.error and run.finished_at
+    assert not training_run_active_exists(project=project)  # the next run is not blocked
 
 
 def test_metrics_stream_into_rows_and_progress(project):
