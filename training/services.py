@@ -286,7 +286,10 @@ def checkpoint_activate(*, checkpoint) -> ModelCheckpoint:
     """Make ``checkpoint`` the one that generates its project's next batch (one active per project)."""
     if checkpoint.project_id is None:
         raise ApplicationError("Only a project's checkpoint can be activated.", fields={"project": ["Required."]})
-    siblings = ModelCheckpoint.objects.select_for_update().filter(project_id=checkpoint.project_id)
+    siblings = ModelCheckpoint.objects.filter(project_id=checkpoint.project_id)
+    # Lock the project's checkpoints first (an UPDATE alone locks only the rows it matched when it started):
+    # a concurrent activation waits here, then sees this one's result instead of breaking the one-active constraint.
+    list(siblings.select_for_update().values_list("pk", flat=True))
     siblings.filter(is_active=True).exclude(pk=checkpoint.pk).update(is_active=False)
     siblings.filter(pk=checkpoint.pk).update(is_active=True)
     checkpoint.is_active = True
