@@ -23,7 +23,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from kombu.exceptions import KombuError
 
-from annotate.models import AnnotationTask, Prompt, Response
+from annotate.models import AnnotationTask, Project, Prompt, Response
 from config.errors import ApplicationError
 from training.ddpo.config import DDPOConfig
 from training.generation import SamplingParams, generate, load_generator
@@ -169,6 +169,7 @@ def training_run_create(*, project, base_checkpoint=None, config=None, trigger=T
     config = {} if config is None else config
     _validate_config(config)
     base_checkpoint = _checkpoint_of_project(project=project, checkpoint=base_checkpoint, field="base_checkpoint")
+    Project.objects.select_for_update().filter(pk=project.pk).first()  # concurrent launches queue up here
     if training_run_active_exists(project=project):
         raise ApplicationError("A training run of this project is already queued or running.", status=409)
     run = TrainingRun.objects.create(project=project, base_checkpoint=base_checkpoint, config=config,

@@ -1,12 +1,14 @@
-"""Concurrent writes on PostgreSQL: two managers activating checkpoints of one project at the same moment."""
+"""Concurrent writes on PostgreSQL: two managers activating checkpoints, or launching runs, of one project at once."""
 import threading
 
 import pytest
 from django.db import connection
 
+from config.errors import ApplicationError
 from tests.factories import make_project
 from training import services
-from training.models import ModelCheckpoint
+from training.jobs import JobStatus
+from training.models import ModelCheckpoint, TrainingRun
 
 pytestmark = pytest.mark.postgres
 
@@ -37,3 +39,29 @@ def test_concurrent_activations_leave_one_active(transactional_db):
         services.checkpoint_activate(checkpoint=checkpoints[0])
     assert errors == []
     assert list(ModelCheckpoint.objects.filter(project=project, is_active=True)) == [checkpoints[0]]
+
+
+def test_concurrent_launches_queue_one_run(transactional_db):
+    """Two launches for one project at the same moment: one run is queued, the other answers 409."""
+    project = make_project()
+    ModelCheckpoint.objects.create(project=project, name="base", path="/nowhere/base", is_active=True)
+    outcomes = []
+
+    def launch(barrier):
+        try:
+            barrier.wait()
+            outcomes.append(services.training_run_create(project=project).status)
+        except ApplicationError as exc:
+            outcomes.append(exc.status)
+        finally:
+            connection.close()
+
+    for _ in range(5):
+        barrier = threading.Barrier(2)
+        threads = [threading.Thread(target=launch, args=(barrier,)) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        TrainingRun.objects.filter(project=project).update(status=JobStatus.CANCELLED)
+    assert sorted(outcomes, key=str) == sorted([409, JobStatus.QUEUED] * 5, key=str)
