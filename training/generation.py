@@ -134,18 +134,25 @@ def _chat_text(generator: Generator, question: str, has_image: bool) -> str:
 
 
 def _encode(generator: Generator, texts: list[str], images: list, *, add_special_tokens: bool):
-    from PIL import Image
-
     # A chat template already adds the BOS token; a raw question needs the tokenizer's.
     kwargs = dict(padding=True, return_tensors="pt", add_special_tokens=add_special_tokens)
     if any(image is not None for image in images):
-        pil = [image if isinstance(image, Image.Image) else Image.open(image) for image in images]
-        inputs = generator.processor(text=texts, images=[image.convert("RGB") for image in pil], **kwargs)
+        inputs = generator.processor(text=texts, images=[_rgb(image) for image in images], **kwargs)
     elif generator.is_vision:
         inputs = generator.processor(text=texts, **kwargs)
     else:
         inputs = generator.tokenizer(texts, **kwargs)
     return inputs.to(generator.model.device)
+
+
+def _rgb(image):
+    """A PIL image or a file path as an RGB image; a file opened here is closed here."""
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    with Image.open(image) as opened:
+        return opened.convert("RGB")
 
 
 def _decode_batch(generator: Generator, inputs, params: SamplingParams) -> list[list[str]]:
