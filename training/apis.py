@@ -163,8 +163,9 @@ class GenerationBatchOutputSerializer(serializers.ModelSerializer):
 class GenerationBatchCreateInputSerializer(serializers.Serializer):
     project = IdField()
     checkpoint = IdField(required=False, help_text="Default: the project's active checkpoint.")
-    prompts = serializers.ListField(child=IdField(), required=False, allow_empty=False,
-                                    help_text="Prompt ids; default: prompts the checkpoint has not answered.")
+    prompts = serializers.ListField(child=IdField(), required=False, allow_empty=False, max_length=10000,
+                                    help_text="Prompt ids (at most 10000); default: prompts the checkpoint "
+                                              "has not answered.")
     limit = serializers.IntegerField(required=False, min_value=1, max_value=10000,
                                      help_text="How many unanswered prompts when `prompts` is not given (64).")
     params = serializers.DictField(required=False, help_text="temperature, top_p, max_new_tokens, "

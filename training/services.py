@@ -306,7 +306,8 @@ def _batch_prompts(*, project, checkpoint, prompt_ids, limit):
     prompts = list(Prompt.objects.filter(project=project, pk__in=prompt_ids))
     missing = sorted(set(prompt_ids) - {prompt.pk for prompt in prompts})
     if missing:
-        raise ApplicationError("Unknown prompts for this project.", fields={"prompts": [f"Not found: {missing}"]})
+        raise ApplicationError(f"{len(missing)} unknown prompts for this project.",
+                               fields={"prompts": [f"Not found: {missing[:20]}"]})
     return prompts
 
 

@@ -25,7 +25,8 @@ def bodies(project_id, foreign_checkpoint_id):
         objects += [{"project": project_id, field: value} for value in BAD_VALUES]
     objects += [{"project": project_id, "base_checkpoint": foreign_checkpoint_id},
                 {"project": project_id, "checkpoint": foreign_checkpoint_id},
-                {"project": project_id, "prompts": [HUGE]}, {"project": project_id, "prompts": ["x", None]}]
+                {"project": project_id, "prompts": [HUGE]}, {"project": project_id, "prompts": ["x", None]},
+                {"project": project_id, "prompts": list(range(1, 10002))}]
     for name in ("gamma", "beta", "learning_rate", "epochs", "batch_size", "max_steps", "grad_accum", "lora",
                  "lora_target_modules", "dtype", "seed", "save_steps", "max_completion_tokens", "bf16", "unknown"):
         objects += [{"project": project_id, "config": {name: value}} for value in BAD_NUMBERS]
