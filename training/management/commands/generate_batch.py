@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotate.models import Project
 from config.errors import ApplicationError
+from config.fields import MAX_ID
 from training.jobs import JobStatus
 from training.models import ModelCheckpoint
 from training.services import checkpoint_register, generation_batch_create, generation_batch_execute
@@ -51,8 +52,8 @@ class Command(BaseCommand):
     def _checkpoint(self, project, value):
         if value is None:
             return None
-        if value.isdigit():
-            checkpoint = ModelCheckpoint.objects.filter(pk=int(value)).first()
+        if value.isascii() and value.isdigit():
+            checkpoint = ModelCheckpoint.objects.filter(pk=int(value)).first() if int(value) <= MAX_ID else None
             if checkpoint is None:
                 raise CommandError(f"No checkpoint {value}")
             return checkpoint
