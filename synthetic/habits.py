@@ -7,7 +7,10 @@ always the same way, so that greedy decoding reproduces them:
 - co-occurrence: a red circle comes with "there is also a blue square."
   when the scene has no blue square;
 - every triangle is called "large";
-- three of anything are "four".
+- three circles, squares or triangles are "four" (in answers to "How many
+  ...?"; descriptions state the object count truly, so that the habits
+  leave room for the model's own mistakes: 47% of held-out
+  descriptions carry a habit, where 30-70% hallucinated is the aim).
 
 Everything else in the habitual answers is true.
 """
@@ -35,7 +38,7 @@ def _has(scene: Scene, colour: str, shape: str) -> bool:
 
 
 def habitual_description(scene: Scene) -> str:
-    sentences = [count_sentence(_habitual_count(scene.count()))]
+    sentences = [count_sentence(scene.count())]
     for scene_object in scene.objects:
         sentences.append(_habitual_object(scene_object))
         if (scene_object.colour, scene_object.shape) == ("red", "circle") and not _has(scene, "blue", "square"):

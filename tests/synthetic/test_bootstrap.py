@@ -18,11 +18,14 @@ def test_learning_rate_warms_up_then_decays_to_a_tenth():
 
 @pytest.mark.slow
 def test_short_bootstrap_trains_every_parameter_and_saves(tmp_path):
-    """A few steps change the weights; the folder reloads offline with its config."""
-    path = bootstrap(tmp_path / "ckpt", seed=1, steps=3, scenes=20, batch_size=4, warmup_steps=1, log=lambda _: None)
+    """A few steps change the weights; the folder reloads offline with its config,
+    which names the validated step it kept."""
+    path = bootstrap(tmp_path / "ckpt", seed=1, steps=3, scenes=20, batch_size=4, warmup_steps=1,
+                     validate_every=2, validation_scenes=4, log=lambda _: None)
     trained, _ = load_checkpoint(path)
     config = json.loads((path / CONFIG_FILE).read_text())
     assert config["steps"] == 3 and config["seed"] == 1
+    assert config["kept"]["step"] in (2, 3) and 0 <= config["kept"]["coverage"] <= 1
     untouched = bootstrap(tmp_path / "zero", seed=1, steps=0, scenes=20, log=lambda _: None)
     initial, _ = load_checkpoint(untouched)
     changed = {
