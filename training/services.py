@@ -68,8 +68,9 @@ def _beating(job, *, every=BEAT_EVERY):
 
     def beat():
         try:
-            while not stop.wait(every.total_seconds()) and job.beat():
-                pass
+            while not stop.wait(every.total_seconds()):
+                if not job.beat():  # the job stopped running (finished, cancelled, failed)
+                    break
         finally:
             connection.close()  # the thread's own connection
 
