@@ -11,9 +11,13 @@ truncated. Each measure runs in its own process (clean peak RSS):
   cold    our train(), first epoch, computing the reference cache first
   warm    our train() again, reference cache on disk
 
-Peak memory is ru_maxrss above the process's RSS when its timed part starts
-(TRL: after DPOTrainer() loaded policy + reference; ours: before train()
-loads anything, so our figure also holds our model). Run:
+Timed parts start once the model is loaded and the records tokenized (TRL:
+DPOTrainer() loads policy + reference and tokenizes and processes every
+image up front, the timed part is train(); ours: from train()'s "reference"
+phase, so the reference cache fill or load and processing each image are
+timed). Peak memory is ru_maxrss above the process's RSS before that
+(TRL: after DPOTrainer(); ours: before train() loads anything, so our
+figure also holds our model). Run:
     python benchmarks/ddpo_vs_trl.py [--pairs 256] [--threads 1]
 The last line is the ratio ours/TRL with the reference cache warm.
 """
@@ -156,10 +160,14 @@ def part_ours(work: Path, records, name: str) -> dict:
     config = DDPOConfig(model=str(work / "model"), output_dir=str(work / name), batch_size=BATCH, learning_rate=LR,
                         beta=BETA, gamma=5.0, epochs=1, warmup_ratio=0.05,
                         reference_cache_dir=str(work / "reference_cache"))
-    last = []
-    base, start, cpu = rss_mb(), time.perf_counter(), time.process_time()
-    train(config, records, on_metrics=lambda step, m: last.append((time.perf_counter(), time.process_time())))
-    seconds, cpu = last[-1][0] - start, last[-1][1] - cpu   # up to the last step (final save excluded)
+    marks = {}
+
+    def mark(name):
+        marks[name] = (time.perf_counter(), time.process_time())
+    base = rss_mb()
+    train(config, records, on_phase=mark, on_metrics=lambda step, m: mark("last step"))
+    (start, cpu), (end, cpu_end) = marks["reference"], marks["last step"]   # final save excluded
+    seconds, cpu = end - start, cpu_end - cpu
     return dict(pairs_per_s=len(records) / seconds, seconds=seconds, cpu=cpu, peak_mb=peak_mb() - base)
 
 

@@ -250,6 +250,7 @@ def training_run_execute(*, run_id) -> TrainingRun | None:
                 config, records,
                 on_metrics=lambda step, values: training_run_record_metrics(run=run, step=step, values=values),
                 should_stop=lambda: _stop_requested(run),
+                on_phase=lambda phase: logger.info("Training run %s: %s phase", run.pk, phase),
             )
     except Exception as exc:
         logger.exception("Training run %s failed", run.pk)

@@ -50,3 +50,22 @@ def test_common_prefix_picks_the_cheapest_shared_length():
     assert common_prefix(batch).tolist() == [3, 3]
     identical = {"completion_input_ids": comp[[0, 0]], "completion_attention_mask": torch.ones(2, 5)}
     assert common_prefix(identical).tolist() == [4]                     # one own token is always left
+
+
+def test_shared_prefix_with_one_own_token_per_side(tiny_vlm):
+    """Answers [a, b] and [a, c]: pass 1 scores every token and pass 2 has nothing to feed."""
+    processor = AutoProcessor.from_pretrained(tiny_vlm)
+    model = AutoModelForImageTextToText.from_pretrained(tiny_vlm)
+    ds = PreferenceDataset(color_records(1), processor, gamma=5.0)
+    batch = PairCollator(processor.tokenizer.pad_token_id)([ds[0]])
+    comp = batch["completion_input_ids"][:, :2].clone()
+    comp[1, 0], comp[1, 1] = comp[0, 0], (comp[0, 1] + 1) % len(processor.tokenizer)
+    batch.update(completion_input_ids=comp, completion_attention_mask=torch.ones_like(comp),
+                 completion_weights=torch.ones(2, 2))
+    assert common_prefix(batch).tolist() == [1]
+    a_logps, a_loss, a_grads = loss_and_grads(model, batch, concat_token_logps)
+    s_logps, s_loss, s_grads = loss_and_grads(model, batch, shared_token_logps)
+    assert torch.allclose(a_logps, s_logps, atol=1e-5) and (s_logps != 0).all()
+    assert abs(a_loss - s_loss) < 1e-6
+    for a, s in zip(a_grads, s_grads):
+        assert torch.allclose(a, s, atol=1e-6, rtol=1e-4)

@@ -42,10 +42,12 @@ def changed_token_gap(model_dir, records) -> float:
 
 
 def test_training_raises_reward_accuracy(tiny_vlm, tmp_path):
-    """Reward accuracy and margin grow; every metric TRL names is reported."""
+    """Reward accuracy and margin grow; every metric TRL names is reported; phases come in order."""
     seen = []
     path = train(config(tiny_vlm, tmp_path / "run"), color_records(32),
-                 on_metrics=lambda step, m: seen.append(m))
+                 on_metrics=lambda step, m: seen.append(m), on_phase=lambda name: seen.append(name))
+    assert seen[:2] == ["reference", "train"]
+    seen = seen[2:]
     assert path == tmp_path / "run" / "final" and (path / "model.safetensors").exists()
     assert set(seen[0]) >= {"loss", "rewards/chosen", "rewards/rejected", "rewards/margins",
                             "rewards/accuracies", "logps/chosen", "logps/rejected", "lr", "tokens/s"}

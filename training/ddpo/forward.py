@@ -31,7 +31,7 @@ import inspect
 import torch
 from torch import nn
 
-from .loss import IGNORE, label_logps, token_logps
+from .loss import IGNORE, label_logps
 
 MROPE_MODEL_TYPES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe", "glm4v", "glm4v_moe")
 BATCH_KEYS = ("prompt_input_ids", "prompt_attention_mask", "completion_input_ids",
@@ -69,14 +69,14 @@ def _completion_labels(batch: dict) -> torch.Tensor:
 def concat_token_logps(model, batch: dict) -> torch.Tensor:
     prompt, pmask = batch["prompt_input_ids"], batch["prompt_attention_mask"]   # (B, P)
     comp, cmask = batch["completion_input_ids"], batch["completion_attention_mask"]  # (2B, C)
-    input_ids = torch.cat([prompt.repeat(2, 1), comp], dim=1)          # (2B, P+C)
-    attention = torch.cat([pmask.repeat(2, 1), cmask], dim=1)          # (2B, P+C)
+    # The last completion token predicts nothing scored: it is not fed.
+    input_ids = torch.cat([prompt.repeat(2, 1), comp[:, :-1]], dim=1)  # (2B, P+C-1)
+    attention = torch.cat([pmask.repeat(2, 1), cmask[:, :-1]], dim=1)  # (2B, P+C-1)
     images = {k: torch.cat([v, v]) for k, v in image_inputs(batch).items()}
     C = comp.shape[1]
     logits = model(input_ids=input_ids, attention_mask=attention, position_ids=_positions(attention),
-                   use_cache=False, logits_to_keep=C + 1, **images).logits  # (2B, C+1, V)
-    labels = torch.cat([torch.full_like(comp[:, :1], IGNORE), _completion_labels(batch)], dim=1)
-    return token_logps(logits, labels)                                  # (2B, C)
+                   use_cache=False, logits_to_keep=C, **images).logits  # (2B, C, V): last prompt position on
+    return label_logps(logits, _completion_labels(batch))               # (2B, C)
 
 
 def common_prefix(batch: dict) -> torch.Tensor:
@@ -123,19 +123,22 @@ def shared_token_logps(model, batch: dict) -> torch.Tensor:
     own = (cmask.sum(-1) - L2).max()
     idx = (L2[:, None] + torch.arange(own, device=dev)).clamp(max=C - 1)    # (2B, S)
     second_ids, second_mask = comp.gather(1, idx), cmask.gather(1, idx) * (idx < C)
+    #    Each row's last own token predicts nothing scored, so S - 1 columns are fed.
     start = (pmask.sum(-1) + L).repeat_interleave(2)[:, None]           # (2B, 1)
-    attention = torch.cat([first_mask.repeat_interleave(2, 0), second_mask[order]], dim=1)
-    second = model(input_ids=second_ids[order], attention_mask=attention,
-                   position_ids=start + torch.arange(own, device=dev), use_cache=True,
-                   **{_cache_kwarg(model): cache}).logits               # (2B, S, V)
-    second = second[torch.argsort(order)]                               # chosen | rejected
+    lp_second = comp.new_zeros(2 * B, 1, dtype=torch.float32)
+    if own > 1:
+        attention = torch.cat([first_mask.repeat_interleave(2, 0), second_mask[order, :-1]], dim=1)
+        second = model(input_ids=second_ids[order, :-1], attention_mask=attention,
+                       position_ids=start + torch.arange(own - 1, device=dev), use_cache=True,
+                       **{_cache_kwarg(model): cache}).logits           # (2B, S-1, V)
+        second = second[torch.argsort(order)]                           # chosen | rejected
+        own_labels = second_ids[:, 1:].masked_fill(second_mask[:, 1:] == 0, IGNORE)
+        lp_second = torch.cat([lp_second, label_logps(second, own_labels)], dim=1)     # (2B, S)
     # 3) token j of a completion: predicted by pass 1 if j <= L, else by pass-2 position j - L - 1.
     labels = _completion_labels(batch)                                  # (2B, C)
     j = torch.arange(C, device=dev)
     head = labels[:, : K + 1] if K + 1 <= C else labels
     lp_first = label_logps(first.logits.repeat(2, 1, 1)[:, : head.shape[1]], head)  # (2B, <=K+1)
-    lp_second = label_logps(second[:, :-1], second_ids[:, 1:].masked_fill(second_mask[:, 1:] == 0, IGNORE))
-    lp_second = torch.cat([lp_second.new_zeros(2 * B, 1), lp_second], dim=1)          # (2B, S)
     from_second = lp_second.gather(1, (j - L2[:, None]).clamp(0, own - 1))
     from_first = torch.nn.functional.pad(lp_first, (0, C - lp_first.shape[1]))
     logps = torch.where(j <= L2[:, None], from_first, from_second)     # (2B, C)

@@ -139,18 +139,21 @@ def setup_distributed():
     return world, dist.get_rank() if world > 1 else 0, device, owns_group
 
 
-def train(config: DDPOConfig | dict, records, *, on_metrics=None, should_stop=None) -> Path:
+def train(config: DDPOConfig | dict, records, *, on_metrics=None, should_stop=None, on_phase=None) -> Path:
     """Train on `records` (PreferenceRecord or dicts).
 
     `on_metrics(step, dict)` is called on rank 0 after every optimizer step;
     `should_stop()` is polled after every step: when it returns True a
     checkpoint is saved and its path returned (resume continues from it).
     Otherwise returns `<output_dir>/final` (LoRA merged into the weights).
+    `on_phase(name)` is called on rank 0 once the model and the tokenized
+    records are ready, with "reference" (filling the reference cache), then
+    with "train" (optimizer steps).
     """
-    return run(config, records, on_metrics=on_metrics, should_stop=should_stop)[0]
+    return run(config, records, on_metrics=on_metrics, should_stop=should_stop, on_phase=on_phase)[0]
 
 
-def run(config: DDPOConfig | dict, records, *, on_metrics=None, should_stop=None):
+def run(config: DDPOConfig | dict, records, *, on_metrics=None, should_stop=None, on_phase=None):
     """`train`, also returning the trained model (None when `final` existed; tests compare DDP ranks)."""
     config = config if isinstance(config, DDPOConfig) else DDPOConfig.from_dict(config)
     output = Path(config.output_dir)
@@ -171,6 +174,8 @@ def run(config: DDPOConfig | dict, records, *, on_metrics=None, should_stop=None
     model = build_policy(config, resume).to(device)
     model.train()
     cache = ReferenceCache(config.cache_dir, config.reference_model)
+    announce = (on_phase if on_phase is not None and rank == 0 else lambda name: None)
+    announce("reference")
     fill_reference_cache(config, model, dataset, collate, cache, fresh=resume is None,
                          rank=rank, world=world, device=device, autocast=autocast)
 
@@ -186,7 +191,7 @@ def run(config: DDPOConfig | dict, records, *, on_metrics=None, should_stop=None
     if world > 1:
         scorer = DistributedDataParallel(scorer, find_unused_parameters=True)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay, foreach=True)
+    optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay, fused=True)
 
     micro_per_epoch = len(epoch_batches(len(dataset), 0, config, rank, world))
     steps_per_epoch = math.ceil(micro_per_epoch / config.grad_accum)
@@ -214,6 +219,7 @@ def run(config: DDPOConfig | dict, records, *, on_metrics=None, should_stop=None
     if config.progress and rank == 0:
         progress = tqdm(total=total, initial=step, desc="ddpo", dynamic_ncols=True)
     stop = False
+    announce("train")
     while step < total and not stop:
         epoch, first = divmod(step, steps_per_epoch)
         batches = epoch_batches(len(dataset), epoch, config, rank, world)[first * config.grad_accum:]
