@@ -39,7 +39,7 @@ import transformers  # noqa: E402
 
 from training.ddpo.alignment import alignment_spans, apply_segments  # noqa: E402
 from synthetic.annotator import SimulatedAnnotator  # noqa: E402
-from synthetic.bootstrap import bootstrap  # noqa: E402
+from synthetic.bootstrap import BootstrapConfig, bootstrap  # noqa: E402
 from synthetic.describe import DESCRIBE  # noqa: E402
 from synthetic.evaluate import evaluate, generate_answers, load_checkpoint  # noqa: E402
 from synthetic.loop import relative_reduction, round_config, scene_seeds, table_header, table_row  # noqa: E402
@@ -135,7 +135,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap", type=Path, default=ROOT / "var" / "bench" / "loop-bootstrap",
                         help="checkpoint 0 (trained here when the folder has none)")
-    parser.add_argument("--bootstrap-steps", type=int, default=3000)
+    parser.add_argument("--bootstrap-steps", type=int, default=BootstrapConfig.steps)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--tasks", type=int, default=200, help="fresh scenes described and corrected per round")
     parser.add_argument("--held-out", type=int, default=500)

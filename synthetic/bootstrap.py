@@ -4,9 +4,18 @@ Builds the model with ``tiny_vlm`` (word-level tokenizer trained on the
 corpus), then fine-tunes it with a plain SFT loop (AdamW, warm-up + cosine)
 on habitual answers (``habits``) to the world's questions, half of them
 detailed descriptions. Every ``validate_every`` steps it judges greedy
-descriptions of validation scenes and keeps the weights with the best
-coverage: runs plateau for a few thousand steps (the decoder has not yet
-learned to look up the cell it describes) and then swing by tens of points.
+descriptions of validation scenes and keeps the weights that read the most
+objects right (coverage minus the mention-level hallucination rate).
+
+Two choices make it see well within a few minutes (measured, 500 held-out
+scenes; before them, runs sat for thousands of steps at chance on colour and
+shape, and coverage swung by tens of points between runs):
+- one CLIP layer: with two, the attention mixes the nine cell tokens into one
+  scene summary, from which the decoder reads where objects are but not which
+  is which (a linear probe still finds colour and shape in the features);
+- a curriculum: the first ``single_object_steps`` see one-object scenes,
+  where attending to the one non-empty cell is enough to learn to read
+  colour, size and shape; the decoder then learns to pick the cell it names.
 """
 
 import argparse
@@ -35,7 +44,7 @@ VALIDATION_FIRST_SEED = 900_000  # past the training seeds, below the loop's
 @dataclass(frozen=True)
 class BootstrapConfig:
     seed: int = 0
-    steps: int = 3000
+    steps: int = 6000
     batch_size: int = 16
     learning_rate: float = 1e-3
     warmup_steps: int = 100
@@ -43,9 +52,13 @@ class BootstrapConfig:
     image_size: int = MODEL_SIZE
     patch_size: int = 16  # one patch per grid cell: 9 image tokens
     vision_hidden: int = 64
+    vision_layers: int = 1
     text_hidden: int = 32  # ~0.15M parameters in all; larger models learn shapes slower
+    text_layers: int = 2
+    heads: int = 4
     threads: int = 2
     colour_share: float = 0.0
+    single_object_steps: int = 1000  # curriculum: the first steps see one-object scenes only
     validate_every: int = 250
     validation_scenes: int = 128
 
@@ -60,8 +73,8 @@ def bootstrap(out_dir: str | Path, *, seed: int = 0, steps: int = BootstrapConfi
     corpus = [question for _, question, _ in examples] + [answer for _, _, answer in examples]
     out_dir = build_tiny_vlm(
         out_dir, corpus, image_size=config.image_size, patch_size=config.patch_size,
-        vision_hidden=config.vision_hidden, text_hidden=config.text_hidden,
-        word_level=True, seed=config.seed,
+        vision_hidden=config.vision_hidden, vision_layers=config.vision_layers, text_hidden=config.text_hidden,
+        text_layers=config.text_layers, heads=config.heads, word_level=True, seed=config.seed,
     )
     model, processor = load_checkpoint(out_dir)
     started, cpu_started = time.perf_counter(), time.process_time()
@@ -87,10 +100,11 @@ def _examples(config: BootstrapConfig, rng: random.Random) -> list[tuple]:
 
 def _train(model, processor, examples, config: BootstrapConfig, rng: random.Random, log) -> dict:
     """SFT steps; every ``validate_every`` steps the greedy descriptions of the
-    validation scenes are judged, and the model ends with the weights of the
-    best validation coverage (training swings between checkpoints). Returns
-    the kept step and its validation metrics ({} when nothing was validated)."""
+    validation scenes are judged, and the model ends with the weights that
+    scored best (coverage minus mention-level hallucination). Returns the
+    kept step and its validation metrics ({} when nothing was validated)."""
     encoded = _encode(processor, examples, config.image_size)
+    single = [item for item, (scene, _, _) in zip(encoded, examples) if len(scene.objects) == 1]
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
     validation = training_scenes(config.validation_scenes, first_seed=VALIDATION_FIRST_SEED)
     images = [render(scene, config.image_size) for scene in validation]
@@ -99,7 +113,8 @@ def _train(model, processor, examples, config: BootstrapConfig, rng: random.Rand
     for step in range(1, config.steps + 1):
         for group in optimizer.param_groups:
             group["lr"] = _learning_rate(step - 1, config)
-        batch = _collate(rng.sample(encoded, config.batch_size), processor.tokenizer.pad_token_id)
+        pool = _pool(step, encoded, single, config)
+        batch = _collate(rng.sample(pool, config.batch_size), processor.tokenizer.pad_token_id)
         loss = model(**batch).loss
         optimizer.zero_grad()
         loss.backward()
@@ -110,13 +125,23 @@ def _train(model, processor, examples, config: BootstrapConfig, rng: random.Rand
             metrics = _validate(model, processor, validation, images)
             log(f"bootstrap validation at step {step}: coverage {metrics['coverage']:.3f}, "
                 f"{metrics['response_hallucination_rate']:.1%} of descriptions hallucinated")
-            if metrics["coverage"] > best.get("coverage", -1.0):
+            metrics["score"] = metrics["coverage"] - metrics["mention_hallucination_rate"]
+            if metrics["score"] > best.get("score", -2.0):
                 best, best_state = {"step": step, **metrics}, copy.deepcopy(model.state_dict())
     if best_state is not None:
         model.load_state_dict(best_state)
-        log(f"bootstrap keeps step {best['step']} (validation coverage {best['coverage']:.3f})")
+        log(f"bootstrap keeps step {best['step']} (validation coverage {best['coverage']:.3f}, "
+            f"{best['mention_hallucination_rate']:.1%} of mentions false)")
     model.eval()
     return best
+
+
+def _pool(step: int, encoded: list, single: list, config: BootstrapConfig) -> list:
+    """What step ``step`` (1-based) samples from: the one-object examples during
+    the curriculum (while there are enough of them for a batch), then all."""
+    if step <= config.single_object_steps and len(single) >= config.batch_size:
+        return single
+    return encoded
 
 
 def _validate(model, processor, scenes, images) -> dict:

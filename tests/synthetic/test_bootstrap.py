@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from synthetic.bootstrap import CONFIG_FILE, BootstrapConfig, _learning_rate, bootstrap
+from synthetic.bootstrap import CONFIG_FILE, BootstrapConfig, _learning_rate, _pool, bootstrap
 from synthetic.evaluate import load_checkpoint
 
 
@@ -14,6 +14,13 @@ def test_learning_rate_warms_up_then_decays_to_a_tenth():
     assert _learning_rate(0, config) == pytest.approx(1e-5)
     assert _learning_rate(99, config) == pytest.approx(1e-3)
     assert _learning_rate(999, config) == pytest.approx(1e-4, rel=1e-3)
+
+
+def test_curriculum_samples_one_object_scenes_first():
+    config = BootstrapConfig(single_object_steps=2, batch_size=2)
+    everything, single = ["a", "b", "c"], ["a", "b"]
+    assert [_pool(step, everything, single, config) for step in (1, 2, 3)] == [single, single, everything]
+    assert _pool(1, everything, ["a"], config) == everything          # too few for a batch
 
 
 @pytest.mark.slow
