@@ -75,6 +75,11 @@ def _render(processor, question: str, answer: str, has_image: bool) -> tuple[str
     return prompt, answer + (tok.eos_token or ""), 0
 
 
+# Per prompt token (1, P) in the processor's output: padded like the prompt, not concatenated.
+# `mm_token_type_ids` (Qwen2-VL family: 1 on image tokens) lets the model build its M-RoPE positions.
+PROMPT_TOKEN_KEYS = ("input_ids", "mm_token_type_ids")
+
+
 class PreferenceDataset(torch.utils.data.Dataset):
     """Tokenized pairs. Completions are tokenized up front (cheap, gives the
     cache signature); prompts and images are processed per item."""
@@ -120,7 +125,9 @@ class PreferenceDataset(torch.utils.data.Dataset):
         enc = self.processor(text=[prompt], images=[image.convert("RGB")], return_tensors="pt",
                              add_special_tokens=False)
         out = {k: v for k, v in enc.items() if k != "attention_mask"}
-        out["input_ids"] = out["input_ids"][0]
+        for k in PROMPT_TOKEN_KEYS:
+            if k in out:
+                out[k] = out[k][0]
         return out
 
     def __getitem__(self, index: int) -> dict:
@@ -153,7 +160,8 @@ class PairCollator:
 
     plus the processor's image tensors for the B prompts concatenated on dim 0
     (`pixel_values` (B, 3, H, W) for LLaVA; `pixel_values` (patches, D) and
-    `image_grid_thw` (B, 3) for Qwen2-VL), `ref_logps` (2B, C) per-token
+    `image_grid_thw` (B, 3) for Qwen2-VL), for Qwen2-VL `mm_token_type_ids`
+    (B, P) left-padded like the prompt, `ref_logps` (2B, C) per-token
     reference log-probs when every item has them cached, `indices` and `keys`.
     """
 
@@ -172,7 +180,10 @@ class PairCollator:
             "indices": torch.tensor([it["index"] for it in items]),
             "keys": [it["key"] for it in items],
         }
-        image_keys = {k for it in items for k in it["prompt_inputs"] if k != "input_ids"}
+        if any("mm_token_type_ids" in it["prompt_inputs"] for it in items):   # 0 = text (no image)
+            types = [it["prompt_inputs"].get("mm_token_type_ids", torch.zeros_like(p)) for it, p in zip(items, prompts)]
+            batch["mm_token_type_ids"] = pad_sequence(types, True, 0, "left")
+        image_keys = {k for it in items for k in it["prompt_inputs"] if k not in PROMPT_TOKEN_KEYS}
         for k in sorted(image_keys):
             batch[k] = torch.cat([it["prompt_inputs"][k] for it in items if k in it["prompt_inputs"]])
         if all("ref_chosen" in it for it in items):

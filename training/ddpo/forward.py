@@ -5,6 +5,10 @@ Both return per-token log-probs (2B, C) aligned with `completion_input_ids`
 
 Concatenated (`path="concat"`): one forward over 2B rows of prompt +
 completion, the image and prompt encoded twice. Works for every model.
+Positions are explicit (left padding), except for M-RoPE models given an
+image: their position ids are 3D (time, height, width on image tokens; an
+image advances text positions by its grid side, not its token count), which
+the model computes itself from the attention mask and `mm_token_type_ids`.
 
 Shared prefix (`path="shared"`): the image + prompt run once (B rows) with
 the KV cache on, keeping the last prompt position's logit (it predicts the
@@ -38,10 +42,12 @@ BATCH_KEYS = ("prompt_input_ids", "prompt_attention_mask", "completion_input_ids
               "completion_attention_mask", "completion_weights", "ref_logps", "indices", "keys")
 
 
+def _is_mrope(model) -> bool:
+    return getattr(getattr(model, "config", None), "model_type", "") in MROPE_MODEL_TYPES
+
+
 def choose_path(model, *, shared_prefix: bool, gradient_checkpointing: bool) -> str:
-    config = getattr(model, "config", None)
-    model_type = getattr(config, "model_type", "")
-    if not shared_prefix or gradient_checkpointing or model_type in MROPE_MODEL_TYPES:
+    if not shared_prefix or gradient_checkpointing or _is_mrope(model):
         return "concat"
     return "shared"
 
@@ -74,7 +80,12 @@ def concat_token_logps(model, batch: dict) -> torch.Tensor:
     attention = torch.cat([pmask.repeat(2, 1), cmask[:, :-1]], dim=1)  # (2B, P+C-1)
     images = {k: torch.cat([v, v]) for k, v in image_inputs(batch).items()}
     C = comp.shape[1]
-    logits = model(input_ids=input_ids, attention_mask=attention, position_ids=_positions(attention),
+    if "mm_token_type_ids" in images:                                  # (2B, P) -> (2B, P+C-1): answers are text
+        images["mm_token_type_ids"] = torch.nn.functional.pad(images["mm_token_type_ids"], (0, C - 1))
+    positions = _positions(attention)
+    if _is_mrope(model) and ("image_grid_thw" in images or "video_grid_thw" in images):
+        positions = None            # the model builds its (3, 2B, T) M-RoPE positions from the mask and token types
+    logits = model(input_ids=input_ids, attention_mask=attention, position_ids=positions,
                    use_cache=False, logits_to_keep=C, **images).logits  # (2B, C, V): last prompt position on
     return label_logps(logits, _completion_labels(batch))               # (2B, C)
 
