@@ -76,6 +76,11 @@ def sentences(answer: str) -> list[tuple[int, int]]:
     return spans
 
 
+def object_claim(sentence: str) -> re.Match | None:
+    """The object claim a sentence makes (groups row, column, size, colour, shape), or None."""
+    return _OBJECT.fullmatch(sentence.rstrip(".!? \t"))
+
+
 def judge(scene: Scene, answer: str) -> Judgement:
     mentions, object_claims, unparsed = [], [], []
     for start, end in sentences(answer):

@@ -61,6 +61,24 @@ def test_each_error_kind_is_fixed_in_place_or_deleted():
     assert apply(answer, segments) == describe(SCENE)
 
 
+def test_a_claim_about_an_occupied_cell_is_rewritten_there_not_moved():
+    """Wrong shape and colour at a cell: fixed in place, so the description keeps its order."""
+    answer = ("there are two objects. at the top left there is a small red square."
+              " at the bottom right there is a small blue triangle.")
+    segments = correction_segments(SCENE, answer)
+    assert [(s["category"], answer[s["start"] : s["end"]], s["replacement"]) for s in segments] == [
+        ("object", "square", "circle"),
+        ("attribute", "blue", "green"),
+    ]
+    assert apply(answer, segments) == describe(SCENE)
+
+
+def test_the_answer_to_where_has_its_position_fixed():
+    answer = "at the bottom right there is a small red circle."
+    segments = correction_segments(SCENE, answer, "Where is the red circle?")
+    assert [(s["category"], s["replacement"]) for s in segments] == [("position", "top left")]
+
+
 def test_trailing_invented_object_leaves_no_dangling_space():
     answer = describe(SCENE) + " there is also a blue square."
     assert apply(answer, correction_segments(SCENE, answer)) == describe(SCENE)
