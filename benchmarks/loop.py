@@ -19,7 +19,7 @@ unparseable answers count as hallucinated and cover nothing. The last line
 is DDPO's relative reduction of response-level hallucination after the
 last round.
 
-    python benchmarks/loop.py [--bootstrap DIR] [--rounds 3] [--tasks 200] [--held-out 500] [--threads 2]
+    python benchmarks/loop.py [--bootstrap DIR] [--rounds 3] [--tasks 1000] [--held-out 500] [--threads 2]
 """
 import argparse
 import json
@@ -137,7 +137,7 @@ def main():
                         help="checkpoint 0 (trained here when the folder has none)")
     parser.add_argument("--bootstrap-steps", type=int, default=BootstrapConfig.steps)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--tasks", type=int, default=200, help="fresh scenes described and corrected per round")
+    parser.add_argument("--tasks", type=int, default=1000, help="fresh scenes described and corrected per round")
     parser.add_argument("--held-out", type=int, default=500)
     parser.add_argument("--error-rate", type=float, default=0.0, help="the simulated annotator's mistakes")
     parser.add_argument("--arms", default=",".join(ARMS))

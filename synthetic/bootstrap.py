@@ -7,7 +7,7 @@ detailed descriptions. Every ``validate_every`` steps it judges greedy
 descriptions of validation scenes and keeps the weights that read the most
 objects right (coverage minus the mention-level hallucination rate).
 
-Two choices make it see well within a few minutes (measured, 500 held-out
+Three choices make it see well within a few minutes (measured, 500 held-out
 scenes; before them, runs sat for thousands of steps at chance on colour and
 shape, and coverage swung by tens of points between runs):
 - one CLIP layer: with two, the attention mixes the nine cell tokens into one
@@ -15,7 +15,9 @@ shape, and coverage swung by tens of points between runs):
   is which (a linear probe still finds colour and shape in the features);
 - a curriculum: the first ``single_object_steps`` see one-object scenes,
   where attending to the one non-empty cell is enough to learn to read
-  colour, size and shape; the decoder then learns to pick the cell it names.
+  colour, size and shape; the decoder then learns to pick the cell it names;
+- a decoder of width 64: at width 32 the colour of one object in three was
+  still misread after 12,000 steps (3.9% at width 64 after 6,000).
 """
 
 import argparse
@@ -53,7 +55,7 @@ class BootstrapConfig:
     patch_size: int = 16  # one patch per grid cell: 9 image tokens
     vision_hidden: int = 64
     vision_layers: int = 1
-    text_hidden: int = 32  # ~0.15M parameters in all; larger models learn shapes slower
+    text_hidden: int = 64  # with 32, colours stay misread on a third of the objects
     text_layers: int = 2
     heads: int = 4
     threads: int = 2
