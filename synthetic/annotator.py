@@ -58,12 +58,12 @@ def _cell_fixes(scene: Scene, answer: str, spans, doomed: dict[int, str]) -> lis
     describe are added to ``doomed``."""
     claims = {index: claim for index, (start, end) in enumerate(spans)
               if index not in doomed and (claim := object_claim(answer[start:end]))}
-    described, strays = set(), []
+    described, bound, strays = set(), {}, []        # bound: sentence index -> (claim, object it describes)
     for index, claim in claims.items():
-        cell = (str(claim.group("row")).lower(), str(claim.group("column")).lower())
-        if claim.group("row") and scene.object_at(*cell) and cell not in described:
+        cell = (claim.group("row").lower(), claim.group("column").lower()) if claim.group("row") else None
+        if cell and scene.object_at(*cell) and cell not in described:
             described.add(cell)
-            claims[index] = (claim, scene.object_at(*cell))
+            bound[index] = (claim, scene.object_at(*cell))
         else:
             strays.append(index)
     for index in strays:  # empty or repeated cells, and claims without a cell
@@ -72,12 +72,11 @@ def _cell_fixes(scene: Scene, answer: str, spans, doomed: dict[int, str]) -> lis
                       and (claim.group("row") or _words_hold(claim, o))), None)
         if found is None:
             doomed[index] = "object"
-            del claims[index]
         else:
             described.add(found.cell)
-            claims[index] = (claim, found)
+            bound[index] = (claim, found)
     fixes = []
-    for index, (claim, found) in claims.items():
+    for index, (claim, found) in bound.items():
         offset = spans[index][0]
         for groups, truth, category in ((("row", "column"), f"{found.row} {found.column}", "position"),
                                         (("size",), found.size, "attribute"),
