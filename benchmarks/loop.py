@@ -84,11 +84,12 @@ def sft_train(config: DDPOConfig, records) -> Path:
     model = load_model(config.model).train()
     scorer = PairScorer(model, choose_path(model, shared_prefix=config.shared_prefix, gradient_checkpointing=False))
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    total = config.epochs * len(epoch_batches(len(dataset), 0, config, 0, 1))
+    openings = dataset.shared_openings()
+    total = config.epochs * len(epoch_batches(len(dataset), 0, config, 0, 1, openings))
     warmup = math.ceil(config.warmup_ratio * total)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: cosine_lr(s, total, warmup))
     for epoch in range(config.epochs):
-        for indices in epoch_batches(len(dataset), epoch, config, 0, 1):
+        for indices in epoch_batches(len(dataset), epoch, config, 0, 1, openings):
             batch = collate([dataset[i] for i in indices])
             logps = scorer(batch)                                       # (2B, C)
             chosen = slice(0, len(indices))

@@ -3,7 +3,13 @@ import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from training.ddpo.data import PairCollator, PreferenceDataset
-from training.ddpo.forward import choose_path, common_prefix, concat_token_logps, shared_token_logps
+from training.ddpo.forward import (
+    _last_layer_without_mlp,
+    choose_path,
+    common_prefix,
+    concat_token_logps,
+    shared_token_logps,
+)
 from training.ddpo.loss import ddpo_loss, weighted_logps
 
 from .conftest import color_records
@@ -41,6 +47,10 @@ def test_shared_prefix_equals_concatenated(tiny_vlm):
         assert torch.allclose(a, s, atol=1e-6, rtol=1e-4)
     assert choose_path(model, shared_prefix=True, gradient_checkpointing=False) == "shared"
     assert choose_path(model, shared_prefix=True, gradient_checkpointing=True) == "concat"
+    mlp = model.get_decoder().layers[-1].mlp                         # pass 1a really skipped it
+    with _last_layer_without_mlp(model):
+        assert model.get_decoder().layers[-1].mlp is not mlp
+    assert model.get_decoder().layers[-1].mlp is mlp
 
 
 def test_common_prefix_picks_the_cheapest_shared_length():

@@ -52,6 +52,9 @@ class DDPOConfig:
         "help": "Recompute activations (forces the concatenated path)."})
     shared_prefix: bool = field(default=True, metadata={
         "help": "Encode image + prompt once per pair when the model allows it (forward.py)."})
+    group_by_shared_prefix: bool = field(default=True, metadata={
+        "help": "Batch pairs whose answers share openings of similar length (sorted within windows of "
+                "50 batches, batches shuffled): the shared-prefix path then runs more of them once."})
     # Bookkeeping.
     save_steps: int = field(default=0, metadata={"help": "Checkpoint every N steps; 0 = only at the end."})
     resume: bool = field(default=True, metadata={"help": "Continue from the last checkpoint in output_dir."})

@@ -91,6 +91,12 @@ class PreferenceDataset(torch.utils.data.Dataset):
         self.reference: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         self.items = [self._tokenize_completions(r) for r in self.records]
 
+    def shared_openings(self) -> list[int]:
+        """Per pair, how many leading answer tokens chosen and rejected share."""
+        def opening(a, b):
+            return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+        return [opening(it["chosen_ids"], it["rejected_ids"]) for it in self.items]
+
     def _side(self, completion: str, offset: int, spans) -> tuple[list[int], list[float]]:
         enc = _tokenizer(self.processor)(
             completion, add_special_tokens=False, return_offsets_mapping=True)

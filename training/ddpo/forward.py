@@ -18,9 +18,14 @@ Gradients flow through the cached keys and values, so loss and gradients
 equal the concatenated forward, with half the vision-tower passes and
 prompt tokens. Pass 1 also takes the first answer tokens that chosen and
 rejected share, when that saves tokens over the batch (`common_prefix`):
-dense corrections often leave the opening of an answer untouched.
+dense corrections often leave the opening of an answer untouched (the
+trainer batches pairs with openings of similar length together).
+Pass 1 runs in two calls: the image and prompt but its last token, where
+only the keys and values are read later, so the last decoder layer skips
+its MLP there (`_last_layer_without_mlp`); then the last prompt token and
+the shared answer tokens, whose logits are scored.
 Left-padded prompts of unequal length get explicit
-`position_ids` on both passes (positions follow the cache length otherwise).
+`position_ids` on every pass (positions follow the cache length otherwise).
 
 `choose_path` picks "shared" unless gradient checkpointing is on (it forces
 `use_cache` off) or the model uses multimodal rotary positions (Qwen2-VL
@@ -30,12 +35,14 @@ repeated cache), or the config says `shared_prefix=False`.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 
 import torch
 from torch import nn
 
 from .loss import IGNORE, label_logps
+from .model import base_model
 
 MROPE_MODEL_TYPES = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "qwen3_vl_moe", "glm4v", "glm4v_moe")
 BATCH_KEYS = ("prompt_input_ids", "prompt_attention_mask", "completion_input_ids",
@@ -113,6 +120,39 @@ def common_prefix(batch: dict) -> torch.Tensor:
     return torch.minimum(shared, torch.tensor(best, device=shared.device))
 
 
+def _cache_of(output):
+    return output.cache if getattr(output, "cache", None) is not None else output.past_key_values
+
+
+class _NoMLP(nn.Module):
+    def forward(self, hidden_states, *args, **kwargs):
+        return torch.zeros_like(hidden_states)
+
+
+@contextlib.contextmanager
+def _last_layer_without_mlp(model):
+    """Within: the last decoder layer's MLP returns zeros (a dense MLP only, by its class name).
+
+    For positions whose last-layer output is never read (only their keys and
+    values are, computed before the MLP), this leaves every scored log-prob
+    and gradient unchanged and saves the largest matmuls of a layer (3/4 in
+    a Llama layer of intermediate size 4x hidden).
+    """
+    inner = base_model(model)
+    decoder = inner.get_decoder() if hasattr(inner, "get_decoder") else None
+    layers = getattr(decoder, "layers", None)
+    layer = layers[-1] if isinstance(layers, nn.ModuleList) and len(layers) else None
+    mlp = getattr(layer, "mlp", None)
+    if mlp is None or not type(mlp).__name__.endswith("MLP"):            # MoE blocks return tuples
+        yield
+        return
+    layer.mlp = _NoMLP()
+    try:
+        yield
+    finally:
+        layer.mlp = mlp
+
+
 def shared_token_logps(model, batch: dict) -> torch.Tensor:
     prompt, pmask = batch["prompt_input_ids"], batch["prompt_attention_mask"]   # (B, P)
     comp, cmask = batch["completion_input_ids"], batch["completion_attention_mask"]  # (2B, C)
@@ -121,12 +161,25 @@ def shared_token_logps(model, batch: dict) -> torch.Tensor:
     K = int(L.max()) if B else 0
     # 1) image + prompt + the answer prefix both sides share, once per pair. Rows
     #    with a shorter shared prefix leave masked columns at the end (b, P + K).
+    #    a) image + prompt but its last token: only their keys and values are read
+    #       later, so the last layer skips its MLP there;
+    #    b) the last prompt token and the shared answer tokens, whose logits score
+    #       answer tokens 0..K.
     steps = torch.arange(K, device=dev)
+    P = prompt.shape[1]
     first_ids = torch.cat([prompt, comp[:B, :K]], dim=1)
     first_mask = torch.cat([pmask, (steps < L[:, None]).to(pmask.dtype)], dim=1)
-    first = model(input_ids=first_ids, attention_mask=first_mask, position_ids=_positions(first_mask),
-                  use_cache=True, logits_to_keep=K + 1, **image_inputs(batch))
-    cache = first.cache if getattr(first, "cache", None) is not None else first.past_key_values
+    first_positions = _positions(first_mask)
+    cache = None
+    if P > 1:
+        with _last_layer_without_mlp(model):
+            head_pass = model(input_ids=first_ids[:, : P - 1], attention_mask=first_mask[:, : P - 1],
+                              position_ids=first_positions[:, : P - 1], use_cache=True, logits_to_keep=1,
+                              **image_inputs(batch))
+        cache = _cache_of(head_pass)
+    first = model(input_ids=first_ids[:, P - 1:], attention_mask=first_mask, position_ids=first_positions[:, P - 1:],
+                  use_cache=True, **({_cache_kwarg(model): cache} if cache is not None else image_inputs(batch)))
+    cache = _cache_of(first)
     cache.batch_repeat_interleave(2)                                    # rows p0, p0, p1, p1, ...
     # 2) each side's own tokens from its first difference on, on the repeated cache.
     order = torch.arange(2 * B, device=dev).view(2, B).t().reshape(-1)  # c0, r0, c1, r1, ...

@@ -42,11 +42,30 @@ def cosine_lr(step: int, total: int, warmup: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * progress))   # 3) cosine decay to 0
 
 
-def epoch_batches(n: int, epoch: int, config: DDPOConfig, rank: int, world: int) -> list[list[int]]:
-    """This process's micro-batches of one epoch (same permutation on every rank)."""
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed + epoch)).tolist()
-    shard = order[rank::world][: n // world]
-    return [shard[i:i + config.batch_size] for i in range(0, len(shard), config.batch_size)]
+GROUP_WINDOW = 50  # micro-batches sorted together, as transformers' group_by_length does
+
+
+def epoch_batches(n: int, epoch: int, config: DDPOConfig, rank: int, world: int,
+                  openings: list[int] | None = None) -> list[list[int]]:
+    """This process's micro-batches of one epoch (same permutation on every rank).
+
+    With `openings` (`PreferenceDataset.shared_openings()`) and
+    `config.group_by_shared_prefix`, each window of GROUP_WINDOW micro-batches
+    is sorted by shared opening before it is cut and the micro-batches are
+    shuffled: pairs whose first correction falls at a similar token share
+    a batch, so the shared-prefix forward runs their common opening once
+    instead of twice (5% fewer tokens in benchmarks/ddpo_vs_trl.py).
+    """
+    generator = torch.Generator().manual_seed(config.seed + epoch)
+    shard = torch.randperm(n, generator=generator).tolist()[rank::world][: n // world]
+    size, grouped = config.batch_size, openings is not None and config.group_by_shared_prefix
+    if grouped:
+        window = GROUP_WINDOW * size
+        shard = [i for s in range(0, len(shard), window) for i in sorted(shard[s:s + window], key=openings.__getitem__)]
+    batches = [shard[i:i + size] for i in range(0, len(shard), size)]
+    if grouped:
+        batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+    return batches
 
 
 def pair_loss(logps: torch.Tensor, batch: dict, config: DDPOConfig):
@@ -98,6 +117,9 @@ def fill_reference_cache(config, model, dataset, collate, cache, *, fresh, rank,
             reference, owned = load_model(config.reference_model, dtype=config.dtype).to(device), True
         path = choose_path(base_model(reference), shared_prefix=config.shared_prefix, gradient_checkpointing=False)
         mine = missing[rank::world]
+        if config.group_by_shared_prefix:               # order is free here: all of it by shared opening
+            openings = dataset.shared_openings()
+            mine.sort(key=openings.__getitem__)
         batches = [mine[i:i + 2 * config.batch_size] for i in range(0, len(mine), 2 * config.batch_size)]
         loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches, collate_fn=collate,
                                              num_workers=config.num_workers)
@@ -193,7 +215,8 @@ def run(config: DDPOConfig | dict, records, *, on_metrics=None, should_stop=None
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay, fused=True)
 
-    micro_per_epoch = len(epoch_batches(len(dataset), 0, config, rank, world))
+    openings = dataset.shared_openings()
+    micro_per_epoch = len(epoch_batches(len(dataset), 0, config, rank, world, openings))
     steps_per_epoch = math.ceil(micro_per_epoch / config.grad_accum)
     total = config.max_steps or config.epochs * steps_per_epoch
     warmup = math.ceil(config.warmup_ratio * total)
@@ -222,7 +245,7 @@ def run(config: DDPOConfig | dict, records, *, on_metrics=None, should_stop=None
     announce("train")
     while step < total and not stop:
         epoch, first = divmod(step, steps_per_epoch)
-        batches = epoch_batches(len(dataset), epoch, config, rank, world)[first * config.grad_accum:]
+        batches = epoch_batches(len(dataset), epoch, config, rank, world, openings)[first * config.grad_accum:]
         loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches, collate_fn=collate,
                                              num_workers=config.num_workers)
         group, started = [], time.perf_counter()
