@@ -146,14 +146,14 @@ def test_finished_run_is_not_trained_again(tiny_vlm, tmp_path, monkeypatch):
 def test_batches_grouped_by_shared_opening():
     """Each pair once per epoch; sorted by shared opening inside each window; off = plain shuffle."""
     openings = [(7 * i) % 23 for i in range(230)]
-    config = DDPOConfig(model="m", output_dir="o", batch_size=4, seed=3)
+    config = DDPOConfig(model="m", output_dir="o", batch_size=4, seed=3, group_by_shared_prefix=True)
     batches = trainer_module.epoch_batches(230, 0, config, 0, 1, openings)
     assert sorted(i for b in batches for i in b) == list(range(230))
     assert batches == trainer_module.epoch_batches(230, 0, config, 0, 1, openings)   # resumable
     spread = [max(openings[i] for i in b) - min(openings[i] for i in b) for b in batches]
     assert sum(spread) / len(spread) <= 2                          # a random batch of 4 spans ~13
     assert batches != trainer_module.epoch_batches(230, 1, config, 0, 1, openings)
-    plain = DDPOConfig(model="m", output_dir="o", batch_size=4, seed=3, group_by_shared_prefix=False)
+    plain = DDPOConfig(model="m", output_dir="o", batch_size=4, seed=3)
     assert trainer_module.epoch_batches(230, 0, plain, 0, 1, openings) == trainer_module.epoch_batches(230, 0, config, 0, 1)
     ranks = [trainer_module.epoch_batches(230, 0, config, r, 2, openings) for r in (0, 1)]
     assert not {i for b in ranks[0] for i in b} & {i for b in ranks[1] for i in b}

@@ -117,9 +117,8 @@ def fill_reference_cache(config, model, dataset, collate, cache, *, fresh, rank,
             reference, owned = load_model(config.reference_model, dtype=config.dtype).to(device), True
         path = choose_path(base_model(reference), shared_prefix=config.shared_prefix, gradient_checkpointing=False)
         mine = missing[rank::world]
-        if config.group_by_shared_prefix:               # order is free here: all of it by shared opening
-            openings = dataset.shared_openings()
-            mine.sort(key=openings.__getitem__)
+        openings = dataset.shared_openings()            # order is free here: batch by shared opening
+        mine.sort(key=openings.__getitem__)
         batches = [mine[i:i + 2 * config.batch_size] for i in range(0, len(mine), 2 * config.batch_size)]
         loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches, collate_fn=collate,
                                              num_workers=config.num_workers)
