@@ -13,13 +13,16 @@ runs do, with the loop's recipe (``synthetic.loop.RECIPE``):
 - control: no training.
 
 Compute is matched: same steps, batch, learning rate and schedule, and the
-same forward (both sides scored) in every trained arm. Each checkpoint is
+same forward (both sides scored) in every trained arm. Each trained arm runs
+with ``--seeds`` training seeds (data order; the answers and corrections stay
+the same) and counts their mean: one seed's result moves by about 2 points
+from seed to seed, as much as the arms differ. Each checkpoint is
 evaluated on the held-out scenes (greedy detailed descriptions); empty and
 unparseable answers count as hallucinated and cover nothing. The last line
 is DDPO's relative reduction of response-level hallucination after the
 last round.
 
-    python benchmarks/loop.py [--bootstrap DIR] [--rounds 3] [--tasks 1000] [--held-out 500] [--threads 2]
+    python benchmarks/loop.py [--bootstrap DIR] [--rounds 3] [--tasks 1000] [--held-out 500] [--seeds 3] [--threads 2]
 """
 import argparse
 import json
@@ -103,10 +106,11 @@ def sft_train(config: DDPOConfig, records) -> Path:
 
 
 def run_arm(arm, bootstrap_path, data, baseline, scenes, out_dir, overrides) -> tuple[list[dict], float]:
-    """Rounds of one arm: (rows with round 0 = the bootstrap, seconds spent)."""
+    """Rounds of one arm with one training seed: (rows with round 0 = the bootstrap, seconds spent)."""
     started = time.perf_counter()
     rows = [{"round": 0, **baseline, "records": 0}]
-    print(f"\n== {arm}\n{table_header()}\n{table_row(rows[0])}", flush=True)
+    seed = overrides.get("seed", 0)
+    print(f"\n== {arm}, seed {seed}\n{table_header()}\n{table_row(rows[0])}", flush=True)
     checkpoint, records = str(bootstrap_path), []
     for number, new in enumerate(data, start=1):
         round_started = time.perf_counter()
@@ -115,7 +119,7 @@ def run_arm(arm, bootstrap_path, data, baseline, scenes, out_dir, overrides) -> 
             metrics = baseline
         else:
             loss = "dpo" if arm == "dpo" else "ddpo"
-            config = DDPOConfig(model=checkpoint, output_dir=str(out_dir / arm / f"round-{number}"),
+            config = DDPOConfig(model=checkpoint, output_dir=str(out_dir / arm / f"seed-{seed}" / f"round-{number}"),
                                 resume=False, **round_config(loss, **overrides))
             checkpoint = str(sft_train(config, records) if arm == "sft" else train(config, records))
             metrics = evaluate(checkpoint, scenes)
@@ -123,6 +127,24 @@ def run_arm(arm, bootstrap_path, data, baseline, scenes, out_dir, overrides) -> 
                      "seconds": time.perf_counter() - round_started})
         print(table_row(rows[-1]), flush=True)
     return rows, time.perf_counter() - started
+
+
+def mean_rows(runs: list[list[dict]]) -> list[dict]:
+    """Round by round, the mean of every number over the seeds' rows (nested categories left out;
+    numbers every seed shares, such as the round and the record count, stay as they are)."""
+    def mean(key, value, rounds):
+        same = all(row[key] == value for row in rounds)
+        return value if same else sum(row[key] for row in rounds) / len(rounds)
+    return [{key: mean(key, value, rounds) for key, value in rounds[0].items() if isinstance(value, (int, float))}
+            for rounds in zip(*runs)]
+
+
+def spread(values: list[float]) -> float:
+    """Sample standard deviation (0 for one value)."""
+    if len(values) < 2:
+        return 0.0
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
 def bootstrap_checkpoint(path: Path, steps: int, threads: int) -> Path:
@@ -142,6 +164,8 @@ def main():
     parser.add_argument("--held-out", type=int, default=500)
     parser.add_argument("--error-rate", type=float, default=0.0, help="the simulated annotator's mistakes")
     parser.add_argument("--arms", default=",".join(ARMS))
+    parser.add_argument("--seeds", type=int, default=3,
+                        help="training seeds per trained arm; tables and targets use their mean")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "loop")
     parser.add_argument("--report", type=Path, help="write every arm's rows as JSON")
@@ -166,15 +190,23 @@ def main():
 
     results = {}
     for arm in arms:
-        rows, seconds = run_arm(arm, path, data, baseline, scenes, args.out, args.config)
-        results[arm] = {"rows": rows, "seconds": seconds}
-        print(f"{arm}: {seconds / 60:.1f} min", flush=True)
+        seeds = range(1 if arm == "control" else args.seeds)
+        runs = [run_arm(arm, path, data, baseline, scenes, args.out, {**args.config, "seed": seed}) for seed in seeds]
+        seconds = [run_seconds for _, run_seconds in runs]
+        results[arm] = {"rows": mean_rows([rows for rows, _ in runs]), "seeds": [rows for rows, _ in runs],
+                        "seconds": seconds}
+        print(f"\n== {arm}, mean of {len(runs)} seed(s)\n{table_header()}", flush=True)
+        for row in results[arm]["rows"]:
+            print(table_row(row), flush=True)
+        print(f"{arm}: {sum(seconds) / len(seconds) / 60:.1f} min per seed", flush=True)
 
     final = {arm: r["rows"][-1] for arm, r in results.items()}
-    print(f"\n== after round {args.rounds} (load average now {os.getloadavg()[0]:.1f})")
-    print(table_header("arm      "))
+    print(f"\n== after round {args.rounds}, mean over seeds (load average now {os.getloadavg()[0]:.1f})")
+    print(table_header("arm      ") + "  resp. halluc. per seed")
     for arm, row in final.items():
-        print(table_row(row, f"{arm:<9}"))
+        per_seed = [rows[-1]["response_hallucination_rate"] for rows in results[arm]["seeds"]]
+        print(table_row(row, f"{arm:<9}") + "  " + " ".join(f"{rate:.1%}" for rate in per_seed)
+              + f" (sd {spread(per_seed):.1%})")
     if args.report:
         args.report.write_text(json.dumps(results, indent=2, default=float))
     if "ddpo" in final:
