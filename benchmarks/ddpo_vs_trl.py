@@ -10,9 +10,10 @@ truncated. Each measure runs in its own process (clean peak RSS):
   trl     DPOTrainer.train() (reference forward every step)
   cold    our train(), first epoch, computing the reference cache first
   warm    our train() again, reference cache on disk
+  plain   warm, with batches not grouped by shared answer opening
 
-Ours batches pairs by shared answer opening (`group_by_shared_prefix`, off
-by default: it makes batches less mixed).
+Cold and warm batch pairs by shared answer opening (`group_by_shared_prefix`,
+off by default: it makes batches less mixed); plain shows the default.
 
 Timed parts start once the model is loaded and the records tokenized (TRL:
 DPOTrainer() loads policy + reference and tokenizes and processes every
@@ -50,7 +51,7 @@ SHAPES = ["circle", "square", "triangle", "star", "cross", "ring"]
 PLACES = ["top left", "top right", "bottom left", "bottom right", "center", "left edge", "right edge"]
 QUESTIONS = ["Describe the image in detail.", "What shapes are in the picture?", "List every object you see."]
 BATCH = 8
-PARTS = ("limit", "trl", "cold", "warm")
+PARTS = ("limit", "trl", "cold", "warm", "plain")
 LR = 1e-5
 BETA = 0.1
 
@@ -165,7 +166,8 @@ def part_ours(work: Path, records, name: str, repeat: int) -> dict:
 
     config = DDPOConfig(model=str(work / "model"), output_dir=str(work / f"{name}-{repeat}"), batch_size=BATCH,
                         learning_rate=LR, beta=BETA, gamma=5.0, epochs=1, warmup_ratio=0.05,
-                        reference_cache_dir=str(work / f"reference_cache-{repeat}"), group_by_shared_prefix=True)
+                        reference_cache_dir=str(work / f"reference_cache-{repeat}"),
+                        group_by_shared_prefix=name != "plain")
     marks = {}
 
     def mark(name):
@@ -235,7 +237,7 @@ def main() -> None:
     print(f"physical limit (policy forward+backward alone, same batches): {limit:.2f} pairs/s "
           f"[{results['limit']['pairs_per_s']:.2f} wall]")
     names = {"trl": "TRL DPOTrainer", "cold": "ours, first epoch incl. reference cache",
-             "warm": "ours, reference cache warm"}
+             "warm": "ours, reference cache warm", "plain": "ours, cache warm, batches not grouped (the default)"}
     for part, name in names.items():
         r = results[part]
         print(f"{name}: {r['pairs_per_cpu_s']:.2f} pairs/s ({r['pairs_per_cpu_s'] / limit:.2f} of the limit) "
@@ -243,6 +245,7 @@ def main() -> None:
     per_run = ", ".join(f"{run['warm']['pairs_per_cpu_s'] / run['trl']['pairs_per_cpu_s']:.2f}" for run in runs)
     print(f"ratio ours/TRL with the reference cache warm, run by run: {per_run}")
     trl = results["trl"]["pairs_per_cpu_s"]
+    print(f"ratio ours/TRL, cache warm, batches not grouped: {results['plain']['pairs_per_cpu_s'] / trl:.2f}")
     print(f"ratio ours/TRL, first epoch incl. reference cache: {results['cold']['pairs_per_cpu_s'] / trl:.2f}")
     print(f"ratio ours/TRL, reference cache warm: {results['warm']['pairs_per_cpu_s'] / trl:.2f}")
 
