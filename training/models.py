@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db import models
 
-from training.jobs import Job
+from training.jobs import Job, JobStatus
 
 
 class ModelCheckpoint(models.Model):
@@ -54,6 +54,9 @@ class TrainingRun(Job):
         ordering = ["-created_at"]
         constraints = Job.status_constraints("trainingrun") + [
             models.CheckConstraint(condition=models.Q(step__lte=models.F("total_steps")) | models.Q(total_steps=0), name="trainingrun_step_le_total"),
+            # training_run_create checks this under a project lock; the database holds it for every other writer.
+            models.UniqueConstraint(fields=["project"], condition=models.Q(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]),
+                                    name="one_unfinished_run_per_project"),
         ]
 
     def __str__(self):

@@ -2,6 +2,7 @@
 from datetime import timedelta
 
 import pytest
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from training.jobs import JobStatus
@@ -46,3 +47,12 @@ def test_lost_worker_fails_job():
     fresh.refresh_from_db()
     assert run.status == JobStatus.FAILED and "Worker lost" in run.error
     assert fresh.status == JobStatus.RUNNING
+
+
+def test_database_holds_one_unfinished_run_per_project():
+    """A second queued run of a project is refused by the database itself; a finished one makes room."""
+    run = _run()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        TrainingRun.objects.create(project=run.project, base_checkpoint=run.base_checkpoint)
+    assert run.transition(JobStatus.CANCELLED)
+    assert TrainingRun.objects.create(project=run.project, base_checkpoint=run.base_checkpoint).status == JobStatus.QUEUED
