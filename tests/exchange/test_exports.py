@@ -168,3 +168,16 @@ def test_empty_export_is_a_valid_file():
     project = make_project()
     table = pq.read_table(io.BytesIO(export_bytes(manager_client(), project)))
     assert table.num_rows == 0 and table.column_names == RLHFV_COLUMNS
+
+
+def test_record_whose_image_vanished_is_left_out_of_a_complete_file(tmp_path, caplog):
+    """The image file of one record is deleted from storage: the export skips it, logs it, and ends well."""
+    project = make_project()
+    records = make_records(project)
+    assert records[1].image_id not in (records[0].image_id, records[2].image_id)
+    records[1].image.file.storage.delete(records[1].image.file.name)
+    lines = export_bytes(manager_client(), project, "rlhfv-jsonl").decode().splitlines()
+    assert [json.loads(line)["idx"] for line in lines] == [records[0].pk, records[2].pk]
+    assert f"leaves out record {records[1].pk}" in caplog.text
+    table = _load(tmp_path, export_bytes(manager_client(), project))
+    assert len(table) == 2
