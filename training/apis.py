@@ -1,4 +1,5 @@
-"""Training API for managers: runs (launch, follow, cancel), checkpoints (list, activate), generation batches.
+"""Training API for managers: runs (launch, follow, cancel), checkpoints (list, activate), generation batches
+(launch, follow, cancel).
 
 Staff manage every project; a member with the manager role manages that
 project. Anyone else gets 403 here; a run, checkpoint or batch of a project
@@ -189,3 +190,10 @@ class GenerationBatchListCreateApi(ManagerApi):
             limit=values.get("limit"), params=values.get("params", {}), created_by=request.user,
         )
         return Response(GenerationBatchOutputSerializer(batch).data, status=status.HTTP_201_CREATED)
+
+
+class GenerationBatchCancelApi(ManagerApi):
+    @extend_schema(request=None, responses=GenerationBatchOutputSerializer)
+    def post(self, request, batch_id):
+        batch = get_object_or_404(selectors.generation_batch_list(user=request.user), pk=batch_id)
+        return Response(GenerationBatchOutputSerializer(services.generation_batch_cancel(batch=batch)).data)

@@ -332,6 +332,20 @@ def generation_batch_create(*, project, checkpoint=None, prompt_ids=None, limit=
     return batch
 
 
+class _Stopped(Exception):
+    """The job stopped running (cancelled, or failed as lost) while its worker was still busy with it."""
+
+
+@transaction.atomic
+def generation_batch_cancel(*, batch) -> GenerationBatch:
+    """Cancel a queued or running batch at once; a running one's worker stops after its current
+    micro-batch and stores nothing."""
+    batch = GenerationBatch.objects.select_for_update().get(pk=batch.pk)
+    if batch.is_finished or not batch.transition(JobStatus.CANCELLED):
+        raise ApplicationError(f"The batch already {batch.status}.", status=409)
+    return batch
+
+
 @transaction.atomic
 def _generation_batch_store(*, batch, prompts, answers) -> int:
     """Write the answers as Responses with ``project.overlap`` annotation slots each; returns how many."""
@@ -344,7 +358,7 @@ def _generation_batch_store(*, batch, prompts, answers) -> int:
         AnnotationTask(response=response, slot=slot) for response in responses for slot in range(batch.project.overlap)
     )
     if not batch.transition(JobStatus.SUCCEEDED, response_count=len(responses)):
-        raise ApplicationError(f"Generation batch {batch.pk} stopped running before its answers were stored.")
+        raise _Stopped  # rolls the responses and tasks back
     return len(responses)
 
 
@@ -356,11 +370,18 @@ def generation_batch_execute(*, batch_id, progress=False) -> GenerationBatch | N
     try:
         prompts = list(batch.prompts.select_related("image").order_by("id"))
         inputs = [{"question": p.question, "image": p.image.file.path if p.image else None} for p in prompts]
+        def report(done, total):
+            if not batch.beat(progress=done / total):
+                raise _Stopped
+
         with _beating(batch):
             generator = load_generator(batch.checkpoint.path)
             answers = generate(generator, inputs, SamplingParams.from_dict(batch.params), progress=progress,
-                               on_batch=lambda done, total: batch.beat(progress=done / total))
+                               on_batch=report)
         _generation_batch_store(batch=batch, prompts=prompts, answers=answers)
+    except _Stopped:
+        batch.refresh_from_db()
+        logger.info("Generation batch %s stopped while answering: %s", batch.pk, batch.status)
     except Exception as exc:
         logger.exception("Generation batch %s failed", batch.pk)
         batch.transition(JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")

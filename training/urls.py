@@ -9,4 +9,6 @@ urlpatterns = [
     path("checkpoints/", apis.CheckpointListApi.as_view(), name="checkpoint-list"),
     path("checkpoints/<id:checkpoint_id>/activate/", apis.CheckpointActivateApi.as_view(), name="checkpoint-activate"),
     path("generation-batches/", apis.GenerationBatchListCreateApi.as_view(), name="generation-batch-list"),
+    path("generation-batches/<id:batch_id>/cancel/", apis.GenerationBatchCancelApi.as_view(),
+         name="generation-batch-cancel"),
 ]

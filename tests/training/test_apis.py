@@ -100,3 +100,9 @@ def test_generation_batch_create_and_list(project):
     assert len(client.get("/api/generation-batches/").json()["results"]) == 1
     bad = client.post("/api/generation-batches/", {"project": project.pk, "params": {"top_p": 0}}, format="json")
     assert bad.status_code == 400 and "params" in bad.json()["fields"]
+    batch_id = response.json()["id"]
+    annotator = client_for(make_user(role=Role.ANNOTATOR, project=project))
+    assert annotator.post(f"/api/generation-batches/{batch_id}/cancel/").status_code == 403
+    assert client.post(f"/api/generation-batches/{batch_id}/cancel/").json()["status"] == JobStatus.CANCELLED
+    assert client.post(f"/api/generation-batches/{batch_id}/cancel/").status_code == 409
+    assert client.post("/api/generation-batches/999999/cancel/").status_code == 404

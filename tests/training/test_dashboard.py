@@ -6,7 +6,7 @@ from annotate.models import ExportJob, Role
 from tests.browser.conftest import browser, log_in, screenshot, watched  # noqa: F401 (fixtures)
 from tests.factories import make_project, make_user
 from training.jobs import JobStatus
-from training.models import ModelCheckpoint, TrainingMetric, TrainingRun
+from training.models import GenerationBatch, ModelCheckpoint, TrainingMetric, TrainingRun
 
 
 @pytest.mark.django_db
@@ -55,6 +55,12 @@ def test_dashboard_charts_launch_cancel_activate(watched, live_server):
     assert run.config["epochs"] == 2 and run.config["gamma"] == 3.0 and run.base_checkpoint == base
     page.click(f"#runs tr[data-run='{run.pk}'] button:has-text('Cancel')")
     page.wait_for_selector(f"#runs tr[data-run='{run.pk}']:has-text('cancelled')")
+
+    batch = GenerationBatch.objects.create(project=project, checkpoint=base, prompt_count=1)
+    page.reload()
+    page.click("#batches tr button:has-text('Cancel')")
+    page.wait_for_selector("#batches tr:has-text('cancelled')")
+    assert GenerationBatch.objects.get(pk=batch.pk).status == JobStatus.CANCELLED
 
     page.click("#checkpoints tr:has-text('round 1') button:has-text('Activate')")
     page.wait_for_selector("#checkpoints tr:has-text('round 1') .badge.ok")

@@ -1,10 +1,12 @@
 """training.services: runs, cancellation, checkpoints, auto trigger, generation batches (no worker)."""
 import subprocess
 import sys
+import threading
 import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from annotate.models import AnnotationTask, Prompt, Response
@@ -205,3 +207,54 @@ def test_generation_batch_writes_responses_and_tasks(project_with_model):
     assert responses.first().sampling_params["samples_per_prompt"] == 2
     assert AnnotationTask.objects.filter(response__generation_batch=batch, status="open").count() == 12
     assert sorted(set(AnnotationTask.objects.values_list("slot", flat=True))) == [0, 1]
+
+
+def test_cancel_queued_generation_batch_is_immediate_and_the_worker_skips_it(project):
+    """A queued batch is cancelled at once; executing it afterwards stores nothing; a second cancel is a 409."""
+    Prompt.objects.create(project=project, question="Describe the image.")
+    batch = services.generation_batch_create(project=project)
+    services.generation_batch_cancel(batch=batch)
+    assert services.generation_batch_execute(batch_id=batch.pk).status == JobStatus.CANCELLED
+    assert not Response.objects.filter(generation_batch=batch).exists()
+    with pytest.raises(ApplicationError) as caught:
+        services.generation_batch_cancel(batch=batch)
+    assert caught.value.status == 409
+
+
+@pytest.mark.slow
+def test_cancel_stops_a_running_generation_batch(transactional_db, tiny_vlm):
+    """Cancelled while answering: the worker stops at its next micro-batch and stores no answer or task."""
+    project = make_project(overlap=1)
+    ModelCheckpoint.objects.create(project=project, name="tiny", path=str(tiny_vlm), is_active=True)
+    for i in range(400):
+        Prompt.objects.create(project=project, question=f"Describe image {i}.")
+    batch = services.generation_batch_create(project=project, limit=400, enqueue=False,
+                                             params={"max_new_tokens": 4, "batch_size": 1})
+
+    def work():
+        try:
+            services.generation_batch_execute(batch_id=batch.pk)
+        finally:
+            connection.close()  # the thread's own connection
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    deadline = time.monotonic() + 120
+
+    def progress_reaches(fraction):
+        while batch.progress < fraction and time.monotonic() < deadline:
+            time.sleep(0.005)
+            batch.refresh_from_db()
+        return time.monotonic(), batch.progress
+
+    (t0, p0), (t1, p1) = progress_reaches(1e-9), progress_reaches(0.05)
+    seconds_per_prompt = (t1 - t0) / ((p1 - p0) * 400)
+    services.generation_batch_cancel(batch=batch)
+    cancelled = time.monotonic()
+    worker.join(timeout=120)
+    # ~360 prompts were left: stopping at the next micro-batch takes a few prompts' time, not theirs.
+    assert time.monotonic() - cancelled < 40 * seconds_per_prompt
+    batch.refresh_from_db()
+    assert batch.status == JobStatus.CANCELLED and 0 < batch.progress < 1
+    assert not Response.objects.filter(generation_batch=batch).exists()
+    assert not AnnotationTask.objects.filter(response__generation_batch=batch).exists()

@@ -150,6 +150,16 @@ function checkpointRow(checkpoint) {
   );
 }
 
+async function cancelBatch(batch) {
+  try {
+    await api("POST", `/api/generation-batches/${batch.id}/cancel/`);
+    notify(`Batch ${batch.id} cancelled.`);
+    refresh();
+  } catch (error) {
+    notify(error.message, "error");
+  }
+}
+
 function batchRow(batch) {
   return el("tr", {},
     el("td", {}, batch.id),
@@ -159,6 +169,7 @@ function batchRow(batch) {
     el("td", {}, batch.prompt_count),
     el("td", {}, batch.response_count),
     el("td", {}, when(batch.created_at)),
+    el("td", {}, FINISHED.has(batch.status) ? "" : el("button", { type: "button", class: "link danger", onclick: () => cancelBatch(batch) }, "Cancel")),
   );
 }
 
