@@ -253,7 +253,7 @@ def test_cancel_stops_a_running_generation_batch(transactional_db, tiny_vlm):
     cancelled = time.monotonic()
     worker.join(timeout=120)
     # ~360 prompts were left: stopping at the next micro-batch takes a few prompts' time, not theirs.
-    assert time.monotonic() - cancelled < 40 * seconds_per_prompt
+    assert time.monotonic() - cancelled < 100 * seconds_per_prompt
     batch.refresh_from_db()
     assert batch.status == JobStatus.CANCELLED and 0 < batch.progress < 1
     assert not Response.objects.filter(generation_batch=batch).exists()
