@@ -341,7 +341,7 @@ def generation_batch_cancel(*, batch) -> GenerationBatch:
     """Cancel a queued or running batch at once; a running one's worker stops after its current
     micro-batch and stores nothing."""
     batch = GenerationBatch.objects.select_for_update().get(pk=batch.pk)
-    if batch.is_finished or not batch.transition(JobStatus.CANCELLED):
+    if not batch.transition(JobStatus.CANCELLED):
         raise ApplicationError(f"The batch already {batch.status}.", status=409)
     return batch
 
@@ -370,6 +370,7 @@ def generation_batch_execute(*, batch_id, progress=False) -> GenerationBatch | N
     try:
         prompts = list(batch.prompts.select_related("image").order_by("id"))
         inputs = [{"question": p.question, "image": p.image.file.path if p.image else None} for p in prompts]
+
         def report(done, total):
             if not batch.beat(progress=done / total):
                 raise _Stopped

@@ -103,7 +103,7 @@ def build_policy(config: DDPOConfig, resume: Path | None):
     return load_model(str(resume or config.model), dtype=config.dtype)
 
 
-def fill_reference_cache(config, model, dataset, collate, cache, *, fresh, rank, world, device, autocast):
+def fill_reference_cache(config, model, dataset, collate, cache, *, openings, fresh, rank, world, device, autocast):
     """Compute reference log-probs for the records missing from the cache; load all of them."""
     found = {i: cache.get(it["key"], it["signature"]) for i, it in enumerate(dataset.items)}
     missing = [i for i, entry in found.items() if entry is None]
@@ -116,9 +116,7 @@ def fill_reference_cache(config, model, dataset, collate, cache, *, fresh, rank,
         else:
             reference, owned = load_model(config.reference_model, dtype=config.dtype).to(device), True
         path = choose_path(base_model(reference), shared_prefix=config.shared_prefix, gradient_checkpointing=False)
-        mine = missing[rank::world]
-        openings = dataset.shared_openings()            # order is free here: batch by shared opening
-        mine.sort(key=openings.__getitem__)
+        mine = sorted(missing[rank::world], key=openings.__getitem__)  # order is free here: batch by opening
         batches = [mine[i:i + 2 * config.batch_size] for i in range(0, len(mine), 2 * config.batch_size)]
         loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches, collate_fn=collate,
                                              num_workers=config.num_workers)
@@ -197,7 +195,8 @@ def run(config: DDPOConfig | dict, records, *, on_metrics=None, should_stop=None
     cache = ReferenceCache(config.cache_dir, config.reference_model)
     announce = (on_phase if on_phase is not None and rank == 0 else lambda name: None)
     announce("reference")
-    fill_reference_cache(config, model, dataset, collate, cache, fresh=resume is None,
+    openings = dataset.shared_openings()
+    fill_reference_cache(config, model, dataset, collate, cache, openings=openings, fresh=resume is None,
                          rank=rank, world=world, device=device, autocast=autocast)
 
     if config.gradient_checkpointing:
@@ -214,7 +213,6 @@ def run(config: DDPOConfig | dict, records, *, on_metrics=None, should_stop=None
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay, fused=True)
 
-    openings = dataset.shared_openings()
     micro_per_epoch = len(epoch_batches(len(dataset), 0, config, rank, world, openings))
     steps_per_epoch = math.ceil(micro_per_epoch / config.grad_accum)
     total = config.max_steps or config.epochs * steps_per_epoch
