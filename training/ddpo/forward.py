@@ -18,8 +18,9 @@ Gradients flow through the cached keys and values, so loss and gradients
 equal the concatenated forward, with half the vision-tower passes and
 prompt tokens. Pass 1 also takes the first answer tokens that chosen and
 rejected share, when that saves tokens over the batch (`common_prefix`):
-dense corrections often leave the opening of an answer untouched (the
-trainer batches pairs with openings of similar length together).
+dense corrections often leave the opening of an answer untouched (with
+`group_by_shared_prefix` the trainer batches pairs whose openings are of
+similar length, so more of them is shared).
 Pass 1 runs in two calls: the image and prompt but its last token, where
 only the keys and values are read later, so the last decoder layer skips
 its MLP there (`_last_layer_without_mlp`); then the last prompt token and
