@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from training.ddpo.config import check_json_types
+
 
 @dataclass(frozen=True)
 class SamplingParams:
@@ -46,6 +48,7 @@ class SamplingParams:
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"unknown sampling keys: {sorted(unknown)}")
+        check_json_types(cls, data)
         return cls(**data)
 
     def to_dict(self) -> dict:

@@ -11,8 +11,6 @@ torch and transformers load only inside the ``_execute`` bodies (gpu worker).
 import logging
 import math
 import threading
-import types
-import typing
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -45,7 +43,6 @@ JOB_MODELS = ("training.TrainingRun", "training.GenerationBatch", "annotate.Expo
 # Set by the service itself, never by a caller's config.
 RESERVED_CONFIG_KEYS = {"model", "output_dir", "reference", "reference_cache_dir", "resume", "progress"}
 DEFAULT_BATCH_PROMPTS = 64
-INT_MAX = 2**31 - 1  # steps and counts end up in 32-bit columns
 
 
 def jobs_fail_lost(*, lost_after=LOST_AFTER):
@@ -124,31 +121,9 @@ def training_run_config(*, run) -> DDPOConfig:
     })
 
 
-def _json_value_fits(value, hint) -> bool:
-    """Whether a client's JSON value has the dataclass field type ``hint``: no bool for a number,
-    finite floats, ints in [0, INT_MAX], lists of the item type."""
-    if isinstance(hint, types.UnionType):
-        return any(_json_value_fits(value, option) for option in typing.get_args(hint))
-    if typing.get_origin(hint) is list:
-        return isinstance(value, list) and all(_json_value_fits(item, typing.get_args(hint)[0]) for item in value)
-    if hint is int:
-        return type(value) is int and 0 <= value <= INT_MAX
-    if hint is float:
-        try:
-            return type(value) in (int, float) and math.isfinite(value)
-        except OverflowError:  # an int past float range
-            return False
-    return value is None if hint is type(None) else type(value) is hint
-
-
 def _dataclass_from_json(cls, data, *, field):
     """``cls.from_dict(data)`` of a client's JSON object; an unknown key, a wrong type or a bad value names ``field``."""
-    hints = typing.get_type_hints(cls)
-    wrong = [f"{name} must be {getattr(hints[name], '__name__', hints[name])}" for name, value in data.items()
-             if name in hints and not _json_value_fits(value, hints[name])]
     try:
-        if wrong:
-            raise TypeError("; ".join(wrong))
         return cls.from_dict(data)
     except (TypeError, ValueError) as exc:
         raise ApplicationError(f"Invalid {field}: {exc}", fields={field: [str(exc)]}) from exc

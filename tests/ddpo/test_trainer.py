@@ -124,6 +124,9 @@ def test_config_is_validated():
         DDPOConfig(model="m", output_dir="o", gamma=0.5)
     with pytest.raises(ValueError, match="unknown"):
         DDPOConfig.from_dict({"model": "m", "output_dir": "o", "gama": 2})
+    with pytest.raises(TypeError, match="learning_rate must be float; epochs must be int"):   # a run.json for the CLI
+        DDPOConfig.from_dict({"model": "m", "output_dir": "o", "learning_rate": "1e-5", "epochs": True})
+    assert DDPOConfig.from_dict({"model": "m", "output_dir": "o", "beta": 1, "bf16": None}).beta == 1
 
 
 def test_checkpointing_bf16_lora_path_runs_on_cpu(tiny_vlm, tmp_path):

@@ -4,10 +4,40 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 CONFIG_NAME = "ddpo_config.json"
+INT_MAX = 2**31 - 1  # steps and counts end up in 32-bit database columns
+
+
+def json_value_fits(value, hint) -> bool:
+    """Whether a JSON value has the dataclass field type ``hint``: no bool for a number,
+    finite floats, ints in [0, INT_MAX], lists of the item type."""
+    if isinstance(hint, types.UnionType):
+        return any(json_value_fits(value, option) for option in typing.get_args(hint))
+    if typing.get_origin(hint) is list:
+        return isinstance(value, list) and all(json_value_fits(item, typing.get_args(hint)[0]) for item in value)
+    if hint is int:
+        return type(value) is int and 0 <= value <= INT_MAX
+    if hint is float:
+        try:
+            return type(value) in (int, float) and math.isfinite(value)
+        except OverflowError:  # an int past float range
+            return False
+    return value is None if hint is type(None) else type(value) is hint
+
+
+def check_json_types(cls, data: dict) -> None:
+    """Raise TypeError naming every key of ``data`` whose value lacks its ``cls`` field's type."""
+    hints = typing.get_type_hints(cls)
+    wrong = [f"{name} must be {getattr(hints[name], '__name__', hints[name])}" for name, value in data.items()
+             if name in hints and not json_value_fits(value, hints[name])]
+    if wrong:
+        raise TypeError("; ".join(wrong))
 
 
 @dataclass
@@ -96,6 +126,7 @@ class DDPOConfig:
         unknown = set(data) - names
         if unknown:
             raise ValueError(f"unknown config keys: {sorted(unknown)}")
+        check_json_types(cls, data)
         return cls(**data)
 
     def save(self, directory) -> Path:
