@@ -3,7 +3,6 @@
 import time
 from pathlib import Path
 
-import torch
 from PIL import Image
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -11,6 +10,7 @@ from synthetic.describe import DESCRIBE
 from synthetic.judge import judge, summarize
 from synthetic.render import render
 from synthetic.scenes import Scene
+from training.generation import Generator, SamplingParams, generate
 
 MAX_NEW_TOKENS = 64  # the longest habitual description is 57 tokens
 
@@ -26,7 +26,6 @@ def chat_prompt(processor, question: str) -> str:
     return processor.apply_chat_template(messages, add_generation_prompt=True)
 
 
-@torch.inference_mode()
 def generate_answers(
     model,
     processor,
@@ -36,19 +35,13 @@ def generate_answers(
     batch_size: int = 64,
     max_new_tokens: int = MAX_NEW_TOKENS,
 ) -> list[str]:
-    """Greedy answers, one per (image, question); prompts are left-padded so
-    every row's answer starts at the same column, and generate() reuses the KV cache."""
+    """Greedy answers, one per (image, question), from a model already in memory
+    (``training.generation.generate``: left-padded batches on the KV cache)."""
     processor.tokenizer.padding_side = "left"
-    answers = []
-    for first in range(0, len(images), batch_size):
-        prompts = [chat_prompt(processor, q) for q in questions[first : first + batch_size]]
-        batch = processor(
-            text=prompts, images=images[first : first + batch_size], padding=True, return_tensors="pt"
-        )
-        output = model.generate(**batch, do_sample=False, max_new_tokens=max_new_tokens, use_cache=True)
-        new_tokens = output[:, batch["input_ids"].shape[1] :]
-        answers += processor.batch_decode(new_tokens, skip_special_tokens=True)
-    return [answer.strip() for answer in answers]
+    prompts = [{"question": question, "image": image} for image, question in zip(images, questions)]
+    params = SamplingParams(max_new_tokens=max_new_tokens, batch_size=batch_size)
+    answers = generate(Generator(model=model, processor=processor, is_vision=True), prompts, params)
+    return [samples[0] for samples in answers]
 
 
 def evaluate(checkpoint_path: str | Path, scenes: list[Scene], *, batch_size: int = 64) -> dict:
