@@ -27,6 +27,10 @@ ALLOWED_FROM = {
 }
 
 
+class JobStopped(Exception):
+    """The job stopped running (cancelled, or failed as lost) while its worker was still busy with it."""
+
+
 class Job(models.Model):
     status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
     progress = models.FloatField(default=0.0)

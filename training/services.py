@@ -25,7 +25,7 @@ from annotate.models import AnnotationTask, Project, Prompt, Response
 from config.errors import ApplicationError
 from training.ddpo.config import DDPOConfig
 from training.generation import SamplingParams, generate, load_generator
-from training.jobs import JobStatus
+from training.jobs import JobStatus, JobStopped
 from training.models import GenerationBatch, ModelCheckpoint, TrainingMetric, TrainingRun, TrainingTrigger
 from training.selectors import (
     checkpoint_active,
@@ -307,10 +307,6 @@ def generation_batch_create(*, project, checkpoint=None, prompt_ids=None, limit=
     return batch
 
 
-class _Stopped(Exception):
-    """The job stopped running (cancelled, or failed as lost) while its worker was still busy with it."""
-
-
 @transaction.atomic
 def generation_batch_cancel(*, batch) -> GenerationBatch:
     """Cancel a queued or running batch at once; a running one's worker stops after its current
@@ -333,7 +329,7 @@ def _generation_batch_store(*, batch, prompts, answers) -> int:
         AnnotationTask(response=response, slot=slot) for response in responses for slot in range(batch.project.overlap)
     )
     if not batch.transition(JobStatus.SUCCEEDED, response_count=len(responses)):
-        raise _Stopped  # rolls the responses and tasks back
+        raise JobStopped  # rolls the responses and tasks back
     return len(responses)
 
 
@@ -348,14 +344,14 @@ def generation_batch_execute(*, batch_id, progress=False) -> GenerationBatch | N
 
         def report(done, total):
             if not batch.beat(progress=done / total):
-                raise _Stopped
+                raise JobStopped
 
         with _beating(batch):
             generator = load_generator(batch.checkpoint.path)
             answers = generate(generator, inputs, SamplingParams.from_dict(batch.params), progress=progress,
                                on_batch=report)
         _generation_batch_store(batch=batch, prompts=prompts, answers=answers)
-    except _Stopped:
+    except JobStopped:
         batch.refresh_from_db()
         logger.info("Generation batch %s stopped while answering: %s", batch.pk, batch.status)
     except Exception as exc:

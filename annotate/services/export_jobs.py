@@ -10,7 +10,7 @@ from django.db import transaction
 from annotate.models import ExportJob
 from annotate.selectors.records import record_export_list
 from annotate.services.exports import export_chunks, export_filename
-from training.jobs import JobStatus
+from training.jobs import JobStatus, JobStopped
 
 logger = logging.getLogger(__name__)
 
@@ -28,10 +28,6 @@ def export_job_create(*, user, project, export_format: str, filters: dict, inclu
     return job
 
 
-class _Stopped(Exception):
-    """The job stopped running (cancelled or failed elsewhere) while it was writing."""
-
-
 def export_job_run(*, job_id: int) -> ExportJob | None:
     """Write a queued export job's file to storage with progress; a job not queued any more is left alone."""
     job = ExportJob.objects.select_related("project").filter(pk=job_id).first()
@@ -44,9 +40,13 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
         total = records.count()
         ExportJob.objects.filter(pk=job.pk).update(total_rows=total)
 
+        written = 0
+
         def on_rows(count):
+            nonlocal written
+            written = count
             if not job.beat(progress=count / total if total else 1.0, rows_written=count):
-                raise _Stopped
+                raise JobStopped
 
         name = export_filename(project_name=job.project.name, export_format=job.format)
         with tempfile.TemporaryFile() as out:
@@ -55,8 +55,8 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
                 out.write(chunk)
             out.seek(0)
             stored = default_storage.save(f"exports/{job.pk}/{name}", File(out))
-        job.transition(JobStatus.SUCCEEDED, file=stored, rows_written=total)
-    except _Stopped:
+        job.transition(JobStatus.SUCCEEDED, file=stored, rows_written=written)
+    except JobStopped:
         logger.info("Export job %s stopped while running", job_id)
     except Exception as error:
         logger.exception("Export job %s failed", job_id)

@@ -132,7 +132,7 @@ class _NoMLP(nn.Module):
 
 @contextlib.contextmanager
 def _last_layer_without_mlp(model):
-    """Within: the last decoder layer's MLP returns zeros (a dense MLP only, by its class name).
+    """Within: the last decoder layer's MLP returns zeros (a dense MLP only: no router, no experts).
 
     For positions whose last-layer output is never read (only their keys and
     values are, computed before the MLP), this leaves every scored log-prob
@@ -144,7 +144,9 @@ def _last_layer_without_mlp(model):
     layers = getattr(decoder, "layers", None)
     layer = layers[-1] if isinstance(layers, nn.ModuleList) and len(layers) else None
     mlp = getattr(layer, "mlp", None)
-    if mlp is None or not type(mlp).__name__.endswith("MLP"):            # MoE blocks return tuples
+    # Dense MLPs only: mixture-of-experts blocks (a router, experts) return tuples, even when named "...MLP".
+    routed = mlp is not None and any("expert" in name or "router" in name for name, _ in mlp.named_modules())
+    if mlp is None or routed or not type(mlp).__name__.endswith("MLP"):
         yield
         return
     layer.mlp = _NoMLP()
