@@ -267,6 +267,8 @@ class ExportFormat(models.TextChoices):
 class ExportJob(Job):
     """An export written to storage in the background, to keep and download later."""
 
+    task_name = "annotate.tasks.exports.export_job_execute"
+
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="export_jobs")
     format = models.CharField(max_length=16, choices=ExportFormat.choices)
     filters = models.JSONField(default=dict, blank=True)

@@ -155,6 +155,8 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "jobs-fail-lost": {"task": "training.tasks.jobs_fail_lost", "schedule": timedelta(minutes=2)},
+    "jobs-resend-unstarted": {"task": "training.tasks.jobs_resend_unstarted", "schedule": timedelta(minutes=5)},
+    "records-sync-missing": {"task": "annotate.tasks.records.records_sync_missing", "schedule": timedelta(minutes=5)},
     "training-auto-trigger": {"task": "training.tasks.training_auto_trigger", "schedule": timedelta(minutes=5)},
 }
 CELERY_TIMEZONE = TIME_ZONE

@@ -3,10 +3,17 @@
 A transition is a conditional UPDATE (``WHERE status IN allowed``): two workers
 racing for the same job cannot both win, and a cancelled job is never flipped
 back to running. ``heartbeat_at`` lets ``jobs_fail_lost`` fail jobs whose
-worker died.
+worker died; ``sent_at`` lets ``jobs_resend_unstarted`` send again the task of
+a job whose broker message was lost (a broker restarted without persistence).
 """
-from django.db import models
+import logging
+
+from celery import current_app
+from django.db import models, transaction
 from django.utils import timezone
+from kombu.exceptions import KombuError
+
+logger = logging.getLogger(__name__)
 
 
 class JobStatus(models.TextChoices):
@@ -39,6 +46,10 @@ class Job(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True, help_text="When its task last went to the broker.")
+
+    # The Celery task that executes the job, by name (task modules import the services, not back).
+    task_name = ""
 
     class Meta:
         abstract = True
@@ -58,6 +69,10 @@ class Job(models.Model):
     @property
     def is_finished(self):
         return self.status in FINISHED
+
+    def stored_status(self):
+        """The status in the database now; None once the row is deleted."""
+        return type(self).objects.filter(pk=self.pk).values_list("status", flat=True).first()
 
     def transition(self, to, **fields):
         """Move to ``to`` if the stored status allows it; returns whether it did."""
@@ -84,3 +99,21 @@ class Job(models.Model):
             heartbeat_at=timezone.now(), **fields
         )
         return bool(updated)
+
+
+def job_send(job) -> bool:
+    """Send the job's task to the broker now. A broker that refuses it fails the job with the
+    reason, so no job waits queued forever (a queued run blocks the project's next one)."""
+    type(job).objects.filter(pk=job.pk).update(sent_at=timezone.now())
+    try:
+        current_app.signature(job.task_name, args=(job.pk,)).apply_async()
+    except (KombuError, OSError) as exc:
+        logger.exception("Could not queue %s", job)
+        job.transition(JobStatus.FAILED, error=f"Could not queue the task: {type(exc).__name__}: {exc}")
+        return False
+    return True
+
+
+def job_enqueue(job) -> None:
+    """Send the job's task once the current transaction commits (a worker must see the row)."""
+    transaction.on_commit(lambda: job_send(job))

@@ -39,6 +39,8 @@ class TrainingTrigger(models.TextChoices):
 class TrainingRun(Job):
     """One DDPO fine-tuning job; executes on a worker of queue ``gpu``."""
 
+    task_name = "training.tasks.training_run_execute"
+
     project = models.ForeignKey("annotate.Project", on_delete=models.CASCADE, related_name="training_runs")
     base_checkpoint = models.ForeignKey(ModelCheckpoint, on_delete=models.PROTECT, related_name="training_runs")
     config = models.JSONField(default=dict, blank=True, help_text="training.ddpo config overrides (gamma, beta, lr...).")
@@ -78,6 +80,8 @@ class TrainingMetric(models.Model):
 
 class GenerationBatch(Job):
     """A checkpoint answering many prompts; the answers become annotation tasks."""
+
+    task_name = "training.tasks.generation_batch_execute"
 
     project = models.ForeignKey("annotate.Project", on_delete=models.CASCADE, related_name="generation_batches")
     checkpoint = models.ForeignKey(ModelCheckpoint, on_delete=models.PROTECT, related_name="generation_batches")

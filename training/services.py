@@ -14,18 +14,17 @@ import threading
 from contextlib import contextmanager
 from datetime import timedelta
 
-from celery import current_app
 from django.apps import apps
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
-from kombu.exceptions import KombuError
 
 from annotate.models import AnnotationTask, Project, Prompt, Response
 from config.errors import ApplicationError
 from training.ddpo.config import DDPOConfig
 from training.generation import SamplingParams, generate, load_generator
-from training.jobs import JobStatus, JobStopped
+from training.jobs import JobStatus, JobStopped, job_enqueue, job_send
 from training.models import GenerationBatch, ModelCheckpoint, TrainingMetric, TrainingRun, TrainingTrigger
 from training.selectors import (
     checkpoint_active,
@@ -38,6 +37,9 @@ from training.selectors import (
 logger = logging.getLogger(__name__)
 
 LOST_AFTER = timedelta(minutes=10)
+# Long enough that a job merely waiting behind others on a busy queue is rarely sent twice
+# (a second message is harmless: the queued -> running transition lets one worker in).
+RESEND_AFTER = timedelta(minutes=30)
 BEAT_EVERY = LOST_AFTER / 10
 JOB_MODELS = ("training.TrainingRun", "training.GenerationBatch", "annotate.ExportJob")
 # Set by the service itself, never by a caller's config.
@@ -55,6 +57,20 @@ def jobs_fail_lost(*, lost_after=LOST_AFTER):
             status=JobStatus.FAILED, finished_at=timezone.now(), error="Worker lost: no heartbeat for 10 minutes."
         )
     return failed
+
+
+def jobs_resend_unstarted(*, resend_after=RESEND_AFTER):
+    """Send again the task of every job still queued ``resend_after`` after its last send
+    (its broker message was lost); returns how many were sent."""
+    cutoff = timezone.now() - resend_after
+    sent = 0
+    for label in JOB_MODELS:
+        model = apps.get_model(label)
+        stale = model.objects.filter(status=JobStatus.QUEUED).filter(
+            Q(sent_at__lt=cutoff) | Q(sent_at__isnull=True, created_at__lt=cutoff))
+        for job in stale:
+            sent += job_send(job)
+    return sent
 
 
 @contextmanager
@@ -78,20 +94,6 @@ def _beating(job, *, every=BEAT_EVERY):
     finally:
         stop.set()
         thread.join()
-
-
-def _enqueue(task_name, job):
-    """Send the job's task once the transaction commits. A broker that refuses it fails the job with the
-    reason, so no job waits queued forever (a queued run blocks the project's next one)."""
-    def send():
-        try:
-            # By name: training.tasks imports these services, so they don't import it back.
-            current_app.signature(task_name, args=(job.pk,)).apply_async()
-        except (KombuError, OSError) as exc:
-            logger.exception("Could not queue %s", job)
-            job.transition(JobStatus.FAILED, error=f"Could not queue the task: {type(exc).__name__}: {exc}")
-
-    transaction.on_commit(send)
 
 
 def _checkpoint_of_project(*, project, checkpoint, field):
@@ -150,7 +152,7 @@ def training_run_create(*, project, base_checkpoint=None, config=None, trigger=T
         raise ApplicationError("A training run of this project is already queued or running.", status=409)
     run = TrainingRun.objects.create(project=project, base_checkpoint=base_checkpoint, config=config,
                                      trigger=trigger, created_by=created_by)
-    _enqueue("training.tasks.training_run_execute", run)
+    job_enqueue(run)
     return run
 
 
@@ -185,8 +187,8 @@ def training_run_record_metrics(*, run, step, values):
 
 
 def _stop_requested(run):
-    """A cancel was asked for, or the run stopped running (failed as lost)."""
-    return TrainingRun.objects.filter(pk=run.pk).exclude(status=JobStatus.RUNNING, cancel_requested=False).exists()
+    """A cancel was asked for, or the run stopped running (failed as lost, deleted)."""
+    return not TrainingRun.objects.filter(pk=run.pk, status=JobStatus.RUNNING, cancel_requested=False).exists()
 
 
 @transaction.atomic
@@ -303,7 +305,7 @@ def generation_batch_create(*, project, checkpoint=None, prompt_ids=None, limit=
                                            prompt_count=len(prompts), created_by=created_by)
     batch.prompts.set(prompts)
     if enqueue:
-        _enqueue("training.tasks.generation_batch_execute", batch)
+        job_enqueue(batch)
     return batch
 
 
@@ -352,7 +354,7 @@ def generation_batch_execute(*, batch_id, progress=False) -> GenerationBatch | N
                                on_batch=report)
         _generation_batch_store(batch=batch, prompts=prompts, answers=answers)
     except JobStopped:
-        batch.refresh_from_db()
+        batch.status = batch.stored_status() or "deleted"
         logger.info("Generation batch %s stopped while answering: %s", batch.pk, batch.status)
     except Exception as exc:
         logger.exception("Generation batch %s failed", batch.pk)

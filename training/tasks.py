@@ -13,6 +13,11 @@ def jobs_fail_lost():
     return services.jobs_fail_lost()
 
 
+@shared_task(name="training.tasks.jobs_resend_unstarted")
+def jobs_resend_unstarted():
+    return services.jobs_resend_unstarted()
+
+
 @shared_task(name="training.tasks.training_run_execute")
 def training_run_execute(run_id):
     run = services.training_run_execute(run_id=run_id)

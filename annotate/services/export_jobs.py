@@ -2,7 +2,6 @@
 import logging
 import tempfile
 
-from celery import current_app
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -10,11 +9,9 @@ from django.db import transaction
 from annotate.models import ExportJob
 from annotate.selectors.records import record_export_list
 from annotate.services.exports import export_chunks, export_filename
-from training.jobs import JobStatus, JobStopped
+from training.jobs import JobStatus, JobStopped, job_enqueue
 
 logger = logging.getLogger(__name__)
-
-EXPORT_TASK = "annotate.tasks.exports.export_job_execute"
 
 
 @transaction.atomic
@@ -24,7 +21,7 @@ def export_job_create(*, user, project, export_format: str, filters: dict, inclu
         project=project, format=export_format, created_by=user,
         filters={**filters, "include_segments": include_segments},
     )
-    transaction.on_commit(lambda: current_app.signature(EXPORT_TASK, args=(job.pk,)).apply_async(queue="default"))
+    job_enqueue(job)
     return job
 
 

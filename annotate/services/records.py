@@ -12,9 +12,12 @@ annotation calls for, and is safe to run any number of times:
         otherwise            -> nothing
 """
 import logging
+from datetime import timedelta
 
 from celery import current_app
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from training.ddpo.alignment import alignment_from_diff, alignment_spans, apply_segments
 from annotate.models import (
@@ -37,11 +40,33 @@ CONTENT_FIELDS = (
 
 
 def record_sync_enqueue(*, annotation_id: int) -> None:
-    """Sync the annotation's record in a worker (queue ``default``) once the current transaction commits."""
+    """Sync the annotation's record in a worker (queue ``default``) once the current transaction commits.
+
+    A broker that refuses the message is logged, not raised: the annotation is stored by then, the
+    request must not fail, and ``records_sync_missing`` (beat) builds the record later."""
     # By name: the task module imports these services, so they don't import it back.
     transaction.on_commit(
-        lambda: current_app.signature(SYNC_TASK, args=(annotation_id,)).apply_async(queue="default")
+        lambda: current_app.signature(SYNC_TASK, args=(annotation_id,)).apply_async(queue="default"),
+        robust=True,
     )
+
+
+def records_sync_missing(*, settled=timedelta(minutes=5), within=timedelta(days=1), limit=1000) -> int:
+    """Sync the annotations that call for a record and have none, changed between ``within`` and
+    ``settled`` ago (their sync message was lost); returns how many records it built."""
+    now = timezone.now()
+    reached = Q(status=AnnotationStatus.ACCEPTED) | Q(
+        status=AnnotationStatus.SUBMITTED, task__response__prompt__project__record_trigger=RecordTrigger.SUBMIT)
+    missing = (Annotation.objects.filter(reached, no_hallucination=False, record__isnull=True,
+                                         updated_at__range=(now - within, now - settled))
+               .order_by("updated_at").values_list("pk", flat=True)[:limit])
+    built = 0
+    for annotation_id in missing:
+        try:
+            built += record_sync(annotation_id=annotation_id) is not None
+        except ApplicationError as error:
+            logger.error("No record for annotation %s: %s", annotation_id, error.message)
+    return built
 
 
 def _trigger_statuses(trigger):

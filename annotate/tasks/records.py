@@ -4,7 +4,7 @@ import logging
 from celery import shared_task
 from django.db import OperationalError
 
-from annotate.services.records import SYNC_TASK, record_sync
+from annotate.services.records import SYNC_TASK, record_sync, records_sync_missing
 from config.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -19,3 +19,9 @@ def preference_record_sync(annotation_id):
         logger.error("No record for annotation %s: %s", annotation_id, error.message)
         return None
     return record.pk if record is not None else None
+
+
+@shared_task(name="annotate.tasks.records.records_sync_missing", queue="default")
+def preference_records_sync_missing():
+    """Beat: build the records whose sync message was lost; returns how many."""
+    return records_sync_missing()

@@ -96,3 +96,29 @@ def test_job_list_narrows_to_a_project(client):
     assert len(client.get("/api/export-jobs/").json()["results"]) == 2
     bad = client.get("/api/export-jobs/?project=abc")
     assert bad.status_code == 400 and "project" in bad.json()["fields"]
+
+
+@pytest.mark.slow
+def test_a_job_whose_message_was_lost_is_sent_again(celery_worker_process):
+    """A job still queued long after its task was sent (the broker lost the message) is sent again by the
+    beat sweep, and a real worker runs it; a job sent recently is left alone."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from training.services import RESEND_AFTER, jobs_resend_unstarted
+
+    project = make_project()
+    make_records(project)
+    long_ago = timezone.now() - RESEND_AFTER - timedelta(minutes=1)
+    lost = ExportJob.objects.create(project=project, format="rlhfv-jsonl", sent_at=long_ago)
+    waiting = ExportJob.objects.create(project=project, format="rlhfv-jsonl", sent_at=timezone.now())
+    assert jobs_resend_unstarted() == 1
+    deadline = time.monotonic() + 60
+    while lost.stored_status() in (JobStatus.QUEUED, JobStatus.RUNNING):
+        assert time.monotonic() < deadline, "the job sent again did not run"
+        time.sleep(0.2)
+    lost.refresh_from_db()
+    assert lost.status == JobStatus.SUCCEEDED and lost.rows_written == 3 and lost.sent_at > long_ago
+    assert waiting.stored_status() == JobStatus.QUEUED
+    assert jobs_resend_unstarted() == 0

@@ -43,3 +43,37 @@ def test_worker_builds_the_record_after_an_api_submit(celery_worker_process):
     ]
     assert (record.rejected_spans, record.chosen_spans) == ([[11, 14]], [[11, 16], [23, 25]])
     assert (record.source, record.status, record.version) == ("annotation", "active", 1)
+
+
+def test_a_broker_down_at_submit_loses_no_record(transactional_db, process_env):
+    """With the broker down, a submit through the API still answers 201 (the annotation is committed by
+    then; no 500 after the fact), and the beat sweep later builds the record the lost message would have."""
+    import subprocess
+    import sys
+    from datetime import timedelta
+
+    from annotate.models import Annotation
+    from annotate.services.records import records_sync_missing
+    from tests.conftest import ROOT
+
+    project = make_project(record_trigger="submit")
+    make_response(project, text="There is a red circle.")
+    annotator = make_user(role="annotator", project=project)
+    segments = [{"start": 11, "end": 14, "category": "attribute", "replacement": "green"}]
+    code = (
+        "from django.contrib.auth import get_user_model; from rest_framework.test import APIClient; "
+        "client = APIClient(HTTP_HOST='localhost'); "
+        f"client.force_authenticate(get_user_model().objects.get(pk={annotator.pk})); "
+        f"task = client.post('/api/tasks/next/?project={project.pk}').json(); "
+        f"print(client.post('/api/annotations/', {{'task': task['id'], 'segments': {segments!r}, 'submit': True}}, "
+        "format='json').status_code)"
+    )
+    env = {**process_env, "CELERY_BROKER_URL": "redis://127.0.0.1:1/0"}
+    shell = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert shell.returncode == 0 and shell.stdout.split()[-1] == "201", shell.stderr[-2000:]
+    annotation = Annotation.objects.get()
+    assert annotation.status == "submitted" and not PreferenceRecord.objects.exists()
+    assert records_sync_missing(settled=timedelta(0)) == 1
+    assert PreferenceRecord.objects.get(annotation=annotation).chosen == "There is a green circle."
+    assert records_sync_missing(settled=timedelta(0)) == 0

@@ -221,33 +221,39 @@ def test_cancel_queued_generation_batch_is_immediate_and_the_worker_skips_it(pro
     assert caught.value.status == 409
 
 
-@pytest.mark.slow
-def test_cancel_stops_a_running_generation_batch(transactional_db, tiny_vlm):
-    """Cancelled while answering: the worker stops at its next micro-batch and stores no answer or task."""
+def _answer_in_a_thread(tiny_vlm, prompts=400):
+    """A batch of ``prompts`` tiny answers, one per micro-batch, executing in a worker thread: (batch, thread, outcome)."""
     project = make_project(overlap=1)
     ModelCheckpoint.objects.create(project=project, name="tiny", path=str(tiny_vlm), is_active=True)
-    for i in range(400):
-        Prompt.objects.create(project=project, question=f"Describe image {i}.")
-    batch = services.generation_batch_create(project=project, limit=400, enqueue=False,
+    Prompt.objects.bulk_create(Prompt(project=project, question=f"Describe image {i}.") for i in range(prompts))
+    batch = services.generation_batch_create(project=project, limit=prompts, enqueue=False,
                                              params={"max_new_tokens": 4, "batch_size": 1})
+    outcome = {}
 
     def work():
         try:
-            services.generation_batch_execute(batch_id=batch.pk)
+            outcome["batch"] = services.generation_batch_execute(batch_id=batch.pk)
         finally:
             connection.close()  # the thread's own connection
 
     worker = threading.Thread(target=work)
     worker.start()
+    return batch, worker, outcome
+
+
+def _progress_reaches(batch, fraction, deadline):
+    while batch.progress < fraction and time.monotonic() < deadline:
+        time.sleep(0.005)
+        batch.refresh_from_db()
+    return time.monotonic(), batch.progress
+
+
+@pytest.mark.slow
+def test_cancel_stops_a_running_generation_batch(transactional_db, tiny_vlm):
+    """Cancelled while answering: the worker stops at its next micro-batch and stores no answer or task."""
+    batch, worker, _ = _answer_in_a_thread(tiny_vlm)
     deadline = time.monotonic() + 120
-
-    def progress_reaches(fraction):
-        while batch.progress < fraction and time.monotonic() < deadline:
-            time.sleep(0.005)
-            batch.refresh_from_db()
-        return time.monotonic(), batch.progress
-
-    (t0, p0), (t1, p1) = progress_reaches(1e-9), progress_reaches(0.05)
+    (t0, p0), (t1, p1) = _progress_reaches(batch, 1e-9, deadline), _progress_reaches(batch, 0.05, deadline)
     seconds_per_prompt = (t1 - t0) / ((p1 - p0) * 400)
     services.generation_batch_cancel(batch=batch)
     cancelled = time.monotonic()
@@ -258,3 +264,23 @@ def test_cancel_stops_a_running_generation_batch(transactional_db, tiny_vlm):
     assert batch.status == JobStatus.CANCELLED and 0 < batch.progress < 1
     assert not Response.objects.filter(generation_batch=batch).exists()
     assert not AnnotationTask.objects.filter(response__generation_batch=batch).exists()
+
+
+@pytest.mark.slow
+def test_a_generation_batch_deleted_while_running_stops_its_worker(transactional_db, tiny_vlm):
+    """Deleted (in the admin) while answering: the worker stops at its next micro-batch without an error."""
+    batch, worker, outcome = _answer_in_a_thread(tiny_vlm)
+    _progress_reaches(batch, 1e-9, time.monotonic() + 120)
+    batch.delete()
+    worker.join(timeout=120)
+    assert not worker.is_alive() and outcome["batch"].status == "deleted"
+    assert not Response.objects.exists() and not AnnotationTask.objects.exists()
+
+
+def test_a_training_run_deleted_while_running_asks_its_worker_to_stop(project):
+    """The trainer's stop check is true once the run's row is gone, so it does not train into a deleted run."""
+    run = services.training_run_create(project=project)
+    run.transition(JobStatus.RUNNING)
+    assert not services._stop_requested(run)
+    TrainingRun.objects.filter(pk=run.pk).delete()
+    assert services._stop_requested(run)
