@@ -5,9 +5,10 @@ Object-level visibility of tasks and annotations lives in the selectors
 see answers 404, like a row that does not exist.
 """
 from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.permissions import BasePermission
 
 from annotate.models import Project, Role
-from annotate.roles import user_project_role
+from annotate.roles import project_ids_managed, user_project_role
 
 ANY_MEMBER = (Role.ANNOTATOR, Role.REVIEWER, Role.MANAGER)
 REVIEWERS = (Role.REVIEWER, Role.MANAGER)
@@ -22,3 +23,13 @@ def project_for_role(*, user, project_id, roles=ANY_MEMBER):
     if role not in roles:
         raise PermissionDenied(f"This needs the {' or '.join(roles)} role in project {project_id}.")
     return project
+
+
+class ManagesAProject(BasePermission):
+    """Staff, or a member with the manager role in at least one project (which project: ``project_for_role``)."""
+
+    message = "This needs the manager role."
+
+    def has_permission(self, request, view):
+        managed = project_ids_managed(user=request.user)
+        return managed is None or bool(managed)

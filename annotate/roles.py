@@ -18,6 +18,13 @@ def user_is_manager(user):
     return bool(user and user.is_authenticated and (user.is_superuser or user.is_staff))
 
 
+def project_ids_managed(*, user):
+    """Ids of the projects the user manages; None means all (staff and superusers)."""
+    if user_is_manager(user):
+        return None
+    return list(Membership.objects.filter(user=user, role=Role.MANAGER).values_list("project_id", flat=True))
+
+
 def user_project_role(user, project_id):
     """The caller's role in a project (managers: ``manager``), or None for outsiders."""
     if user_is_manager(user):

@@ -6,6 +6,11 @@ from rest_framework import serializers
 MAX_ID = 2**63 - 1
 
 
+def is_int64(value) -> bool:
+    """An integer (not a bool) that fits a 64-bit signed column or parquet int64."""
+    return type(value) is int and -MAX_ID - 1 <= value <= MAX_ID
+
+
 class IdField(serializers.IntegerField):
     """A row id from the client: a positive 64-bit integer, else a 400 naming the field."""
 
@@ -23,3 +28,23 @@ class IdConverter:
 
     def to_url(self, value):
         return str(value)
+
+
+def unstorable_text(value: str) -> str | None:
+    """Why ``value`` cannot be stored, or None: PostgreSQL's text and JSON refuse NUL, UTF-8 refuses lone
+    surrogates. DRF's CharField checks both; raw JSON input (segments, configs, imported files) needs this."""
+    if "\x00" in value:
+        return "Contains a NUL character (\\u0000), which cannot be stored."
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "Contains a lone surrogate (not valid Unicode), which cannot be stored."
+    return None
+
+
+def unstorable_json(value) -> str | None:
+    """``unstorable_text`` of the first bad string (or key) anywhere in a JSON value, else None."""
+    if isinstance(value, str):
+        return unstorable_text(value)
+    children = [*value.keys(), *value.values()] if isinstance(value, dict) else value if isinstance(value, list) else []
+    return next((problem for child in children if (problem := unstorable_json(child))), None)

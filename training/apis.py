@@ -14,19 +14,11 @@ from rest_framework.views import APIView
 
 from config.fields import IdField
 from annotate.models import Role
-from annotate.permissions import project_for_role
+from annotate.permissions import ManagesAProject, project_for_role
 from training import selectors, services
 from training.models import GenerationBatch, ModelCheckpoint, TrainingRun
 
 PROJECT_FILTER = OpenApiParameter("project", int, description="Only this project's rows.")
-
-
-class ManagesAProject(permissions.BasePermission):
-    message = "This needs the manager role."
-
-    def has_permission(self, request, view):
-        managed = selectors.project_ids_managed(user=request.user)
-        return managed is None or bool(managed)
 
 
 class ManagerApi(APIView):

@@ -1,17 +1,10 @@
 """Reads of the training app: runs, metrics, checkpoints, generation batches, training records."""
 from django.db.models import Q
 
-from annotate.models import Membership, PreferenceRecord, Project, Prompt, RecordSource, RecordStatus, Role
-from annotate.roles import user_is_manager
+from annotate.models import PreferenceRecord, Project, Prompt, RecordSource, RecordStatus
+from annotate.roles import project_ids_managed
 from training.jobs import FINISHED, JobStatus
 from training.models import GenerationBatch, ModelCheckpoint, TrainingMetric, TrainingRun
-
-
-def project_ids_managed(*, user):
-    """Ids of the projects the user manages; None means all (staff and superusers)."""
-    if user_is_manager(user):
-        return None
-    return list(Membership.objects.filter(user=user, role=Role.MANAGER).values_list("project_id", flat=True))
 
 
 def _managed(queryset, *, user, project_id=None, field="project_id"):

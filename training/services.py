@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from annotate.models import AnnotationTask, Project, Prompt, Response
 from config.errors import ApplicationError
+from config.fields import unstorable_json
 from training.ddpo.config import DDPOConfig
 from training.generation import SamplingParams, generate, load_generator
 from training.jobs import JobStatus, JobStopped, job_enqueue, job_send
@@ -124,7 +125,11 @@ def training_run_config(*, run) -> DDPOConfig:
 
 
 def _dataclass_from_json(cls, data, *, field):
-    """``cls.from_dict(data)`` of a client's JSON object; an unknown key, a wrong type or a bad value names ``field``."""
+    """``cls.from_dict(data)`` of a client's JSON object; an unknown key, a wrong type, a bad value or a
+    string the database cannot store names ``field``."""
+    problem = unstorable_json(data)
+    if problem:
+        raise ApplicationError(f"Invalid {field}: {problem}", fields={field: [problem]})
     try:
         return cls.from_dict(data)
     except (TypeError, ValueError) as exc:

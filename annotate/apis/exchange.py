@@ -1,20 +1,26 @@
-"""Dataset exchange for managers: streamed export, background export jobs, parquet import."""
+"""Dataset exchange for managers: streamed export, background export jobs, parquet import.
+
+Staff exchange every project's data; a member with the manager role that
+project's (as in the training API): another project answers 404.
+"""
 from types import SimpleNamespace
 
 from django.http import FileResponse, StreamingHttpResponse
+from django.utils.http import content_disposition_header
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.generics import ListAPIView, RetrieveAPIView, get_object_or_404
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import FormParser, MultiPartParser
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.fields import IdField
-from annotate.models import ExportFormat, ExportJob, Project, RecordStatus
-from annotate.roles import user_is_manager
+from annotate.models import ExportFormat, ExportJob, Project, RecordStatus, Role
+from annotate.permissions import ManagesAProject, project_for_role
+from annotate.roles import project_ids_managed
 from annotate.selectors.records import record_export_list
 from annotate.services.export_jobs import export_job_create
 from annotate.services.exports import export_chunks, export_filename
@@ -26,13 +32,6 @@ CONTENT_TYPES = {
     ExportFormat.RLHFV_JSONL: "application/x-ndjson",
     ExportFormat.TRL_PARQUET: "application/vnd.apache.parquet",
 }
-
-
-class IsManager(BasePermission):
-    """Staff and superusers: exports and imports move whole datasets."""
-
-    def has_permission(self, request, view):
-        return user_is_manager(request.user)
 
 
 class FormatParamNegotiation(DefaultContentNegotiation):
@@ -59,28 +58,43 @@ class ExportQuerySerializer(ExportFilterSerializer):
     include_segments = serializers.BooleanField(default=False)
 
 
-def _split(data):
-    """(project, format, include_segments, filters) of validated export input."""
+def _split(data, user):
+    """(project, format, include_segments, filters) of validated export input; a project the user does not
+    manage is a 404 (403 for a member without the role)."""
     filters = {key: data[key] for key in ExportFilterSerializer().fields if key in data}
-    return data["project"], data["format"], data["include_segments"], filters
+    return _managed_project(data["project"], user), data["format"], data["include_segments"], filters
 
 
-class ExportApi(APIView):
-    permission_classes = [IsManager]
+def _managed_project(project, user):
+    return project_for_role(user=user, project_id=project.pk, roles=(Role.MANAGER,))
+
+
+def _export_jobs(user):
+    """The export jobs of the projects ``user`` manages."""
+    managed = project_ids_managed(user=user)
+    jobs = ExportJob.objects.all()
+    return jobs if managed is None else jobs.filter(project_id__in=managed)
+
+
+class ManagerApi(APIView):
+    permission_classes = [IsAuthenticated, ManagesAProject]
+
+
+class ExportApi(ManagerApi):
     content_negotiation_class = FormatParamNegotiation
 
     @extend_schema(parameters=[ExportQuerySerializer], responses={(200, "application/octet-stream"): bytes})
     def get(self, request):
         query = ExportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        project, export_format, include_segments, filters = _split(query.validated_data)
+        project, export_format, include_segments, filters = _split(query.validated_data, request.user)
         records = record_export_list(project_id=project.pk, **filters)
         response = StreamingHttpResponse(
             export_chunks(records=records, export_format=export_format, include_segments=include_segments),
             content_type=CONTENT_TYPES[export_format],
         )
         name = export_filename(project_name=project.name, export_format=export_format)
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=name)
         return response
 
 
@@ -95,15 +109,15 @@ class ImportOutputSerializer(serializers.Serializer):
     skipped = serializers.IntegerField()
 
 
-class ImportApi(APIView):
-    permission_classes = [IsManager]
+class ImportApi(ManagerApi):
     parser_classes = [MultiPartParser, FormParser]
 
     @extend_schema(request={"multipart/form-data": ImportInputSerializer}, responses={201: ImportOutputSerializer})
     def post(self, request):
         data = ImportInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        result = dataset_import(project=data.validated_data["project"], file=data.validated_data["file"])
+        project = _managed_project(data.validated_data["project"], request.user)
+        result = dataset_import(project=project, file=data.validated_data["file"])
         return Response(ImportOutputSerializer(result._asdict()).data, status=status.HTTP_201_CREATED)
 
 
@@ -128,13 +142,13 @@ class ExportJobFilterSerializer(serializers.Serializer):
 class ExportJobListApi(ListAPIView):
     """Background exports, newest first (``?project=`` narrows); POST queues one (same parameters as ``GET /api/export/``)."""
 
-    permission_classes = [IsManager]
+    permission_classes = ManagerApi.permission_classes
     serializer_class = ExportJobOutputSerializer
 
     def get_queryset(self):
         query = ExportJobFilterSerializer(data=self.request.query_params)
         query.is_valid(raise_exception=True)
-        jobs = ExportJob.objects.all()
+        jobs = _export_jobs(self.request.user)
         if "project" in query.validated_data:
             jobs = jobs.filter(project_id=query.validated_data["project"])
         return jobs
@@ -147,7 +161,7 @@ class ExportJobListApi(ListAPIView):
     def post(self, request):
         data = ExportQuerySerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        project, export_format, include_segments, filters = _split(data.validated_data)
+        project, export_format, include_segments, filters = _split(data.validated_data, request.user)
         filters = {key: value.isoformat() if hasattr(value, "isoformat") else value for key, value in filters.items()}
         job = export_job_create(user=request.user, project=project, export_format=export_format,
                                 filters=filters, include_segments=include_segments)
@@ -155,17 +169,18 @@ class ExportJobListApi(ListAPIView):
 
 
 class ExportJobDetailApi(RetrieveAPIView):
-    permission_classes = [IsManager]
+    permission_classes = ManagerApi.permission_classes
     serializer_class = ExportJobOutputSerializer
-    queryset = ExportJob.objects.all()
+
+    def get_queryset(self):
+        return _export_jobs(self.request.user)
 
 
-class ExportJobDownloadApi(APIView):
-    permission_classes = [IsManager]
+class ExportJobDownloadApi(ManagerApi):
 
     @extend_schema(responses={(200, "application/octet-stream"): bytes})
     def get(self, request, pk):
-        job = get_object_or_404(ExportJob, pk=pk, status=JobStatus.SUCCEEDED)
+        job = get_object_or_404(_export_jobs(request.user), pk=pk, status=JobStatus.SUCCEEDED)
         try:
             stream = job.file.open("rb")
         except FileNotFoundError:  # deleted from storage by hand: gone, not a server fault

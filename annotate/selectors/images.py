@@ -4,6 +4,7 @@ from django.http import Http404
 
 from annotate.models import ImageAsset, Membership, PreferenceRecord, Prompt
 from annotate.roles import user_is_manager
+from config.fields import unstorable_text
 
 
 def image_get_visible(*, user, name) -> ImageAsset:
@@ -12,6 +13,8 @@ def image_get_visible(*, user, name) -> ImageAsset:
     Other files in the same storage (export files) are never images, so
     they are not served this way; exports have their own managers-only download.
     """
+    if unstorable_text(name):  # no stored name holds one; the database would refuse the query
+        raise Http404("No such image")
     images = ImageAsset.objects.filter(file=name)
     if not user_is_manager(user):
         projects = Membership.objects.filter(user=user).values("project_id")

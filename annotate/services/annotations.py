@@ -16,6 +16,7 @@ from annotate.models import Annotation, AnnotationStatus, AnnotationTask, Segmen
 from annotate.services.queue import task_release
 from annotate.services.records import record_sync_enqueue
 from config.errors import ApplicationError
+from config.fields import unstorable_text
 
 SEGMENT_KEYS = ("start", "end", "category", "replacement")
 
@@ -42,6 +43,8 @@ def _segment_errors(index, segment, *, project, length):
         errors[f"{name}.category"] = [f"Unknown category {category!r}; the project's are {', '.join(project.categories)}."]
     if not isinstance(replacement, str):
         errors[f"{name}.replacement"] = ["Must be a string."]
+    elif problem := unstorable_text(replacement):
+        errors[f"{name}.replacement"] = [problem]
     elif len(replacement) > project.max_rewrite_chars:
         errors[f"{name}.replacement"] = [f"The rewrite has {len(replacement)} characters; the limit is {project.max_rewrite_chars}."]
     elif not errors and start == end and not replacement:

@@ -22,6 +22,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 
 from annotate.models import ExportFormat
+from config.fields import is_int64
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ def _groups(records, include_segments):
         group["rejected"].append(rejected)
         group["origin_dataset"].append(origin.get("origin_dataset", dataset or ""))
         group["origin_split"].append(origin.get("origin_split") or _origin_split(checkpoint, kind))
-        group["idx"].append(origin["idx"] if isinstance(origin.get("idx"), int) else pk)
+        group["idx"].append(origin["idx"] if is_int64(origin.get("idx")) else pk)
         group["segments"].extend(alignment)
         group_bytes += len(data or b"")
         if len(group["idx"]) >= GROUP_ROWS or group_bytes >= GROUP_BYTES:

@@ -20,12 +20,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from PIL import Image, UnidentifiedImageError
 
 from training.ddpo.alignment import alignment_from_diff, alignment_spans
 from annotate.models import ImageAsset, PreferenceRecord, Project, Prompt, RecordSource, Response
 from config.errors import ApplicationError
+from config.fields import is_int64, unstorable_text
 
 MAX_IMAGE_PIXELS = 40_000_000  # decompression bombs: a small file that decodes to gigabytes
 BATCH_ROWS = 256
@@ -73,10 +74,14 @@ def _texts(row, where):
         if not isinstance(text.get(key), str):
             what = f"`text` lacks the key {key!r}" if "text" in row else f"`{key}` is missing"
             raise _bad(f"{where}: {what} (or it is not a string).")
+        if problem := unstorable_text(text[key]):
+            raise _bad(f"{where}: `{key}`: {problem}")
     return tuple(text[key] for key in TEXT_KEYS)
 
 
 def _check_path(path, where):
+    if path is not None and not isinstance(path, str):
+        raise _bad(f"{where}: image path {path!r} is not a string.")
     if path and (path.startswith(("/", "\\", "~")) or re.match(r"^[A-Za-z]:", path)
                  or ".." in re.split(r"[\\/]", path)):
         raise _bad(f"{where}: image path {path!r} is absolute or leaves its folder.")
@@ -98,10 +103,12 @@ def _image(value, where):
                 if width * height > MAX_IMAGE_PIXELS:
                     raise too_large
                 image.verify()
+    except ApplicationError:
+        raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise too_large
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise _bad(f"{where}: `image` bytes are not an image ({error}).")
+    except Exception as error:  # Pillow's decoders raise many kinds (NotImplementedError for odd DDS flags...)
+        raise _bad(f"{where}: `image` bytes are not an image ({type(error).__name__}: {error}).")
     return data, hashlib.sha256(data).hexdigest(), width, height, (kind or "bin").lower()
 
 
@@ -111,7 +118,9 @@ def _alignment(row, rejected, chosen, where):
     try:
         alignment = [{"rejected": list(item["rejected"]), "chosen": list(item["chosen"]),
                       "category": item.get("category") or ""} for item in row["segments"]]
-        in_range = all(len(item[side]) == 2 and 0 <= item[side][0] <= item[side][1] <= len(text)
+        in_range = all(len(item[side]) == 2 and all(type(offset) is int for offset in item[side])
+                       and 0 <= item[side][0] <= item[side][1] <= len(text) and isinstance(item["category"], str)
+                       and not unstorable_text(item["category"])
                        for item in alignment for side, text in (("rejected", rejected), ("chosen", chosen)))
     except (TypeError, KeyError, AttributeError):
         in_range = False
@@ -122,8 +131,11 @@ def _alignment(row, rejected, chosen, where):
 
 def _parse(row, where):
     question, chosen, rejected = _texts(row, where)
-    origin = {key: row[key] if isinstance(row[key], str) or key == "idx" and isinstance(row[key], int) else str(row[key])
+    origin = {key: row[key] if isinstance(row[key], str) or key == "idx" and is_int64(row[key]) else str(row[key])
               for key in ORIGIN_COLUMNS if row.get(key) is not None}
+    for key, value in origin.items():
+        if isinstance(value, str) and (problem := unstorable_text(value)):
+            raise _bad(f"{where}: `{key}`: {problem}")
     _check_path(origin.get("image_path"), where)
     image = _image(row["image"], where)
     key = hashlib.sha256(json.dumps([image[1], question, chosen, rejected]).encode()).hexdigest()
@@ -215,9 +227,12 @@ def dataset_import(*, project: Project, file, on_rows: Callable[[int, int], None
     try:
         with transaction.atomic():
             return _import_rows(project, parquet, saved, on_rows)
-    except BaseException:
+    except BaseException as error:
         for name in saved:
             default_storage.delete(name)
+        if isinstance(error, IntegrityError):  # an import of the same rows or images committed meanwhile
+            message = "Another import stored some of these rows meanwhile; send the file again (rows already there are skipped)."
+            raise ApplicationError(message, fields={"file": [message]}, status=409) from error
         raise
 
 

@@ -57,3 +57,27 @@ def test_malformed_input_never_gives_a_500(team):
                 answer = client.generic(method, url.format(bad), b'{"version": 1, "reason": "r"}',
                                         content_type="application/json")
                 _assert_client_error(answer, f"{method} {url.format(bad)}")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("rewrite,problem", [("\x00", "NUL"), ("a\ud800", "lone surrogate")])
+def test_a_rewrite_the_database_cannot_store_is_a_400_naming_it(team, rewrite, problem):
+    """A NUL or a lone surrogate in a replacement (raw JSON, no DRF CharField) names segments[0].replacement
+    when annotating, editing and editing-then-accepting."""
+    team.response()
+    annotator, reviewer = team.client(team.annotator), team.client(team.reviewer)
+    task = next_task(annotator, team.project)
+    bad = [segment(0, 1, replacement=rewrite)]
+
+    def send(client, method, url, body):  # json.dumps escapes a lone surrogate, as a browser's JSON.stringify does
+        return client.generic(method, url, json.dumps(body), content_type="application/json")
+
+    created = send(annotator, "POST", "/api/annotations/", {"task": task["id"], "segments": bad})
+    draft = annotator.post("/api/annotations/", {"task": task["id"], "segments": [segment(0, 1)]}, format="json").json()
+    url = f"/api/annotations/{draft['id']}/"
+    patched = send(annotator, "PATCH", url, {"version": draft["version"], "segments": bad, "submit": True})
+    annotator.patch(url, {"version": draft["version"], "submit": True}, format="json")
+    accepted = send(reviewer, "POST", f"{url}accept/", {"segments": bad})
+    for answer in (created, patched, accepted):
+        assert answer.status_code == 400, answer.content
+        assert problem in answer.json()["fields"]["segments[0].replacement"][0]

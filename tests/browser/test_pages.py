@@ -77,7 +77,7 @@ def test_media_serves_images_of_the_callers_projects_only(client, settings):
     client.force_login(make_user(role="annotator", project=project))
     answer = client.get(url)
     assert answer.status_code == 200 and b"".join(answer.streaming_content) == image.file.open("rb").read()
-    for name in ("exports/1/secret.parquet", "../../etc/passwd", "images/missing.png"):
+    for name in ("exports/1/secret.parquet", "../../etc/passwd", "images/missing.png", "a%00b.png"):
         assert client.get(f"/media/{name}").status_code == 404, name
     client.force_login(make_user(role="manager"))
     assert client.get("/media/exports/1/secret.parquet").status_code == 404

@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 from rest_framework.test import APIClient
 
-from annotate.models import RecordStatus, Role
+from annotate.models import Membership, RecordStatus, Role
 from tests.exchange.helpers import export_bytes, make_record, make_records, manager_client
 from tests.factories import make_project, make_user
 
@@ -162,6 +162,40 @@ def test_only_managers_exchange_datasets(method, url):
         member = APIClient()
         member.force_authenticate(make_user(role=role, project=project))
         assert getattr(member, method)(url).status_code == 403
+
+
+def test_a_project_manager_exchanges_the_data_of_their_projects_only():
+    """A member with the manager role (not staff) exports, imports and lists export jobs of their project; another
+    project answers 404 (its jobs are not listed), as in the training API the same dashboard uses."""
+    from annotate.models import ExportJob
+    from tests.exchange.helpers import rlhfv_parquet
+
+    mine, other = make_project(), make_project()
+    make_records(mine)
+    lead = make_user()
+    Membership.objects.create(project=mine, user=lead, role=Role.MANAGER)
+    client = APIClient()
+    client.force_authenticate(lead)
+    assert pq.read_table(io.BytesIO(export_bytes(client, mine))).num_rows == 3
+    assert client.get("/api/export/", {"format": "rlhfv-parquet", "project": other.pk}).status_code == 404
+    theirs = ExportJob.objects.create(project=other, format="rlhfv-jsonl")
+    queued = client.post("/api/export-jobs/", {"format": "rlhfv-jsonl", "project": mine.pk}, format="json")
+    assert queued.status_code == 202
+    assert [job["id"] for job in client.get("/api/export-jobs/").json()["results"]] == [queued.json()["id"]]
+    assert client.get(f"/api/export-jobs/{theirs.pk}/").status_code == 404
+    assert client.post("/api/export-jobs/", {"format": "rlhfv-jsonl", "project": other.pk}, format="json").status_code == 404
+    for project, status in ((mine, 201), (other, 404)):
+        upload = io.BytesIO(rlhfv_parquet())
+        upload.name = "data.parquet"
+        answer = client.post("/api/import/", {"project": project.pk, "file": upload}, format="multipart")
+        assert answer.status_code == status, answer.content
+
+
+def test_the_download_name_keeps_a_non_latin_project_name():
+    """RFC 6266 filename* (UTF-8), which browsers decode, not a raw or RFC 2047 header."""
+    project = make_project(name="猫 données")
+    response = manager_client().get("/api/export/", {"format": "rlhfv-jsonl", "project": project.pk})
+    assert response["Content-Disposition"] == "attachment; filename*=utf-8''%E7%8C%AB_donn%C3%A9es-rlhfv.jsonl"
 
 
 def test_empty_export_is_a_valid_file():

@@ -1,6 +1,7 @@
 """Imports of RLHF-V / RLAIF-V parquet: round trip, idempotency, bad files refused whole."""
 import io
 import json
+import struct
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -75,6 +76,17 @@ def _bomb():
     return buffer.getvalue()
 
 
+def _dds_of_unknown_pixel_format():
+    """A DDS header whose pixel format flags are 0: Pillow raises NotImplementedError, not an OSError."""
+    header = struct.pack("<4s7I44x", b"DDS ", 124, 0x1007, 4, 4, 0, 0, 0)
+    pixel_format = struct.pack("<2I4s5I", 32, 0, b"\0\0\0\0", 0, 0, 0, 0, 0)
+    return header + pixel_format + struct.pack("<5I", 0x1000, 0, 0, 0, 0) + bytes(64)
+
+
+def _texts(**texts):
+    return json.dumps({"question": "q", "chosen": "c", "rejected": "r", **texts})
+
+
 def _damaged(data):
     """Valid header and footer, garbage in the first column's page header."""
     return data[:8] + b"\xff" * 32 + data[40:]
@@ -93,6 +105,17 @@ BAD_FILES = {
     "absolute image_path": (lambda: rlhfv_parquet(image_path="/etc/passwd"), "absolute or leaves its folder"),
     "dotdot image_path": (lambda: rlhfv_parquet(image_path="imgs/../../secret.png"), "absolute or leaves its folder"),
     "bad segments": (lambda: rlhfv_parquet(segments=[{"rejected": [0, 99], "chosen": [0, 1], "category": "x"}]), "segments"),
+    "segment category not text": (lambda: rlhfv_parquet(segments=[{"rejected": [2, 5], "chosen": [2, 5], "category": 7}]),
+                                  "segments"),
+    "segment offsets as bools": (lambda: rlhfv_parquet(segments=[{"rejected": [True, True], "chosen": [True, True],
+                                                                  "category": "x"}]), "segments"),
+    "NUL in a text": (lambda: rlhfv_parquet(text=_texts(question="q\x00")), "Row 1: `question`: Contains a NUL"),
+    "lone surrogate in a text": (lambda: rlhfv_parquet(text=_texts(chosen="c\ud800")), "`chosen`: Contains a lone surrogate"),
+    "NUL in an origin column": (lambda: rlhfv_parquet(origin_dataset="v\x00"), "`origin_dataset`: Contains a NUL"),
+    "image path not a string": (lambda: rlhfv_parquet([{**rlhfv_row(0), "image": {"bytes": png_bytes((1, 2, 3)), "path": 5}}]),
+                                "is not a string"),
+    "image of an unknown pixel format": (lambda: rlhfv_parquet(image={"bytes": _dds_of_unknown_pixel_format(), "path": "x.dds"}),
+                                         "NotImplementedError"),
 }
 
 
@@ -107,6 +130,18 @@ def test_bad_file_is_400_and_nothing_is_stored(case, settings):
     assert not PreferenceRecord.objects.exists() and not Prompt.objects.exists() and not ImageAsset.objects.exists()
     media = settings.MEDIA_ROOT
     assert not media.exists() or not [p for p in media.rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize("idx", [pa.array([True, False]), pa.array([2**64 - 1, 2**63], type=pa.uint64())])
+def test_an_idx_that_is_no_int64_imports_and_exports_as_the_record_id(idx):
+    """A bool or uint64 idx beyond int64 is kept as text in the origin; exports write the record id instead."""
+    table = pq.read_table(io.BytesIO(rlhfv_parquet()))
+    buffer = io.BytesIO()
+    pq.write_table(table.set_column(table.schema.get_field_index("idx"), "idx", idx), buffer)
+    project = make_project()
+    assert _import(manager_client(), project, buffer.getvalue()).status_code == 201
+    exported = pq.read_table(io.BytesIO(export_bytes(manager_client(), project, include_segments=1)))
+    assert exported.column("idx").to_pylist() == list(PreferenceRecord.objects.filter(project=project).values_list("id", flat=True))
 
 
 def test_large_upload_spooled_to_disk_imports(settings):

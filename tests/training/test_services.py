@@ -31,7 +31,8 @@ def project(db):
                                             ({"gama": 5}, "unknown config keys"), ({"output_dir": "/tmp"}, "output_dir"),
                                             ({"batch_size": 1.5}, "batch_size"), ({"epochs": True}, "epochs"),
                                             ({"beta": float("inf")}, "beta"), ({"lora": 1}, "lora"),
-                                            ({"max_steps": 2**40}, "max_steps"), ({"lora_target_modules": [1]}, "lora_target")])
+                                            ({"max_steps": 2**40}, "max_steps"), ({"lora_target_modules": [1]}, "lora_target"),
+                                            ({"lora_target_modules": "q\x00"}, "NUL"), ({"lora_target_modules": ["\ud800"]}, "surrogate")])
 def test_create_rejects_bad_config(project, config, message):
     """A bad override is refused before anything is queued, naming the config key."""
     with pytest.raises(ApplicationError, match=message) as caught:
