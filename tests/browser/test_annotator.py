@@ -126,6 +126,28 @@ def test_overlapping_selection_is_refused_with_a_message(watched):
     assert page.locator("#segments .seg-item").count() == 1
 
 
+def test_an_open_rewrite_is_never_thrown_away(watched):
+    """The legend's category chips mark the selection; a typed rewrite survives a click on another highlight
+    (refused with a message) and "No hallucination" (saved as a segment, nothing submitted)."""
+    page = watched.page
+    annotator, response = open_task(page, "A red circle and a blue square.")
+    drag_select(page, 2, 4)  # "red"
+    page.click("#legend button:has-text('attribute')")
+    assert page.locator(".rewrite-box").is_visible()
+    page.keyboard.type("green")
+    page.keyboard.press("Enter")
+    drag_select(page, 19, 22)  # "blue"
+    page.keyboard.press("4")
+    page.keyboard.type("yellow")
+    page.click("#answer mark.seg")  # the "red" highlight
+    assert "Save (Enter) or cancel (Esc)" in page.locator("#notice").text_content()
+    assert page.input_value(".rewrite-box input.rewrite") == "yellow"
+    page.click("#no-hallucination")
+    assert page.locator("#segments .seg-item").count() == 2
+    assert "This answer has segments" in page.locator("#notice").text_content()
+    assert not Annotation.objects.filter(annotator=annotator, status=AnnotationStatus.SUBMITTED).exists()
+
+
 def test_draft_is_saved_and_restored_after_reload_and_leaving(watched):
     """Autosave keeps the draft across a reload; leaving the page saves the latest edit (keepalive fetch)."""
     page = watched.page
@@ -209,6 +231,9 @@ def test_keyboard_only_flow(watched):
     page.keyboard.press("?")
     assert page.locator("#help-dialog").is_visible()
     screenshot(page, "annotator-help")
+    page.keyboard.press("?")  # toggles, as the help says
+    assert page.locator("#help-dialog").is_hidden()
+    page.keyboard.press("?")
     page.keyboard.press("Escape")
     assert page.locator("#help-dialog").is_hidden()
     page.keyboard.press("Control+Enter")
@@ -233,9 +258,13 @@ def test_no_hallucination_skip_zoom_and_queue_position(watched):
     page.keyboard.press("Alt+n")
     page.wait_for_function("document.getElementById('queue').textContent === '1 done · 2 remaining'")
     page.click("#skip")
-    page.check("input[value=other]")
-    page.fill("input[name=other]", "Cannot see the <square>")
-    page.click("#skip-dialog button.primary")
+    page.fill("input[name=other]", "x")  # typing a reason picks "Other"
+    assert page.is_checked("input[value=other]")
+    page.fill("input[name=other]", "")
+    page.press("input[name=other]", "Enter")  # an empty "Other" keeps the dialog open
+    assert page.locator("#skip-dialog").is_visible()
+    page.type("input[name=other]", "Cannot see the <square>")
+    page.press("input[name=other]", "Enter")  # Enter skips (it used to press the first button, Cancel)
     page.wait_for_function(f"document.getElementById('answer').textContent === {third.text!r}")
     judged = {a.task.response_id: a for a in Annotation.objects.filter(annotator=annotator).select_related("task")}
     assert judged[first.id].status == AnnotationStatus.SUBMITTED and judged[first.id].no_hallucination
@@ -316,11 +345,14 @@ def test_reviewer_accepts_edits_and_rejects_side_by_side(watched):
     screenshot(page, "reviewer-edit")
     page.click("#edit-accept")
     page.wait_for_selector("#edit-dialog:not([open])", state="attached")
+    assert alice_card.locator(".badge").first.text_content() == "accepted"  # the card shows what was stored
+    assert "1 segment" in alice_card.locator("header").text_content()
 
     bob_card = page.locator(".review-card", has=page.locator(".who", has_text="bob"))
     bob_card.locator("input.reason").fill("Yellow is wrong: the circle is green.")
-    bob_card.locator("button:has-text('Reject')").click()
+    bob_card.locator("input.reason").press("Enter")
     page.wait_for_selector("button:has-text('Next answer')")
+    assert bob_card.locator(".badge").first.text_content() == "rejected"
 
     decided = {a.annotator.username: a for a in Annotation.objects.filter(task__response=response)}
     assert decided["alice"].status == AnnotationStatus.ACCEPTED

@@ -60,14 +60,19 @@ function lineChart(title, steps, series, names) {
     );
     names.forEach((name, i) => {
       const column = series[name] || [];
+      const colour = COLORS[i % COLORS.length];
+      const points = [];
       let path = "", pen = "M";
       steps.forEach((step, j) => {
         const v = column[j];
         if (v === null || v === undefined || !Number.isFinite(v)) { pen = "M"; return; }
-        path += `${pen}${x(step).toFixed(1)},${y(v).toFixed(1)} `;
+        points.push([x(step).toFixed(1), y(v).toFixed(1)]);
+        path += `${pen}${points.at(-1).join(",")} `;
         pen = "L";
       });
-      if (path) chart.append(svg("path", { d: path, fill: "none", stroke: COLORS[i % COLORS.length], "stroke-width": 1.5 }));
+      // A lone value (a one-step run) draws no line: mark it with a dot.
+      if (points.length === 1) chart.append(svg("circle", { cx: points[0][0], cy: points[0][1], r: 2.5, fill: colour }));
+      else if (points.length) chart.append(svg("path", { d: path, fill: "none", stroke: colour, "stroke-width": 1.5 }));
     });
   }
   const latest = (name) => formatNumber((series[name] || []).at(-1));
@@ -111,7 +116,12 @@ async function cancelRun(event, run) {
 function runRow(run) {
   const config = run.config || {};
   const settings = [config.gamma ?? project.gamma, config.beta ?? project.beta, config.learning_rate ?? "5e-7"].join(" / ");
-  return el("tr", { dataset: { run: run.id }, class: run.id === selectedRun ? "selected" : "", onclick: () => showRun(run.id).then(() => schedule()) },
+  const open = () => showRun(run.id).then(() => schedule());
+  return el("tr", {
+    dataset: { run: run.id }, class: run.id === selectedRun ? "selected" : "", tabindex: "0", title: "Show this run's metrics",
+    onclick: open,
+    onkeydown: (event) => { if (event.target === event.currentTarget && (event.key === "Enter" || event.key === " ")) { event.preventDefault(); open(); } },
+  },
     el("td", {}, run.id),
     el("td", {}, badge(run.status), run.cancel_requested && !FINISHED.has(run.status) ? " (stopping)" : ""),
     el("td", {}, percent(run.progress), ` ${run.step}/${run.total_steps || "?"}`),

@@ -1,7 +1,7 @@
 // The annotator screen: one task at a time, drafts saved as you go.
 import { api } from "./api.js";
 import { el, isTyping, notify, replaceChildren, showImage, wireImageZoom } from "./dom.js";
-import { categoryClass, SegmentEditor } from "./editor.js";
+import { SegmentEditor } from "./editor.js";
 
 const AUTOSAVE_MS = 3000;
 const page = JSON.parse(document.getElementById("page-data").textContent);
@@ -137,6 +137,7 @@ function submit() {
 }
 
 function noHallucination() {
+  if (!editor.settleBox()) return; // a rewrite being typed is a segment, not thrown away
   if (editor.value().length) {
     notify("This answer has segments: delete them first, or submit them.", "error");
     return;
@@ -147,20 +148,31 @@ function noHallucination() {
 
 function openSkip() {
   if (!state.task) return;
-  const dialog = $("skip-dialog");
   $("skip-form").reset();
-  dialog.showModal();
+  $("skip-dialog").returnValue = "";
+  $("skip-dialog").showModal();
 }
 
-$("skip-dialog").addEventListener("close", () => {
-  const dialog = $("skip-dialog");
-  if (dialog.returnValue !== "skip") return;
+function skipReason() {
   const form = new FormData($("skip-form"));
-  const reason = form.get("reason") === "other" ? String(form.get("other")).trim() : String(form.get("reason"));
-  if (!reason) {
-    notify("Give a reason to skip.", "error");
-    return;
-  }
+  return form.get("reason") === "other" ? String(form.get("other")).trim() : String(form.get("reason"));
+}
+
+// Enter in the form submits it ("Skip task" is its only submit button); an empty "Other" reason keeps it open.
+$("skip-form").addEventListener("submit", (event) => {
+  const other = $("skip-form").elements.other;
+  other.setCustomValidity(skipReason() ? "" : "Give a reason to skip.");
+  if (!other.reportValidity()) event.preventDefault();
+});
+$("skip-form").elements.other.addEventListener("input", (event) => {
+  event.target.setCustomValidity("");
+  $("skip-form").querySelector('input[name="reason"][value="other"]').checked = true;
+});
+$("skip-cancel").addEventListener("click", () => $("skip-dialog").close("cancel"));
+
+$("skip-dialog").addEventListener("close", () => {
+  if ($("skip-dialog").returnValue !== "skip") return;
+  const reason = skipReason();
   finish((task) => api("POST", `/api/tasks/${task.id}/skip/`, { reason }), "Skipped.", false);
 });
 
@@ -171,6 +183,11 @@ function toggleHelp() {
 }
 
 document.addEventListener("keydown", (event) => {
+  if (event.key === "?" && $("help-dialog").open) {
+    event.preventDefault();
+    toggleHelp();
+    return;
+  }
   if (event.defaultPrevented || document.querySelector("dialog[open]")) return;
   const ctrl = event.ctrlKey || event.metaKey;
   if (ctrl && event.key === "Enter") {
@@ -206,8 +223,7 @@ $("help-button").addEventListener("click", toggleHelp);
 wireImageZoom();
 
 $("max-key").textContent = String(page.categories.length);
-replaceChildren($("legend"), page.categories.map((name, i) => el("span", { class: `chip ${categoryClass(page.categories, name)}` },
-  el("kbd", {}, String(i + 1)), name)));
+replaceChildren($("legend"), editor.categoryButtons());
 
 setInterval(() => saveDraft(), AUTOSAVE_MS);
 // Leaving the page: a keepalive fetch outlives the page and, unlike sendBeacon, carries the CSRF header.

@@ -257,12 +257,18 @@ export class SegmentEditor {
   // --- the category toolbar (mouse users) ------------------------------------------------------
   buildToolbar() {
     this.toolbar = el("div", { class: "cat-toolbar", hidden: true, role: "toolbar", "aria-label": "Category" },
-      this.categories.map((name, i) => el("button", {
-        type: "button",
-        class: `chip ${categoryClass(this.categories, name)}`,
-        onmousedown: (event) => event.preventDefault(), // keep the text selection
-        onclick: () => this.startSegment(i),
-      }, el("kbd", {}, String(i + 1)), name)));
+      this.categoryButtons());
+  }
+
+  /** One button per category that marks the current selection with it (the floating toolbar, the legend). */
+  categoryButtons() {
+    return this.categories.map((name, i) => el("button", {
+      type: "button",
+      class: `chip ${categoryClass(this.categories, name)}`,
+      title: `Mark the selection as ${name} (${i + 1})`,
+      onmousedown: (event) => event.preventDefault(), // keep the text selection
+      onclick: () => this.startSegment(i),
+    }, el("kbd", {}, String(i + 1)), name));
   }
 
   updateToolbar() {
@@ -305,6 +311,11 @@ export class SegmentEditor {
 
   /** Open the box for `segment`; `target` is the existing segment being edited, or null for a new one. */
   openBox(segment, target) {
+    if (this.draft && this.boxChanged()) {
+      notify("Save (Enter) or cancel (Esc) the rewrite you are typing first.", "error");
+      this.boxInput.focus();
+      return;
+    }
     this.draft = { segment: target ? { ...segment } : segment, target };
     this.toolbar.hidden = true;
     this.renderAnswer();
@@ -318,8 +329,23 @@ export class SegmentEditor {
     const anchor = this.answer.querySelector(".seg.pending");
     const rects = anchor ? anchor.getClientRects() : [];
     if (rects.length) this.position(this.box, rects[rects.length - 1]);
+    this.draft.opened = { category: this.boxCategory.value, replacement: this.boxInput.value };
     this.boxInput.focus();
     this.boxInput.select();
+  }
+
+  /** Whether the open box holds a category or text the annotator changed. */
+  boxChanged() {
+    const { opened } = this.draft;
+    return this.boxCategory.value !== opened.category || this.boxInput.value !== opened.replacement;
+  }
+
+  /** Close an untouched box, save a changed one; false (with a message) when the change is not valid. */
+  settleBox() {
+    if (!this.draft) return true;
+    if (this.boxChanged()) return this.commitBox();
+    this.closeBox();
+    return true;
   }
 
   onBoxKey(event) {

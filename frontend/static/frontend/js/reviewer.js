@@ -66,8 +66,9 @@ function renderColumns() {
   $("review-summary").textContent = `${item.annotations.length} annotation${item.annotations.length === 1 ? "" : "s"} of this answer · ${left} to decide`;
   replaceChildren($("columns"), item.annotations.map((annotation) => column(annotation)));
   if (!left) {
-    $("columns").append(el("div", { class: "next-row" },
-      el("button", { type: "button", class: "primary", onclick: loadNext }, "Next answer →")));
+    const next = el("button", { type: "button", class: "primary", onclick: loadNext }, "Next answer →");
+    $("columns").append(el("div", { class: "next-row" }, next));
+    next.focus(); // Enter moves on
   }
 }
 
@@ -81,21 +82,20 @@ function column(annotation) {
       class: `seg-item ${categoryClass(page.categories, segment.category)}`,
     }, el("div", { class: "seg-head" }, el("span", { class: "cat-name" }, segment.category)),
     el("div", { class: "seg-change" }, segmentChange(state.item.response.text, segment)))));
-  const reason = el("input", { type: "text", class: "reason", placeholder: "Reason for rejecting", maxlength: "1000", "aria-label": "Reason" });
+  const reject = () => {
+    if (!reason.value.trim()) { notify("Give a reason to reject.", "error"); reason.focus(); return; }
+    decide(annotation, "reject", { reason: reason.value.trim() });
+  };
+  const reason = el("input", {
+    type: "text", class: "reason", placeholder: "Reason for rejecting", maxlength: "1000", "aria-label": "Reason",
+    onkeydown: (event) => { if (event.key === "Enter") { event.preventDefault(); reject(); } },
+  });
   const actions = decision
     ? el("p", { class: `decision ${decision}` }, decision === "accepted" ? "✓ Accepted" : "✗ Rejected")
     : el("div", { class: "review-actions" },
       el("button", { type: "button", class: "primary", onclick: () => decide(annotation, "accept", {}) }, "Accept"),
       el("button", { type: "button", onclick: () => openEdit(annotation) }, "Edit & accept"),
-      el("div", { class: "reject-row" }, reason,
-        el("button", {
-          type: "button",
-          class: "danger",
-          onclick: () => {
-            if (!reason.value.trim()) { notify("Give a reason to reject.", "error"); reason.focus(); return; }
-            decide(annotation, "reject", { reason: reason.value.trim() });
-          },
-        }, "Reject")));
+      el("div", { class: "reject-row" }, reason, el("button", { type: "button", class: "danger", onclick: reject }, "Reject")));
   return el("article", { class: `card review-card${decision ? " decided" : ""}`, dataset: { annotation: annotation.id } },
     el("header", {}, el("strong", { class: "who" }, annotation.annotator), el("span", { class: "badge" }, annotation.status),
       el("span", { class: "muted small" }, `${annotation.segments.length} segment${annotation.segments.length === 1 ? "" : "s"}`)),
@@ -106,7 +106,8 @@ function column(annotation) {
 
 async function decide(annotation, action, body) {
   try {
-    await api("POST", `/api/annotations/${annotation.id}/${action}/`, body);
+    // The stored annotation (status, segments, no_hallucination) replaces what the card showed.
+    Object.assign(annotation, await api("POST", `/api/annotations/${annotation.id}/${action}/`, body));
   } catch (error) {
     notify(error.message, "error");
     return false;
@@ -128,11 +129,7 @@ function openEdit(annotation) {
 async function acceptEdited() {
   if (editor.editing && !editor.commitBox()) return;
   const annotation = state.editing;
-  if (await decide(annotation, "accept", { segments: editor.value() })) {
-    annotation.segments = editor.value();
-    $("edit-dialog").close();
-    renderColumns();
-  }
+  if (await decide(annotation, "accept", { segments: editor.value() })) $("edit-dialog").close();
 }
 
 $("edit-accept").addEventListener("click", acceptEdited);
