@@ -81,3 +81,15 @@ def test_a_rewrite_the_database_cannot_store_is_a_400_naming_it(team, rewrite, p
     for answer in (created, patched, accepted):
         assert answer.status_code == 400, answer.content
         assert problem in answer.json()["fields"]["segments[0].replacement"][0]
+
+
+@pytest.mark.django_db
+def test_a_json_body_over_the_upload_limit_is_a_413_in_the_error_shape(team, settings):
+    """DATA_UPLOAD_MAX_MEMORY_SIZE holds for JSON bodies, answered like every other API error (not an HTML 400)."""
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    annotator = team.client(team.annotator)
+    body = json.dumps({"task": 1, "segments": [segment(0, 1)] * 40}).encode()
+    answer = annotator.generic("POST", "/api/annotations/", body, content_type="application/json")
+    assert answer.status_code == 413 and "limit of 1000 bytes" in answer.json()["error"]
+    small = annotator.generic("POST", "/api/annotations/", b'{"task": "x"}', content_type="application/json")
+    assert small.status_code == 400 and "task" in small.json()["fields"]

@@ -175,3 +175,42 @@ def test_import_dataset_command_refuses_bad_file_without_creating_project(tmp_pa
     with pytest.raises(CommandError, match="is not JSON"):
         call_command("import_dataset", str(path), "--project", "Never", stdout=io.StringIO(), stderr=io.StringIO())
     assert not Project.objects.filter(name="Never").exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_imports_of_one_file_at_once_store_it_once_and_answer_409():
+    """The second import waits on the first one's rows (unique image and row keys) and, once the first commits,
+    answers 409 (send again: its rows are then skipped) instead of a 500; the file is stored once."""
+    import threading
+
+    from django.db import connection
+
+    from annotate.services.imports import dataset_import
+    from config.errors import ApplicationError
+
+    project, data = make_project(), rlhfv_parquet()
+    first_stored, outcome = threading.Event(), {}
+
+    def hold_the_transaction(done, total):
+        first_stored.set()
+        threading.Event().wait(2)  # the second import reaches the same rows meanwhile and waits on them
+
+    def run(name, **options):
+        try:
+            outcome[name] = dataset_import(project=project, file=io.BytesIO(data), **options)
+        except ApplicationError as error:
+            outcome[name] = error
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=run, args=("first",), kwargs={"on_rows": hold_the_transaction})
+    first.start()
+    assert first_stored.wait(30)
+    second = threading.Thread(target=run, args=("second",))
+    second.start()
+    first.join(60)
+    second.join(60)
+    assert outcome["first"].created == 2
+    assert isinstance(outcome["second"], ApplicationError) and outcome["second"].status == 409
+    assert PreferenceRecord.objects.filter(project=project).count() == 2 and ImageAsset.objects.count() == 2
