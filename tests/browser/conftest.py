@@ -42,8 +42,21 @@ class Watched:
     def wait_idle(self, timeout_ms=5000):
         for _ in range(timeout_ms // 50):
             if not self.in_flight:
-                return
+                break
             self.page.wait_for_timeout(50)
+        # A fetch the browser abandoned (a navigation aborts it) may still run in the live server; the flush
+        # after the test would deadlock with its row locks, so wait until no other connection is busy.
+        from django.db import connection
+
+        if connection.vendor != "postgresql":
+            return
+        with connection.cursor() as cursor:
+            for _ in range(timeout_ms // 50):
+                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                               "AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction')")
+                if not cursor.fetchone()[0]:
+                    return
+                self.page.wait_for_timeout(50)
 
 
 @pytest.fixture

@@ -45,7 +45,7 @@ def test_dashboard_charts_launch_cancel_activate(watched, live_server):
     page.wait_for_selector("#charts .chart svg path")
     assert page.locator("#charts .chart").count() == 3  # loss, accuracy, rewards (chosen + rejected)
     assert page.input_value("#launch-form input[name=gamma]") == "3"
-    assert "coverage: 0.9300" in page.inner_text("#checkpoints")
+    assert "coverage: 93.0%" in page.inner_text("#checkpoints")
     screenshot(page, "training-dashboard")
 
     page.fill("#launch-form input[name=epochs]", "2")

@@ -143,9 +143,16 @@ async function activate(checkpoint) {
   }
 }
 
+/** Evaluation metrics a line each: rates and coverage as percentages, nested groups (per category) flattened. */
 function metricsText(metrics) {
-  const entries = Object.entries(metrics || {});
-  return entries.length ? entries.map(([k, v]) => `${k}: ${typeof v === "number" ? formatNumber(v) : JSON.stringify(v)}`).join("\n") : "—";
+  const line = (key, value) => {
+    if (value && typeof value === "object") return Object.entries(value).map(([k, v]) => line(`${key} ${k}`, v));
+    const name = key.replaceAll("_", " ");
+    if (typeof value !== "number") return [`${name}: ${value}`];
+    return [`${name}: ${/(rate|coverage)$/.test(key) ? `${(100 * value).toFixed(1)}%` : formatNumber(value)}`];
+  };
+  const lines = Object.entries(metrics || {}).flatMap(([key, value]) => line(key, value));
+  return lines.length ? lines.join("\n") : "—";
 }
 
 function checkpointRow(checkpoint) {

@@ -222,6 +222,17 @@ $("redo").addEventListener("click", () => editor.redo());
 $("help-button").addEventListener("click", toggleHelp);
 wireImageZoom();
 
+// Instructions start open, so a new annotator reads them; closing them is remembered per project.
+const instructions = $("instructions");
+if (instructions) {
+  const key = `instructions-closed-${page.id}`;
+  if (localStorage.getItem(key)) instructions.open = false;
+  instructions.addEventListener("toggle", () => {
+    if (instructions.open) localStorage.removeItem(key);
+    else localStorage.setItem(key, "1");
+  });
+}
+
 $("max-key").textContent = String(page.categories.length);
 replaceChildren($("legend"), editor.categoryButtons());
 
