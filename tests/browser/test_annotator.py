@@ -148,6 +148,17 @@ def test_an_open_rewrite_is_never_thrown_away(watched):
     assert not Annotation.objects.filter(annotator=annotator, status=AnnotationStatus.SUBMITTED).exists()
 
 
+def test_phone_width_stacks_the_panels(watched):
+    """At 420 px the annotator screen is one column with no sideways scrolling."""
+    page = watched.page
+    page.set_viewport_size({"width": 420, "height": 900})
+    open_task(page, "A red circle and a blue square.")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 420
+    image, answer = page.locator(".image-panel").bounding_box(), page.locator(".text-panel").bounding_box()
+    assert answer["y"] >= image["y"] + image["height"]
+    screenshot(page, "annotator-phone")
+
+
 def test_draft_is_saved_and_restored_after_reload_and_leaving(watched):
     """Autosave keeps the draft across a reload; leaving the page saves the latest edit (keepalive fetch)."""
     page = watched.page

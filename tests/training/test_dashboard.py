@@ -47,6 +47,9 @@ def test_dashboard_charts_launch_cancel_activate(watched, live_server):
     assert page.input_value("#launch-form input[name=gamma]") == "3"
     assert "coverage: 93.0%" in page.inner_text("#checkpoints")
     screenshot(page, "training-dashboard")
+    page.set_viewport_size({"width": 900, "height": 900})  # tables scroll inside their cards, not the page
+    assert page.evaluate("document.documentElement.scrollWidth") <= 900
+    page.set_viewport_size({"width": 1440, "height": 900})
 
     page.fill("#launch-form input[name=epochs]", "2")
     page.click("#launch-form button[type=submit]")
