@@ -3,15 +3,22 @@
 Superusers and staff are managers everywhere. A reviewer or annotator acts
 only in projects they are a member of.
 """
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 
 from annotate.models import Membership, Role
 
 ROLE_GROUPS = tuple(Role.values)
 
 
+# The admin of these apps is the managers' (staff without model permissions would see an empty admin).
+MANAGER_ADMIN_APPS = ("annotate", "training")
+
+
 def ensure_role_groups():
-    return {name: Group.objects.get_or_create(name=name)[0] for name in ROLE_GROUPS}
+    """The role groups; the manager group holds every permission of ``MANAGER_ADMIN_APPS``."""
+    groups = {name: Group.objects.get_or_create(name=name)[0] for name in ROLE_GROUPS}
+    groups[Role.MANAGER].permissions.set(Permission.objects.filter(content_type__app_label__in=MANAGER_ADMIN_APPS))
+    return groups
 
 
 def user_is_manager(user):

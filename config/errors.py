@@ -5,7 +5,8 @@ Services raise ``ApplicationError`` (a domain rule broke) or Django's
 """
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -49,3 +50,21 @@ def api_exception_handler(exc, context):
     else:
         response.data = {"error": str(exc.detail) if hasattr(exc, "detail") else str(exc), "fields": {}}
     return response
+
+
+def _is_api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def page_not_found(request, exception):
+    """``handler404``: an unknown ``/api/`` path answers in the API's error shape, other paths Django's page."""
+    if _is_api(request):
+        return JsonResponse({"error": f"No endpoint {request.path}.", "fields": {}}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request):
+    """``handler500``: an API client gets the error shape (the traceback goes to the log, never to the client)."""
+    if _is_api(request):
+        return JsonResponse({"error": "Server error; it is logged.", "fields": {}}, status=500)
+    return defaults.server_error(request)

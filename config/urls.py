@@ -6,6 +6,8 @@ from config.fields import IdConverter
 from config.health import healthz
 
 register_converter(IdConverter, "id")
+handler404 = "config.errors.page_not_found"
+handler500 = "config.errors.server_error"
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),

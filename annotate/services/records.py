@@ -51,15 +51,17 @@ def record_sync_enqueue(*, annotation_id: int) -> None:
     )
 
 
-def records_sync_missing(*, settled=timedelta(minutes=5), within=timedelta(days=1), limit=1000) -> int:
-    """Sync the annotations that call for a record and have none, changed between ``within`` and
-    ``settled`` ago (their sync message was lost); returns how many records it built."""
-    now = timezone.now()
+def records_sync_missing(*, settled=timedelta(minutes=5), limit=1000) -> int:
+    """Sync the annotations that call for a record and have none, changed more than ``settled`` ago (their
+    sync message was lost), newest first and at most ``limit`` a run; returns how many records it built.
+
+    Newest first, so the few that can never have one (segments that leave the text as it was) stay at the
+    back instead of holding up the rest."""
     reached = Q(status=AnnotationStatus.ACCEPTED) | Q(
         status=AnnotationStatus.SUBMITTED, task__response__prompt__project__record_trigger=RecordTrigger.SUBMIT)
     missing = (Annotation.objects.filter(reached, no_hallucination=False, record__isnull=True,
-                                         updated_at__range=(now - within, now - settled))
-               .order_by("updated_at").values_list("pk", flat=True)[:limit])
+                                         updated_at__lt=timezone.now() - settled)
+               .order_by("-updated_at").values_list("pk", flat=True)[:limit])
     built = 0
     for annotation_id in missing:
         try:

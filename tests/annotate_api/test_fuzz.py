@@ -93,3 +93,11 @@ def test_a_json_body_over_the_upload_limit_is_a_413_in_the_error_shape(team, set
     assert answer.status_code == 413 and "limit of 1000 bytes" in answer.json()["error"]
     small = annotator.generic("POST", "/api/annotations/", b'{"task": "x"}', content_type="application/json")
     assert small.status_code == 400 and "task" in small.json()["fields"]
+
+
+@pytest.mark.django_db
+def test_an_unknown_api_path_answers_in_the_error_shape(team):
+    """A 404 under /api/ is JSON like every other API error; pages elsewhere keep Django's HTML 404."""
+    answer = team.client(team.annotator).get("/api/nope/")
+    assert answer.status_code == 404 and answer.json() == {"error": "No endpoint /api/nope/.", "fields": {}}
+    assert team.client(team.annotator).get("/nope/")["Content-Type"].startswith("text/html")

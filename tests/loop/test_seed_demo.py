@@ -41,6 +41,15 @@ def test_seed_demo_is_fast_and_idempotent(db, django_capture_on_commit_callbacks
     assert "annotator1" in capsys.readouterr().out
 
 
+def test_the_demo_manager_can_use_the_admin(db, client, django_capture_on_commit_callbacks):
+    """manager1 is staff with the permissions of our apps, so /admin/ shows and edits them (not an empty admin)."""
+    enqueued_by_seed_demo(django_capture_on_commit_callbacks)
+    client.login(username="manager1", password="demo-pass")
+    assert client.get("/admin/annotate/project/").status_code == 200
+    assert client.get("/admin/training/trainingrun/").status_code == 200
+    assert client.get("/admin/auth/user/").status_code == 403  # users stay the superuser's
+
+
 @pytest.mark.slow
 def test_demo_bootstrap_generates_tasks_on_a_real_worker(celery_worker_process):
     """The queued job's body: a tiny checkpoint 0, made active and evaluated; its batch (queue gpu) makes tasks."""
