@@ -31,8 +31,9 @@ from pathlib import Path
 
 import torch
 
+from training.ddpo.data import prompt_text
 from synthetic.describe import DESCRIBE, questions
-from synthetic.evaluate import chat_prompt, evaluate, generate_answers, load_checkpoint
+from synthetic.evaluate import evaluate, generate_answers, load_checkpoint
 from synthetic.habits import habitual_answer
 from synthetic.judge import judge, summarize
 from synthetic.render import MODEL_SIZE, render
@@ -172,7 +173,7 @@ def _encode(processor, examples, image_size: int) -> list[tuple[torch.Tensor, li
         if scene.seed not in pixels:
             pixels[scene.seed] = processor.image_processor(image, return_tensors="pt")["pixel_values"][0]
         if question not in prompt_ids:
-            prompt = processor(text=chat_prompt(processor, question), images=image)
+            prompt = processor(text=prompt_text(processor, question, has_image=True), images=image)
             prompt_ids[question] = list(prompt["input_ids"][0])
     return [
         (pixels[scene.seed], prompt_ids[question],

@@ -21,11 +21,6 @@ def load_checkpoint(path: str | Path):
     return model, AutoProcessor.from_pretrained(path)
 
 
-def chat_prompt(processor, question: str) -> str:
-    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
-    return processor.apply_chat_template(messages, add_generation_prompt=True)
-
-
 def generate_answers(
     model,
     processor,

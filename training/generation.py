@@ -42,6 +42,11 @@ class SamplingParams:
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"{name}: invalid value {getattr(self, name)!r}")
+        greedy = self.temperature == 0
+        if greedy and self.samples_per_prompt > 1:
+            raise ValueError("samples_per_prompt: more than 1 needs temperature > 0 (greedy decoding gives one answer)")
+        if greedy and self.top_p < 1:
+            raise ValueError("top_p: below 1 needs temperature > 0 (greedy decoding does not sample)")
 
     @classmethod
     def from_dict(cls, data: dict) -> SamplingParams:
@@ -97,10 +102,10 @@ def generate(generator: Generator, prompts: list[dict], params: SamplingParams =
     import torch
     from tqdm.auto import tqdm
 
+    from training.ddpo.data import prompt_text
+
     torch.manual_seed(params.seed)
-    templated = bool(getattr(generator.processor, "chat_template", None) or generator.tokenizer.chat_template)
-    texts = [_chat_text(generator, p["question"], p.get("image") is not None) if templated else p["question"]
-             for p in prompts]
+    texts = [prompt_text(generator.processor, p["question"], p.get("image") is not None) for p in prompts]
     # Same-kind prompts of similar length share a batch: less padding, no image/no-image mix.
     order = sorted(range(len(prompts)), key=lambda i: (prompts[i].get("image") is None, len(texts[i])))
     answers: list[list[str]] = [[] for _ in prompts]
@@ -108,8 +113,7 @@ def generate(generator: Generator, prompts: list[dict], params: SamplingParams =
     bar = tqdm(total=len(prompts), desc="generate", unit="prompt", disable=not progress)
     done = 0
     for indices in batches:
-        inputs = _encode(generator, [texts[i] for i in indices], [prompts[i].get("image") for i in indices],
-                         add_special_tokens=not templated)
+        inputs = _encode(generator, [texts[i] for i in indices], [prompts[i].get("image") for i in indices])
         for i, samples in zip(indices, _decode_batch(generator, inputs, params)):
             answers[i] = samples
         done += len(indices)
@@ -130,15 +134,9 @@ def _batches(order, prompts, size):
     return batches + ([current] if current else [])
 
 
-def _chat_text(generator: Generator, question: str, has_image: bool) -> str:
-    content = [{"type": "image"}, {"type": "text", "text": question}] if has_image else question
-    messages = [{"role": "user", "content": content}]
-    return generator.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-
-
-def _encode(generator: Generator, texts: list[str], images: list, *, add_special_tokens: bool):
-    # A chat template already adds the BOS token; a raw question needs the tokenizer's.
-    kwargs = dict(padding=True, return_tensors="pt", add_special_tokens=add_special_tokens)
+def _encode(generator: Generator, texts: list[str], images: list):
+    # No special tokens, as in training: a chat template writes its own; a model without one saw none.
+    kwargs = dict(padding=True, return_tensors="pt", add_special_tokens=False)
     if any(image is not None for image in images):
         inputs = generator.processor(text=texts, images=[_rgb(image) for image in images], **kwargs)
     elif generator.is_vision:

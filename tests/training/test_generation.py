@@ -72,3 +72,21 @@ def test_progress_callback_counts_prompts(vlm):
     seen = []
     generate(vlm, prompts(5), SamplingParams(max_new_tokens=2, batch_size=2), on_batch=lambda d, t: seen.append((d, t)))
     assert seen[-1] == (5, 5) and len(seen) >= 3
+
+
+def test_a_model_without_chat_template_is_prompted_as_it_was_trained(causal_lm):
+    """Generation feeds the exact prompt ids training scored the answers after (``question`` + newline, no BOS)."""
+    import copy
+
+    from training.ddpo.data import PreferenceDataset, prompt_text
+    from training.generation import Generator, _encode
+
+    tokenizer = copy.deepcopy(causal_lm.tokenizer)
+    tokenizer.chat_template = None
+    plain = Generator(model=causal_lm.model, processor=tokenizer, is_vision=False)
+    question = QUESTIONS[0]
+    dataset = PreferenceDataset([{"id": "r", "version": 1, "question": question, "chosen": "a", "rejected": "b"}], tokenizer, gamma=1.0)
+    trained = dataset[0]["prompt_inputs"]["input_ids"].tolist()
+    generated = _encode(plain, [prompt_text(tokenizer, question, False)], [None])["input_ids"][0].tolist()
+    assert generated == trained == tokenizer(f"{question}\n", add_special_tokens=False)["input_ids"]
+    assert generate(plain, [{"question": question}], SamplingParams(max_new_tokens=3))[0][0] is not None

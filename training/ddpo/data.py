@@ -58,21 +58,34 @@ def _tokenizer(processor):
     return getattr(processor, "tokenizer", processor)
 
 
+def _messages(question: str, has_image: bool) -> list[dict]:
+    content = [{"type": "image"}, {"type": "text", "text": question}] if has_image else question
+    return [{"role": "user", "content": content}]
+
+
+def _templated(processor) -> bool:
+    return bool(getattr(processor, "chat_template", None) or getattr(_tokenizer(processor), "chat_template", None))
+
+
+def prompt_text(processor, question: str, has_image: bool) -> str:
+    """The text the answer follows, tokenised without special tokens: the chat template's generation prompt,
+    or ``question + "\\n"`` for a model without one. Training and ``training.generation`` share it, so a
+    checkpoint answers the prompt it was trained on."""
+    if _templated(processor):
+        return processor.apply_chat_template(_messages(question, has_image), add_generation_prompt=True, tokenize=False)
+    return f"{question}\n"
+
+
 def _render(processor, question: str, answer: str, has_image: bool) -> tuple[str, str, int]:
     """(prompt text, completion text, offset of the answer inside the completion)."""
-    tok = _tokenizer(processor)
-    content = [{"type": "image"}, {"type": "text", "text": question}] if has_image else question
-    messages = [{"role": "user", "content": content}]
-    if getattr(processor, "chat_template", None) or getattr(tok, "chat_template", None):
-        prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    prompt = prompt_text(processor, question, has_image)
+    if _templated(processor):
         full = processor.apply_chat_template(
-            messages + [{"role": "assistant", "content": answer}], tokenize=False)
+            _messages(question, has_image) + [{"role": "assistant", "content": answer}], tokenize=False)
         if full.startswith(prompt) and answer in full[len(prompt):]:
             completion = full[len(prompt):]
             return prompt, completion, completion.index(answer)
-    else:
-        prompt = f"{question}\n"
-    return prompt, answer + (tok.eos_token or ""), 0
+    return prompt, answer + (_tokenizer(processor).eos_token or ""), 0
 
 
 # Per prompt token (1, P) in the processor's output: padded like the prompt, not concatenated.
