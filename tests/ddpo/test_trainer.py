@@ -71,10 +71,13 @@ def test_gamma_moves_changed_tokens_more(tiny_vlm, tmp_path, monkeypatch):
     assert moved_high > moved_low > 0
 
 
-def test_resume_is_exact_and_reuses_reference_cache(tiny_vlm, tmp_path, monkeypatch):
-    """Stop at step 2, resume: the weights equal an uninterrupted run's; no reference forward again."""
+@pytest.mark.parametrize("model_options", [{}, {"lora": True, "lora_dropout": 0.1, "lora_target_modules": ["q_proj", "v_proj"]}],
+                         ids=["full", "lora-with-dropout"])
+def test_resume_is_exact_and_reuses_reference_cache(tiny_vlm, tmp_path, monkeypatch, model_options):
+    """Stop at step 2, resume: the weights equal an uninterrupted run's; no reference forward again. With
+    dropout too: the data loaders draw from their own generator, not from the one dropout uses."""
     records, cache = color_records(16), str(tmp_path / "cache")
-    common = dict(batch_size=2, grad_accum=2, max_steps=5, epochs=2, reference_cache_dir=cache)
+    common = dict(batch_size=2, grad_accum=2, max_steps=5, epochs=2, reference_cache_dir=cache, **model_options)
     straight = train(config(tiny_vlm, tmp_path / "a", **common), records)
 
     forbid_reference_forward(monkeypatch)
@@ -161,3 +164,55 @@ def test_batches_grouped_by_shared_opening():
     assert trainer_module.epoch_batches(230, 0, plain, 0, 1, openings) == unsorted
     ranks = [trainer_module.epoch_batches(230, 0, config, r, 2, openings) for r in (0, 1)]
     assert not {i for b in ranks[0] for i in b} & {i for b in ranks[1] for i in b}
+
+
+def test_a_run_saved_with_other_settings_is_not_resumed_or_returned(tiny_vlm, tmp_path):
+    """Resuming a stopped run, or asking again for a finished one, with another learning rate or step count is
+    refused naming the change (it would silently keep the saved run's); progress may change."""
+    records, steps = color_records(4), []
+    stopped = config(tiny_vlm, tmp_path / "stopped", batch_size=2, max_steps=4)
+    train(stopped, records, on_metrics=lambda step, m: steps.append(step), should_stop=lambda: len(steps) == 1)
+    with pytest.raises(ValueError, match=r"learning_rate: 0.001 -> 0.05.*new output_dir"):
+        train(config(tiny_vlm, tmp_path / "stopped", batch_size=2, max_steps=4, learning_rate=0.05), records)
+    train(config(tiny_vlm, tmp_path / "stopped", batch_size=2, max_steps=4, progress=True), records)
+    with pytest.raises(ValueError, match="max_steps: 4 -> 8"):
+        train(config(tiny_vlm, tmp_path / "stopped", batch_size=2, max_steps=8), records)
+
+
+def test_records_that_cannot_be_trained_on_are_named():
+    """A repeated id:version (the reference cache keys pairs by it), a missing field or a non-text answer."""
+    records = color_records(2)
+    with pytest.raises(ValueError, match="repeat id:version r0:1"):
+        PreferenceDataset([records[0], dict(records[1], id="r0")], None, gamma=1.0)
+    with pytest.raises(ValueError, match="record r1:1: missing chosen"):
+        PreferenceDataset([{k: v for k, v in records[1].items() if k != "chosen"}], None, gamma=1.0)
+    with pytest.raises(ValueError, match="record r1:1: rejected must be text, got int"):
+        PreferenceDataset([dict(records[1], rejected=3)], None, gamma=1.0)
+    with pytest.raises(ValueError, match="record r1:1: image /nowhere.png is not a file"):
+        PreferenceDataset([dict(records[1], image="/nowhere.png")], None, gamma=1.0)
+
+
+def test_cli_names_what_is_wrong_in_its_files(tiny_vlm, tmp_path, capsys):
+    """Config and records errors end in a usage error naming the file (and line), not a traceback; a records
+    file with a byte-order mark reads; --no-progress wins over the config's progress."""
+    record = json.dumps({"id": "a", "version": 1, "question": "Q?", "chosen": "x", "rejected": "y"})
+    (tmp_path / "good.jsonl").write_text("\ufeff" + record + "\n", encoding="utf-8")
+    (tmp_path / "bad.jsonl").write_text(record + "\n\n" + record.replace('"x"', "3") + "\n")
+    cases = {
+        "list.json": ("[1, 2]", "must be a JSON object"),
+        "no-model.json": (json.dumps({"output_dir": str(tmp_path / "o")}), "needs model"),
+        "not-json.json": ("{model", "Expecting property name"),
+        "typed.json": (json.dumps({"model": "m", "output_dir": "o", "epochs": "2"}), "epochs must be int"),
+    }
+    for name, (text, message) in cases.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(SystemExit) as caught:
+            cli_main(["--config", str(tmp_path / name), "--records", str(tmp_path / "good.jsonl")])
+        assert caught.value.code == 2 and message in capsys.readouterr().err, name
+    run = {"model": str(tiny_vlm), "output_dir": str(tmp_path / "out"), "max_steps": 1, "progress": True}
+    (tmp_path / "run.json").write_text(json.dumps(run))
+    with pytest.raises(SystemExit):
+        cli_main(["--config", str(tmp_path / "run.json"), "--records", str(tmp_path / "bad.jsonl")])
+    assert "bad.jsonl, line 3: record a:1: chosen must be text, got int" in capsys.readouterr().err
+    assert cli_main(["--config", str(tmp_path / "run.json"), "--records", str(tmp_path / "good.jsonl"), "--no-progress"]) == 0
+    assert "ddpo:" not in capsys.readouterr().err  # no tqdm bar

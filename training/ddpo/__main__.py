@@ -14,28 +14,60 @@ import sys
 from pathlib import Path
 
 from .config import DDPOConfig
+from .data import as_record
 from .trainer import train
 
 
 def read_records(path: Path) -> list[dict]:
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
+    """The JSONL file's records, each checked (``as_record``); errors name the file and line."""
+    records = []
+    with open(path, encoding="utf-8-sig") as f:  # a byte-order mark is not the records' fault
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                as_record(record)
+            except ValueError as error:  # JSONDecodeError is one
+                raise ValueError(f"{path}, line {number}: {error}") from None
+            records.append(record)
+    return records
+
+
+def read_config(path: Path, no_progress: bool) -> tuple[DDPOConfig, str | None]:
+    """(config, the records path it names) from run.json."""
+    data = json.loads(path.read_text(encoding="utf-8-sig"))
+    if not isinstance(data, dict):
+        raise ValueError("the config must be a JSON object of DDPOConfig fields")
+    records = data.pop("records", None)
+    if no_progress:
+        data["progress"] = False
+    else:
+        data.setdefault("progress", True)
+    missing = [name for name in ("model", "output_dir") if name not in data]
+    if missing:
+        raise ValueError(f"the config needs {' and '.join(missing)}")
+    return DDPOConfig.from_dict(data), records
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.ddpo", description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, type=Path, help="run.json with DDPOConfig fields")
     parser.add_argument("--records", type=Path, help="JSONL records (overrides the config's 'records')")
-    parser.add_argument("--no-progress", action="store_true", help="no tqdm bar")
+    parser.add_argument("--no-progress", action="store_true", help="no tqdm bar (even if the config asks for one)")
     args = parser.parse_args(argv)
-    data = json.loads(args.config.read_text())
-    records_path = args.records or data.pop("records", None)
-    data.pop("records", None)
+    try:
+        config, records_path = read_config(args.config, args.no_progress)
+    except (OSError, ValueError, TypeError) as error:  # TypeError: a field of the wrong type
+        parser.error(f"{args.config}: {error}")
+    records_path = args.records or records_path
     if records_path is None:
         parser.error("no records: pass --records or put 'records' in the config")
-    data.setdefault("progress", not args.no_progress)
-    config = DDPOConfig.from_dict(data)
-    path = train(config, read_records(Path(records_path)))
+    try:
+        records = read_records(Path(records_path))
+    except (OSError, ValueError) as error:  # both name the file
+        parser.error(str(error))
+    path = train(config, records)
     if int(os.environ.get("RANK", "0")) == 0:
         print(path)
     return 0

@@ -40,6 +40,10 @@ def check_json_types(cls, data: dict) -> None:
         raise TypeError("; ".join(wrong))
 
 
+# Settings a resumed run may change: they do not alter what is trained.
+RESUMABLE_CHANGES = frozenset({"resume", "progress", "num_workers", "save_steps"})
+
+
 @dataclass
 class DDPOConfig:
     model: str = field(metadata={"help": "Local path or hub id of the policy to start from."})
@@ -62,7 +66,8 @@ class DDPOConfig:
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
     warmup_ratio: float = field(default=0.05, metadata={"help": "Linear warmup, fraction of steps."})
     epochs: int = field(default=1, metadata={"help": "Passes over the records (paper: 7)."})
-    max_steps: int | None = field(default=None, metadata={"help": "Stop after this many optimizer steps."})
+    max_steps: int | None = field(default=None, metadata={
+        "help": "Train exactly this many optimizer steps (replaces epochs; the data repeats as needed)."})
     batch_size: int = field(default=8, metadata={"help": "Pairs per micro-batch per process."})
     grad_accum: int = field(default=1, metadata={"help": "Micro-batches per optimizer step."})
     max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping; 0 = off."})
@@ -101,8 +106,9 @@ class DDPOConfig:
             raise ValueError(f"gamma must be >= 1 (changed tokens count at least as much), got {self.gamma}")
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        if self.max_steps is not None and self.max_steps <= 0:
-            raise ValueError("max_steps must be > 0 or None")
+        for name in ("max_steps", "max_completion_tokens"):
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0 or None, got {getattr(self, name)!r}")
         for name in ("sft_weight", "weight_decay", "max_grad_norm", "save_steps", "lora_dropout"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
@@ -119,6 +125,12 @@ class DDPOConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def changes_from(self, saved: DDPOConfig) -> list[str]:
+        """``name: saved -> this`` for each setting that makes a different run (progress and the like may change)."""
+        ours, theirs = self.to_dict(), saved.to_dict()
+        return [f"{name}: {theirs[name]!r} -> {ours[name]!r}" for name in ours
+                if name not in RESUMABLE_CHANGES and ours[name] != theirs[name]]
 
     @classmethod
     def from_dict(cls, data: dict) -> DDPOConfig:

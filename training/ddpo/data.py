@@ -19,6 +19,7 @@ are scored, so prompt and image tokens never reach the labels.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,12 +47,28 @@ class PreferenceRecord:
         return f"{self.id}:{self.version}"
 
 
+REQUIRED_TEXT = ("question", "chosen", "rejected")
+
+
 def as_record(record) -> PreferenceRecord:
-    """Accept a PreferenceRecord or a dict with the same keys (extra keys ignored)."""
+    """Accept a PreferenceRecord or a dict with the same keys (extra keys ignored); a record that cannot be
+    trained on is a ValueError naming it and the field."""
     if isinstance(record, PreferenceRecord):
         return record
+    if not isinstance(record, dict):
+        raise ValueError(f"a record must be an object with id, version, question, chosen, rejected; got {record!r:.80}")
+    name = f"record {record.get('id', '?')}:{record.get('version', '?')}"
+    missing = [key for key in ("id", "version", *REQUIRED_TEXT) if key not in record]
+    if missing:
+        raise ValueError(f"{name}: missing {', '.join(missing)}")
+    for key in REQUIRED_TEXT:
+        if not isinstance(record[key], str):
+            raise ValueError(f"{name}: {key} must be text, got {type(record[key]).__name__}")
+    image = record.get("image")
+    if isinstance(image, (str, Path)) and not Path(image).is_file():
+        raise ValueError(f"{name}: image {image} is not a file")
     fields = PreferenceRecord.__dataclass_fields__
-    return PreferenceRecord(**{k: v for k, v in dict(record).items() if k in fields})
+    return PreferenceRecord(**{k: v for k, v in record.items() if k in fields})
 
 
 def _tokenizer(processor):
@@ -99,6 +116,9 @@ class PreferenceDataset(torch.utils.data.Dataset):
 
     def __init__(self, records, processor, *, gamma: float, max_completion_tokens=None):
         self.records = [as_record(r) for r in records]
+        repeated = sorted(key for key, count in Counter(r.key for r in self.records).items() if count > 1)
+        if repeated:  # the reference cache and resume key every pair by id:version
+            raise ValueError(f"records repeat id:version {', '.join(repeated[:5])}: each pair needs its own")
         self.processor, self.gamma = processor, gamma
         self.max_completion_tokens = max_completion_tokens
         self.reference: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}

@@ -119,7 +119,7 @@ def fill_reference_cache(config, model, dataset, collate, cache, *, openings, fr
         mine = sorted(missing[rank::world], key=openings.__getitem__)  # order is free here: batch by opening
         batches = [mine[i:i + 2 * config.batch_size] for i in range(0, len(mine), 2 * config.batch_size)]
         loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches, collate_fn=collate,
-                                             num_workers=config.num_workers)
+                                             num_workers=config.num_workers, generator=own_generator(config))
         reference.eval()
         with reference_context(reference):
             compute_reference_logps(PairScorer(reference, path), loader, cache, dataset,
@@ -133,6 +133,20 @@ def fill_reference_cache(config, model, dataset, collate, cache, *, openings, fr
         found[i] = cache.get(dataset.items[i]["key"], dataset.items[i]["signature"])
     dataset.reference.update(found)
     return len(missing)
+
+
+def own_generator(config: DDPOConfig) -> torch.Generator:
+    """A loader's own random source: one drawing from the global generator would shift dropout's draws by
+    where a run was resumed (or whether the reference cache was warm), and resume would not be exact."""
+    return torch.Generator().manual_seed(config.seed)
+
+
+def same_run(config: DDPOConfig, saved: Path) -> None:
+    """Refuse to resume (or return) a run saved in ``saved`` with other settings: it would silently keep them."""
+    changes = config.changes_from(DDPOConfig.load(saved))
+    if changes:
+        raise ValueError(f"{saved} holds a run with other settings ({'; '.join(changes)}): "
+                         "use a new output_dir, or resume=false to start this one over")
 
 
 def save_checkpoint(directory: Path, model, processor, config, state: dict | None, *, merge=False):
@@ -177,12 +191,15 @@ def run(config: DDPOConfig | dict, records, *, on_metrics=None, should_stop=None
     config = config if isinstance(config, DDPOConfig) else DDPOConfig.from_dict(config)
     output = Path(config.output_dir)
     if config.resume and (output / "final" / CONFIG_NAME).exists():
+        same_run(config, output / "final")
         return output / "final", None                   # finished earlier: a retried task is a no-op
     output.mkdir(parents=True, exist_ok=True)
     world, rank, device, owns_group = setup_distributed()
     use_bf16 = device.type == "cuda" if config.bf16 is None else config.bf16
     autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)  # noqa: E731
     resume = latest_checkpoint(output) if config.resume else None
+    if resume is not None:
+        same_run(config, resume)
     torch.manual_seed(config.seed)
     processor = load_processor(config.model)
     dataset = PreferenceDataset(records, processor, gamma=config.gamma,
@@ -244,7 +261,7 @@ def run(config: DDPOConfig | dict, records, *, on_metrics=None, should_stop=None
         epoch, first = divmod(step, steps_per_epoch)
         batches = epoch_batches(len(dataset), epoch, config, rank, world, openings)[first * config.grad_accum:]
         loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches, collate_fn=collate,
-                                             num_workers=config.num_workers)
+                                             num_workers=config.num_workers, generator=own_generator(config))
         group, started = [], time.perf_counter()
         for i, batch in enumerate(loader):
             group.append(to_device(batch, device))
