@@ -301,6 +301,8 @@ def generation_batch_create(*, project, checkpoint=None, prompt_ids=None, limit=
     """Queue answers from ``checkpoint`` (default: the active one) to the given prompts,
     or to up to ``limit`` of the project's prompts it has not answered yet.
     ``enqueue=False`` leaves the batch for the caller to execute (the CLI, in its own process)."""
+    if limit is not None and limit < 1:
+        raise ApplicationError("limit must be at least 1.", fields={"limit": [f"Must be at least 1, got {limit}."]})
     params = _dataclass_from_json(SamplingParams, params or {}, field="params").to_dict()
     checkpoint = _checkpoint_of_project(project=project, checkpoint=checkpoint, field="checkpoint")
     prompts = _batch_prompts(project=project, checkpoint=checkpoint, prompt_ids=prompt_ids, limit=limit)

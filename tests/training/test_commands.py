@@ -1,4 +1,4 @@
-"""manage.py generate_batch: answers + tasks from the command line."""
+"""manage.py generate_batch (answers + tasks from the command line) and create_team."""
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -16,6 +16,38 @@ def test_unknown_project_or_nothing_to_answer_is_a_clear_error():
     project = make_project()
     with pytest.raises(CommandError, match="no active checkpoint"):
         call_command("generate_batch", "--project", project.name)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("arguments,message", [
+    (["--limit", "0"], "limit must be at least 1"), (["--limit", "-1"], "limit must be at least 1"),
+    (["--checkpoint", "/typo/path"], "No model folder /typo/path"),
+    (["--samples", "2"], "samples_per_prompt: more than 1 needs temperature > 0"),
+])
+def test_bad_options_stop_before_anything_is_stored(arguments, message):
+    """A limit below 1, a model folder that is not there or greedy decoding with several samples: a clear
+    error, and no batch or checkpoint row is left behind."""
+    project = make_project()
+    ModelCheckpoint.objects.create(project=project, name="base", path="/nowhere/base", is_active=True)
+    Prompt.objects.create(project=project, question="Describe the image.")
+    with pytest.raises(CommandError, match=message):
+        call_command("generate_batch", "--project", project.name, *arguments)
+    assert not GenerationBatch.objects.exists() and ModelCheckpoint.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_create_team_leaves_other_projects_logins_alone(capsys):
+    """A second project's team reuses the usernames without changing their passwords; negative sizes are refused."""
+    from django.contrib.auth import authenticate
+
+    call_command("create_team", "--project", "first", "--password", "one-pass")
+    call_command("create_team", "--project", "second", "--password", "two-pass", "--annotators", "3")
+    output = capsys.readouterr().out
+    assert "annotator1 (existing user: password unchanged)" in output and "annotator3 / two-pass" in output
+    assert authenticate(username="reviewer1", password="one-pass") is not None
+    assert authenticate(username="annotator3", password="two-pass") is not None
+    with pytest.raises(CommandError, match="annotators"):
+        call_command("create_team", "--project", "third", "--password", "x", "--annotators", "-1")
 
 
 @pytest.mark.slow

@@ -1,4 +1,6 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+
+from config.errors import ApplicationError
 
 from annotate.services import project_team_create
 
@@ -14,9 +16,13 @@ class Command(BaseCommand):
         parser.add_argument("--managers", type=int, default=1)
 
     def handle(self, *args, project, password, annotators, reviewers, managers, **options):
-        project, logins = project_team_create(
-            project_name=project, password=password, annotators=annotators, reviewers=reviewers, managers=managers
-        )
+        try:
+            project, logins = project_team_create(
+                project_name=project, password=password, annotators=annotators, reviewers=reviewers, managers=managers
+            )
+        except ApplicationError as exc:
+            raise CommandError(f"{exc.message} {exc.fields}") from exc
         self.stdout.write(f"Project {project.name!r} (id {project.pk})")
-        for username, role in logins:
-            self.stdout.write(f"  {role:<10} {username} / {password}")
+        for username, role, created in logins:
+            login = f"{username} / {password}" if created else f"{username} (existing user: password unchanged)"
+            self.stdout.write(f"  {role:<10} {login}")

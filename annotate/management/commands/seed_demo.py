@@ -24,5 +24,5 @@ class Command(BaseCommand):
             self.stdout.write("Checkpoint 0 queued: the worker trains it (a few minutes), then its answers "
                               "to 64 fresh scenes become tasks.")
         self.stdout.write("Demo logins (password for all: %s):" % DEMO_PASSWORD)
-        for username, role in logins:
+        for username, role, _ in logins:
             self.stdout.write(f"  {role:<10} {username}")

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from django.core.management.base import BaseCommand, CommandError
 
 from annotate.models import Project
@@ -58,4 +60,6 @@ class Command(BaseCommand):
                 raise CommandError(f"No checkpoint {value}")
             return checkpoint
         existing = ModelCheckpoint.objects.filter(project=project, path=value).first()
+        if existing is None and value.startswith(("/", ".", "~")) and not Path(value).expanduser().is_dir():
+            raise CommandError(f"No model folder {value} (nothing registered)")
         return existing or checkpoint_register(project=project, path=value)
