@@ -136,7 +136,8 @@ def _dataclass_from_json(cls, data, *, field):
         raise ApplicationError(f"Invalid {field}: {exc}", fields={field: [str(exc)]}) from exc
 
 
-def _validate_config(config):
+def training_config_check(config):
+    """Raise ApplicationError naming ``config`` unless it is a valid set of training.ddpo overrides."""
     if not isinstance(config, dict):
         raise ApplicationError("config must be an object.", fields={"config": ["Expected an object."]})
     reserved = sorted(RESERVED_CONFIG_KEYS & set(config))
@@ -150,7 +151,7 @@ def training_run_create(*, project, base_checkpoint=None, config=None, trigger=T
                         created_by=None) -> TrainingRun:
     """Queue a DDPO run of the project's active records from ``base_checkpoint`` (default: the active one)."""
     config = {} if config is None else config
-    _validate_config(config)
+    training_config_check(config)
     base_checkpoint = _checkpoint_of_project(project=project, checkpoint=base_checkpoint, field="base_checkpoint")
     Project.objects.select_for_update().filter(pk=project.pk).first()  # concurrent launches queue up here
     if training_run_active_exists(project=project):

@@ -192,6 +192,19 @@ def test_records_that_cannot_be_trained_on_are_named():
         PreferenceDataset([dict(records[1], image="/nowhere.png")], None, gamma=1.0)
 
 
+def test_images_for_a_text_only_model_and_caches_of_another_precision_are_not_mixed_in(tiny_vlm, tmp_path):
+    """A text-only model given records with images refuses them (it would silently drop them); reference
+    log-probs computed under bf16 live apart from float32 ones."""
+    from transformers import AutoTokenizer
+
+    from training.ddpo.reference import ReferenceCache
+
+    with pytest.raises(ValueError, match="record r0:1 has an image, but the model is text-only"):
+        PreferenceDataset(color_records(1), AutoTokenizer.from_pretrained(tiny_vlm), gamma=1.0)
+    roots = {ReferenceCache(tmp_path, str(tiny_vlm), precision).root for precision in ("float32", "float32-bf16")}
+    assert len(roots) == 2
+
+
 def test_cli_names_what_is_wrong_in_its_files(tiny_vlm, tmp_path, capsys):
     """Config and records errors end in a usage error naming the file (and line), not a traceback; a records
     file with a byte-order mark reads; --no-progress wins over the config's progress."""

@@ -37,3 +37,15 @@ def test_one_round_runs_end_to_end_and_writes_the_report(transactional_db, tmp_p
     assert trained.is_active and trained.eval_metrics["held_out"] == 8
     out = capsys.readouterr().out
     assert "round 1" in out and "resp. halluc." in out
+
+
+@pytest.mark.django_db
+def test_a_bad_training_config_stops_before_any_work():
+    """An unknown or mistyped override is refused at once (not after bootstrap, evaluation and annotation)."""
+    from django.core.management import CommandError
+
+    from annotate.models import Project
+
+    with pytest.raises(CommandError, match="unknown config keys"):
+        call_command("run_loop", "--project", "shapes", "--rounds", "1", "--config", '{"bogus": 1}')
+    assert not Project.objects.exists() and not ModelCheckpoint.objects.exists()

@@ -119,6 +119,9 @@ class PreferenceDataset(torch.utils.data.Dataset):
         repeated = sorted(key for key, count in Counter(r.key for r in self.records).items() if count > 1)
         if repeated:  # the reference cache and resume key every pair by id:version
             raise ValueError(f"records repeat id:version {', '.join(repeated[:5])}: each pair needs its own")
+        with_image = next((r.key for r in self.records if r.image is not None), None)
+        if with_image and processor is not None and not hasattr(processor, "image_processor"):
+            raise ValueError(f"record {with_image} has an image, but the model is text-only (it would be dropped)")
         self.processor, self.gamma = processor, gamma
         self.max_completion_tokens = max_completion_tokens
         self.reference: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}

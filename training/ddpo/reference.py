@@ -1,6 +1,6 @@
 """Reference log-probs: computed once per (record version, reference model), kept on disk.
 
-Layout: `<cache_dir>/<reference id>/<sha1(record id:version)>.pt`, each file
+Layout: `<cache_dir>/<reference id and precision>/<sha1(record id:version)>.pt`, each file
 `{"signature", "chosen": (Lc,), "rejected": (Lr,)}` float32 per-token
 log-probs. Per token, so a new gamma (or `average`) needs no recompute; the
 signature (hash of the rendered prompt and both completions' token ids)
@@ -21,21 +21,22 @@ from pathlib import Path
 import torch
 
 
-def reference_id(name_or_path: str) -> str:
-    """A directory name for a reference checkpoint: hub id, or local path + its weight files'
-    sizes and mtimes (a checkpoint rewritten in place gets a new cache)."""
+def reference_id(name_or_path: str, precision: str = "float32") -> str:
+    """A directory name for a reference checkpoint run at ``precision``: hub id, or local path + its weight
+    files' sizes and mtimes (a checkpoint rewritten in place gets a new cache); bf16 log-probs are not
+    float32 ones, so each precision has its own."""
     path = Path(name_or_path)
-    ident = name_or_path
+    ident = repr([name_or_path, precision])
     if path.exists():
         weights = sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin"))
-        ident = repr([str(path.resolve())] + [(w.name, w.stat().st_size, w.stat().st_mtime_ns) for w in weights])
+        ident = repr([str(path.resolve()), precision] + [(w.name, w.stat().st_size, w.stat().st_mtime_ns) for w in weights])
     slug = "".join(c if c.isalnum() else "-" for c in path.name)[-40:]
     return f"{slug}-{hashlib.sha1(ident.encode()).hexdigest()[:12]}"
 
 
 class ReferenceCache:
-    def __init__(self, cache_dir, reference: str):
-        self.root = Path(cache_dir) / reference_id(reference)
+    def __init__(self, cache_dir, reference: str, precision: str = "float32"):
+        self.root = Path(cache_dir) / reference_id(reference, precision)
         self.root.mkdir(parents=True, exist_ok=True)
 
     def _path(self, key: str) -> Path:

@@ -209,7 +209,7 @@ def run(config: DDPOConfig | dict, records, *, on_metrics=None, should_stop=None
     collate = PairCollator(pad_token_id(processor))
     model = build_policy(config, resume).to(device)
     model.train()
-    cache = ReferenceCache(config.cache_dir, config.reference_model)
+    cache = ReferenceCache(config.cache_dir, config.reference_model, precision=config.dtype + "-bf16" * use_bf16)
     announce = (on_phase if on_phase is not None and rank == 0 else lambda name: None)
     announce("reference")
     openings = dataset.shared_openings()

@@ -15,6 +15,7 @@ from synthetic.scenes import HELD_OUT_SIZE
 from training.loop import loop_annotators_create, loop_round, report_row
 from training.models import ModelCheckpoint
 from training.selectors import checkpoint_active
+from training.services import training_config_check
 from training.shapes import checkpoint_bootstrap, checkpoint_evaluate, shapes_project_setup
 
 
@@ -93,6 +94,8 @@ class Command(BaseCommand):
 
     def loop(self, *, base_url, project, rounds, tasks_per_round, loss, annotators, error_rate, held_out, report,
              config, bootstrap_config, timeout, **options):
+        training = round_config(loss, **config)
+        training_config_check(training)  # before minutes of bootstrap, evaluation and annotation
         project = Project.objects.filter(name=project).first() or shapes_project_setup(name=project)
         checkpoint, started = checkpoint_active(project=project), time.perf_counter()
         if checkpoint is None:
@@ -105,7 +108,6 @@ class Command(BaseCommand):
         self.log(f"{project.name}: {rounds} rounds of {tasks_per_round} tasks, {loss}, {annotators} annotators, "
                  f"annotating through {base_url}\n{table_header()}\n{table_row(rows[0])}")
         logins = loop_annotators_create(project=project, count=annotators)
-        training = round_config(loss, **config)
         for number in range(1, rounds + 1):
             self.log(f"-- round {number}")
             row = loop_round(project=project, checkpoint=checkpoint, base_url=base_url, logins=logins,
