@@ -9,4 +9,8 @@ from annotate.services.annotations import annotation_save, annotation_update, se
 from annotate.services.queue import task_next, task_skip
 from annotate.services.review import annotation_accept, annotation_reject
 
-__all__ = ["project_team_create", "apply_segments", "record_sync", "record_sync_enqueue", "export_chunks", "export_job_create", "export_job_run", "dataset_import"]
+__all__ = [
+    "project_team_create", "apply_segments", "record_sync", "record_sync_enqueue", "export_chunks", "export_job_create",
+    "export_job_run", "dataset_import", "annotation_save", "annotation_update", "segments_validate", "task_next",
+    "task_skip", "annotation_accept", "annotation_reject",
+]

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from training.ddpo.alignment import alignment_from_diff, alignment_spans
 from annotate.models import ImageAsset, PreferenceRecord, Project, Prompt, RecordSource, Response
