@@ -20,8 +20,7 @@ from rest_framework.views import APIView
 from config.fields import IdField
 from annotate.models import ExportFormat, ExportJob, Project, RecordStatus, Role
 from annotate.permissions import ManagesAProject, project_for_role
-from annotate.roles import project_ids_managed
-from annotate.selectors.records import record_export_list
+from annotate.selectors.records import export_job_list, record_export_list
 from annotate.services.export_jobs import export_job_create
 from annotate.services.exports import export_chunks, export_filename
 from annotate.services.imports import dataset_import
@@ -67,13 +66,6 @@ def _split(data, user):
 
 def _managed_project(project, user):
     return project_for_role(user=user, project_id=project.pk, roles=(Role.MANAGER,))
-
-
-def _export_jobs(user):
-    """The export jobs of the projects ``user`` manages."""
-    managed = project_ids_managed(user=user)
-    jobs = ExportJob.objects.all()
-    return jobs if managed is None else jobs.filter(project_id__in=managed)
 
 
 class ManagerApi(APIView):
@@ -148,7 +140,7 @@ class ExportJobListApi(ListAPIView):
     def get_queryset(self):
         query = ExportJobFilterSerializer(data=self.request.query_params)
         query.is_valid(raise_exception=True)
-        jobs = _export_jobs(self.request.user)
+        jobs = export_job_list(user=self.request.user)
         if "project" in query.validated_data:
             jobs = jobs.filter(project_id=query.validated_data["project"])
         return jobs
@@ -173,14 +165,14 @@ class ExportJobDetailApi(RetrieveAPIView):
     serializer_class = ExportJobOutputSerializer
 
     def get_queryset(self):
-        return _export_jobs(self.request.user)
+        return export_job_list(user=self.request.user)
 
 
 class ExportJobDownloadApi(ManagerApi):
 
     @extend_schema(responses={(200, "application/octet-stream"): bytes})
     def get(self, request, pk):
-        job = get_object_or_404(_export_jobs(request.user), pk=pk, status=JobStatus.SUCCEEDED)
+        job = get_object_or_404(export_job_list(user=request.user), pk=pk, status=JobStatus.SUCCEEDED)
         try:
             stream = job.file.open("rb")
         except FileNotFoundError:  # deleted from storage by hand: gone, not a server fault

@@ -7,7 +7,8 @@ from django.db.models import CharField, QuerySet
 from django.db.models.functions import Cast
 from django.utils.dateparse import parse_datetime
 
-from annotate.models import PreferenceRecord, RecordStatus
+from annotate.models import ExportJob, PreferenceRecord, RecordStatus
+from annotate.roles import project_ids_managed
 
 EXPORT_FILTERS = (
     "status", "created_since", "created_until", "generation_batch", "checkpoint", "category", "reviewed_only",
@@ -56,3 +57,10 @@ def record_export_list(
     if reviewed_only:
         records = records.filter(annotation__reviewed_at__isnull=False)
     return records.order_by("id")
+
+
+def export_job_list(*, user) -> QuerySet:
+    """The export jobs of the projects ``user`` manages (every project's for staff)."""
+    managed = project_ids_managed(user=user)
+    jobs = ExportJob.objects.all()
+    return jobs if managed is None else jobs.filter(project_id__in=managed)
