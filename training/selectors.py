@@ -83,17 +83,20 @@ def training_run_active_exists(*, project):
 def projects_due_for_training():
     """Projects with an auto-train threshold, an active checkpoint, no unfinished run, and enough new records.
 
-    "New" means created after the project's last succeeded run started.
+    "New" means created after the project's last finished run (succeeded, failed or cancelled) took its
+    records, i.e. started (or was created, when it never started): a failed or cancelled run is not
+    relaunched until that many more records arrive, and records that came while a run was queued were
+    trained on by it.
     """
     due = []
     candidates = Project.objects.filter(auto_train_threshold__gt=0, checkpoints__is_active=True)
     for project in candidates.distinct():
         if training_run_active_exists(project=project):
             continue
-        last = project.training_runs.filter(status=JobStatus.SUCCEEDED).order_by("-created_at").first()
+        last = project.training_runs.filter(status__in=FINISHED).order_by("-created_at").first()
         records = PreferenceRecord.objects.filter(project=project, status=RecordStatus.ACTIVE)
         if last is not None:
-            records = records.filter(created_at__gt=last.created_at)
+            records = records.filter(created_at__gt=last.started_at or last.created_at)
         if records.count() >= project.auto_train_threshold:
             due.append(project)
     return due

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from django.apps import apps
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -55,7 +55,7 @@ def jobs_fail_lost(*, lost_after=LOST_AFTER):
     for label in JOB_MODELS:
         model = apps.get_model(label)
         failed += model.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff).update(
-            status=JobStatus.FAILED, finished_at=timezone.now(), error="Worker lost: no heartbeat for 10 minutes."
+            status=JobStatus.FAILED, finished_at=timezone.now(), error=f"Worker lost: no heartbeat for {lost_after}."
         )
     return failed
 
@@ -83,8 +83,12 @@ def _beating(job, *, every=BEAT_EVERY):
     def beat():
         try:
             while not stop.wait(every.total_seconds()):
-                if not job.beat():  # the job stopped running (finished, cancelled, failed)
-                    break
+                try:
+                    if not job.beat():  # the job stopped running (finished, cancelled, failed)
+                        break
+                except DatabaseError:  # a passing database hiccup must not silence the job for good
+                    logger.warning("Heartbeat of %s failed; trying again", job, exc_info=True)
+                    connection.close()  # the next beat opens a fresh connection
         finally:
             connection.close()  # the thread's own connection
 

@@ -1,5 +1,5 @@
 """Reads of the task queue: what a caller could take next, what they hold, how far they are."""
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -15,6 +15,8 @@ def task_available(*, user, project, now=None):
     A slot is free when nobody holds it or its lease expired; a response is
     never offered to someone who has any annotation (draft, skip, submission)
     or an open lease on one of its slots, so its k slots go to k distinct people.
+    Slots nobody holds come before expired leases: an expired lease may carry
+    its holder's draft, which they can still finish until someone takes the slot.
     """
     now = now or timezone.now()
     annotated = Annotation.objects.filter(annotator=user, task__response=OuterRef("response"))
@@ -23,7 +25,7 @@ def task_available(*, user, project, now=None):
         AnnotationTask.objects.filter(response__prompt__project=project, status=AnnotationTask.Status.OPEN)
         .filter(Q(leased_to__isnull=True) | Q(lease_expires_at__lte=now))
         .filter(~Exists(annotated), ~Exists(leased))
-        .order_by("response_id", "slot")
+        .order_by(F("leased_to").asc(nulls_first=True), "response_id", "slot")
     )
 
 

@@ -101,6 +101,9 @@ def _annotation_write(*, annotation, task, segments, submit, no_hallucination):
     """Store one write of the holder of ``task``: segments, status, lease; enqueue the record sync on submit."""
     project = task.response.prompt.project
     submit = submit or no_hallucination  # "no hallucination" is a judgement, final like a submission
+    if submit and not segments and not no_hallucination:  # it would say neither "wrong here" nor "all right"
+        raise ApplicationError("Invalid input: segments", fields={
+            "segments": ["A submission needs at least one segment, or no_hallucination: true."]})
     segments = segments_validate(
         project=project, text=task.response.text, segments=segments, no_hallucination=no_hallucination
     )

@@ -93,6 +93,15 @@ def test_no_hallucination_with_segments_is_400(held):
     assert answer.status_code == 400 and "segments" in answer.json()["fields"]
 
 
+def test_a_submission_with_neither_segments_nor_no_hallucination_is_400(held):
+    """It would judge nothing (and could never become a record); the draft stays a draft."""
+    client, task = held
+    post(client, task)
+    answer = post(client, task, submit=True)
+    assert answer.status_code == 400 and "no_hallucination" in answer.json()["fields"]["segments"][0]
+    assert post(client, task, no_hallucination=True).json()["status"] == "submitted"
+
+
 @pytest.mark.parametrize(
     "segments, field",
     [

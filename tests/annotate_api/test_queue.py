@@ -44,6 +44,21 @@ def test_expired_lease_goes_to_someone_else(team):
     assert next_task(team.client(team.annotator), team.project) is None
 
 
+def test_a_slot_nobody_holds_goes_before_an_expired_lease(db):
+    """Overlap 2: with A's lease on slot 0 expired (A has a draft there), B gets the untouched slot 1, so A can
+    still come back and finish the draft."""
+    team = Team(overlap=2)
+    team.response()
+    annotator = team.client(team.annotator)
+    first = next_task(annotator, team.project)
+    annotator.post("/api/annotations/", {"task": first["id"], "segments": [segment(2, 5)]}, format="json")
+    AnnotationTask.objects.filter(pk=first["id"]).update(lease_expires_at=timezone.now() - timedelta(minutes=1))
+    taken = next_task(team.client(team.other), team.project)
+    assert taken["id"] != first["id"] and taken["slot"] == 1
+    again = next_task(annotator, team.project)
+    assert again["id"] == first["id"] and again["annotation"]["segments"][0]["start"] == 2
+
+
 def test_own_expired_lease_renewed_when_still_free(team):
     """An expired lease nobody took comes back to its holder with a new expiry."""
     team.response(), team.response()

@@ -167,6 +167,45 @@ def test_auto_trigger_waits_for_enough_new_records(project):
     assert len(services.training_auto_trigger()) == 1
 
 
+def test_auto_trigger_does_not_relaunch_a_failed_or_cancelled_run_nor_retrain_what_a_run_took(project):
+    """A failed or cancelled auto run is not queued again every beat (a cancel sticks) until that many more
+    records arrive; records that came while a run was queued were trained on by it, so they count as taken."""
+    project.auto_train_threshold = 2
+    project.save()
+    make_record(project, 0), make_record(project, 1)
+    [run] = services.training_auto_trigger()
+    services.training_run_cancel(run=run)
+    assert services.training_auto_trigger() == []
+    make_record(project, 2), make_record(project, 3)
+    [failed] = services.training_auto_trigger()
+    failed.transition(JobStatus.FAILED, error="out of memory")
+    assert services.training_auto_trigger() == []
+    make_record(project, 4), make_record(project, 5)
+    [queued] = services.training_auto_trigger()
+    make_record(project, 6), make_record(project, 7)  # arrive while it waits in the queue
+    queued.transition(JobStatus.RUNNING)  # takes its records now: all eight
+    queued.transition(JobStatus.SUCCEEDED)
+    assert services.training_auto_trigger() == []
+
+
+def test_a_passing_database_error_does_not_stop_the_heartbeat(db):
+    """The beat thread logs a failed beat and keeps beating (it used to end at the first error)."""
+    from django.db import OperationalError
+
+    class FlakyJob:
+        beats = 0
+
+        def beat(self):
+            FlakyJob.beats += 1
+            if FlakyJob.beats == 1:
+                raise OperationalError("server closed the connection unexpectedly")
+            return True
+
+    with services._beating(FlakyJob(), every=timedelta(seconds=0.02)):
+        time.sleep(0.3)
+    assert FlakyJob.beats > 3
+
+
 def test_generation_batch_defaults_to_unanswered_prompts(project):
     """Without prompt ids the batch takes the prompts the checkpoint has not answered yet."""
     checkpoint = ModelCheckpoint.objects.get(project=project)
