@@ -5,7 +5,7 @@ Object-level visibility of tasks and annotations lives in the selectors
 see answers 404, like a row that does not exist.
 """
 from rest_framework.exceptions import NotFound, PermissionDenied
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import BasePermission, IsAuthenticated
 
 from annotate.models import Project, Role
 from annotate.roles import project_ids_managed, user_project_role
@@ -33,3 +33,7 @@ class ManagesAProject(BasePermission):
     def has_permission(self, request, view):
         managed = project_ids_managed(user=request.user)
         return managed is None or bool(managed)
+
+
+# The manager endpoints' permissions (exchange and training APIs): which project is then project_for_role's.
+MANAGER_PERMISSIONS = [IsAuthenticated, ManagesAProject]

@@ -15,9 +15,10 @@ MANAGER_ADMIN_APPS = ("annotate", "training")
 
 
 def ensure_role_groups():
-    """The role groups; the manager group holds every permission of ``MANAGER_ADMIN_APPS``."""
+    """The role groups; the manager group holds every permission of ``MANAGER_ADMIN_APPS`` (added: what an
+    admin gave the group besides stays)."""
     groups = {name: Group.objects.get_or_create(name=name)[0] for name in ROLE_GROUPS}
-    groups[Role.MANAGER].permissions.set(Permission.objects.filter(content_type__app_label__in=MANAGER_ADMIN_APPS))
+    groups[Role.MANAGER].permissions.add(*Permission.objects.filter(content_type__app_label__in=MANAGER_ADMIN_APPS))
     return groups
 
 

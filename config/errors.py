@@ -4,7 +4,9 @@ Services raise ``ApplicationError`` (a domain rule broke) or Django's
 ``ValidationError``; views never build error bodies by hand.
 """
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, RequestDataTooBig, ValidationError as DjangoValidationError
+from django.core.exceptions import (
+    PermissionDenied, RequestDataTooBig, SuspiciousOperation, ValidationError as DjangoValidationError,
+)
 from django.http import Http404, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, status
@@ -40,6 +42,8 @@ def api_exception_handler(exc, context):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, RequestDataTooBig):  # DRF refuses the body; Django alone would answer an HTML 400
         exc = BodyTooLarge(f"The request body is larger than the limit of {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
+    elif isinstance(exc, SuspiciousOperation):  # too many form fields or files, a bad multipart body...
+        exc = exceptions.ParseError(str(exc))
     response = exception_handler(exc, context)
     if response is None:
         return None

@@ -43,8 +43,16 @@ def unstorable_text(value: str) -> str | None:
 
 
 def unstorable_json(value) -> str | None:
-    """``unstorable_text`` of the first bad string (or key) anywhere in a JSON value, else None."""
-    if isinstance(value, str):
-        return unstorable_text(value)
-    children = [*value.keys(), *value.values()] if isinstance(value, dict) else value if isinstance(value, list) else []
-    return next((problem for child in children if (problem := unstorable_json(child))), None)
+    """``unstorable_text`` of the first bad string (or key) anywhere in a JSON value, else None.
+    Walks with its own stack: a deeply nested value must be a 400, not a RecursionError."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if problem := unstorable_text(item):
+                return problem
+        elif isinstance(item, dict):
+            pending += [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            pending += item
+    return None

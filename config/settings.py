@@ -109,6 +109,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.DepthSafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
@@ -155,7 +160,7 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "jobs-fail-lost": {"task": "training.tasks.jobs_fail_lost", "schedule": timedelta(minutes=2)},
     "jobs-resend-unstarted": {"task": "training.tasks.jobs_resend_unstarted", "schedule": timedelta(minutes=5)},
-    "records-sync-missing": {"task": "annotate.tasks.records.records_sync_missing", "schedule": timedelta(minutes=5)},
+    "records-sync-missing": {"task": "annotate.tasks.records.preference_records_sync_missing", "schedule": timedelta(minutes=5)},
     "training-auto-trigger": {"task": "training.tasks.training_auto_trigger", "schedule": timedelta(minutes=5)},
 }
 CELERY_TIMEZONE = TIME_ZONE

@@ -7,14 +7,14 @@ the caller does not manage answers 404.
 """
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
-from rest_framework import permissions, serializers, status
+from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from config.fields import IdField
 from annotate.models import Role
-from annotate.permissions import ManagesAProject, project_for_role
+from annotate.permissions import MANAGER_PERMISSIONS, project_for_role
 from training import selectors, services
 from training.models import GenerationBatch, ModelCheckpoint, TrainingRun
 
@@ -22,7 +22,7 @@ PROJECT_FILTER = OpenApiParameter("project", int, description="Only this project
 
 
 class ManagerApi(APIView):
-    permission_classes = [permissions.IsAuthenticated, ManagesAProject]
+    permission_classes = MANAGER_PERMISSIONS
     pagination_class = api_settings.DEFAULT_PAGINATION_CLASS
 
     def project_filter(self):

@@ -101,15 +101,17 @@ class Job(models.Model):
         return bool(updated)
 
 
-def job_send(job) -> bool:
-    """Send the job's task to the broker now. A broker that refuses it fails the job with the
-    reason, so no job waits queued forever (a queued run blocks the project's next one)."""
+def job_send(job, *, fail_if_refused=True) -> bool:
+    """Send the job's task to the broker now. A broker that refuses the first send fails the job with the
+    reason, so no job waits queued forever (a queued run blocks the project's next one); a refused resend
+    leaves it queued, since its first message may still be waiting in the queue."""
     type(job).objects.filter(pk=job.pk).update(sent_at=timezone.now())
     try:
         current_app.signature(job.task_name, args=(job.pk,)).apply_async()
     except (KombuError, OSError) as exc:
         logger.exception("Could not queue %s", job)
-        job.transition(JobStatus.FAILED, error=f"Could not queue the task: {type(exc).__name__}: {exc}")
+        if fail_if_refused:
+            job.transition(JobStatus.FAILED, error=f"Could not queue the task: {type(exc).__name__}: {exc}")
         return False
     return True
 

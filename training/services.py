@@ -70,7 +70,7 @@ def jobs_resend_unstarted(*, resend_after=RESEND_AFTER):
         stale = model.objects.filter(status=JobStatus.QUEUED).filter(
             Q(sent_at__lt=cutoff) | Q(sent_at__isnull=True, created_at__lt=cutoff))
         for job in stale:
-            sent += job_send(job)
+            sent += job_send(job, fail_if_refused=False)
     return sent
 
 
@@ -366,8 +366,10 @@ def generation_batch_execute(*, batch_id, progress=False) -> GenerationBatch | N
                                on_batch=report)
         _generation_batch_store(batch=batch, prompts=prompts, answers=answers)
     except JobStopped:
-        batch.status = batch.stored_status() or "deleted"
-        logger.info("Generation batch %s stopped while answering: %s", batch.pk, batch.status)
+        status = batch.stored_status()
+        if status:
+            batch.status = status
+        logger.info("Generation batch %s stopped while answering: %s", batch.pk, status or "deleted")
     except Exception as exc:
         logger.exception("Generation batch %s failed", batch.pk)
         batch.transition(JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")

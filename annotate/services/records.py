@@ -42,8 +42,9 @@ CONTENT_FIELDS = (
 def record_sync_enqueue(*, annotation_id: int) -> None:
     """Sync the annotation's record in a worker (queue ``default``) once the current transaction commits.
 
-    A broker that refuses the message is logged, not raised: the annotation is stored by then, the
-    request must not fail, and ``records_sync_missing`` (beat) builds the record later."""
+    A broker that refuses the message is logged, not raised: the annotation is stored by then and the
+    request must not fail. ``records_sync_missing`` (beat) builds a record that was never built; a lost
+    rebuild (edit-then-accept) or retirement (reject) waits for ``manage.py rebuild_records``."""
     # By name: the task module imports these services, so they don't import it back.
     transaction.on_commit(
         lambda: current_app.signature(SYNC_TASK, args=(annotation_id,)).apply_async(queue="default"),

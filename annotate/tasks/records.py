@@ -21,7 +21,7 @@ def preference_record_sync(annotation_id):
     return record.pk if record is not None else None
 
 
-@shared_task(name="annotate.tasks.records.records_sync_missing", queue="default")
+@shared_task(name="annotate.tasks.records.preference_records_sync_missing", queue="default")
 def preference_records_sync_missing():
     """Beat: build the records whose sync message was lost; returns how many."""
     return records_sync_missing()

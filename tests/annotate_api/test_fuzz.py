@@ -101,3 +101,21 @@ def test_an_unknown_api_path_answers_in_the_error_shape(team):
     answer = team.client(team.annotator).get("/api/nope/")
     assert answer.status_code == 404 and answer.json() == {"error": "No endpoint /api/nope/.", "fields": {}}
     assert team.client(team.annotator).get("/nope/")["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.django_db
+def test_a_multipart_body_with_too_many_fields_answers_in_the_error_shape(team, settings):
+    """Django's SuspiciousOperation family (here TooManyFieldsSent) is a JSON 400, not Django's HTML page."""
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+    fields = {f"field{i}": "x" for i in range(20)}
+    answer = team.client(team.manager).post("/api/import/", fields, format="multipart")
+    assert answer.status_code == 400 and "fields" in answer.json()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("depth", [600, 5000])
+def test_deeply_nested_json_is_a_400(team, depth):
+    """Nesting past what the parser or our checks recurse through is refused, not a RecursionError (500)."""
+    body = '{"project": %d, "config": {"lora_target_modules": %s"q"%s}}' % (team.project.pk, "[" * depth, "]" * depth)
+    answer = team.client(team.manager).generic("POST", "/api/training-runs/", body, content_type="application/json")
+    assert answer.status_code == 400, answer.content[:200]

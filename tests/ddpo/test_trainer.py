@@ -197,12 +197,13 @@ def test_images_for_a_text_only_model_and_caches_of_another_precision_are_not_mi
     log-probs computed under bf16 live apart from float32 ones."""
     from transformers import AutoTokenizer
 
-    from training.ddpo.reference import ReferenceCache
-
     with pytest.raises(ValueError, match="record r0:1 has an image, but the model is text-only"):
         PreferenceDataset(color_records(1), AutoTokenizer.from_pretrained(tiny_vlm), gamma=1.0)
-    roots = {ReferenceCache(tmp_path, str(tiny_vlm), precision).root for precision in ("float32", "float32-bf16")}
-    assert len(roots) == 2
+    cache = tmp_path / "cache"
+    for bf16 in (False, True):
+        train(config(tiny_vlm, tmp_path / f"bf16-{bf16}", bf16=bf16, max_steps=1, batch_size=4,
+                     reference_cache_dir=str(cache)), color_records(4))
+    assert len([folder for folder in cache.iterdir() if any(folder.glob("*.pt"))]) == 2
 
 
 def test_cli_names_what_is_wrong_in_its_files(tiny_vlm, tmp_path, capsys):

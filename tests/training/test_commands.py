@@ -23,28 +23,33 @@ def test_unknown_project_or_nothing_to_answer_is_a_clear_error():
     (["--limit", "0"], "limit must be at least 1"), (["--limit", "-1"], "limit must be at least 1"),
     (["--checkpoint", "/typo/path"], "No model folder /typo/path"),
     (["--samples", "2"], "samples_per_prompt: more than 1 needs temperature > 0"),
+    (["--checkpoint", "{folder}", "--limit", "0"], "limit must be at least 1"),
 ])
-def test_bad_options_stop_before_anything_is_stored(arguments, message):
+def test_bad_options_stop_before_anything_is_stored(arguments, message, tmp_path):
     """A limit below 1, a model folder that is not there or greedy decoding with several samples: a clear
-    error, and no batch or checkpoint row is left behind."""
+    error, and no batch or checkpoint row is left behind (not even for a folder that exists)."""
     project = make_project()
     ModelCheckpoint.objects.create(project=project, name="base", path="/nowhere/base", is_active=True)
     Prompt.objects.create(project=project, question="Describe the image.")
     with pytest.raises(CommandError, match=message):
-        call_command("generate_batch", "--project", project.name, *arguments)
+        call_command("generate_batch", "--project", project.name, *[a.format(folder=tmp_path) for a in arguments])
     assert not GenerationBatch.objects.exists() and ModelCheckpoint.objects.count() == 1
 
 
 @pytest.mark.django_db
 def test_create_team_leaves_other_projects_logins_alone(capsys):
     """A second project's team reuses the usernames without changing their passwords; negative sizes are refused."""
-    from django.contrib.auth import authenticate
+    from django.contrib.auth import authenticate, get_user_model
 
     call_command("create_team", "--project", "first", "--password", "one-pass")
     call_command("create_team", "--project", "second", "--password", "two-pass", "--annotators", "3")
     output = capsys.readouterr().out
     assert "annotator1 (existing user: password unchanged)" in output and "annotator3 / two-pass" in output
     assert authenticate(username="reviewer1", password="one-pass") is not None
+    assert get_user_model().objects.get(username="manager1").is_staff  # made staff by its first team, kept
+    get_user_model().objects.filter(username="manager1").update(is_staff=False)
+    call_command("create_team", "--project", "second", "--password", "two-pass")
+    assert not get_user_model().objects.get(username="manager1").is_staff  # not changed by another team
     assert authenticate(username="annotator3", password="two-pass") is not None
     with pytest.raises(CommandError, match="annotators"):
         call_command("create_team", "--project", "third", "--password", "x", "--annotators", "-1")

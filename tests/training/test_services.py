@@ -16,7 +16,7 @@ from tests.factories import make_image, make_project
 from tests.training.conftest import make_record
 from training import services
 from training.jobs import JobStatus
-from training.models import ModelCheckpoint, TrainingMetric, TrainingRun, TrainingTrigger
+from training.models import GenerationBatch, ModelCheckpoint, TrainingMetric, TrainingRun, TrainingTrigger
 from training.selectors import training_run_active_exists
 
 
@@ -313,7 +313,8 @@ def test_a_generation_batch_deleted_while_running_stops_its_worker(transactional
     _progress_reaches(batch, 1e-9, time.monotonic() + 120)
     batch.delete()
     worker.join(timeout=120)
-    assert not worker.is_alive() and outcome["batch"].status == "deleted"
+    assert not worker.is_alive() and outcome["batch"].pk == batch.pk  # returned, no exception in the worker
+    assert not GenerationBatch.objects.filter(pk=batch.pk).exists()
     assert not Response.objects.exists() and not AnnotationTask.objects.exists()
 
 

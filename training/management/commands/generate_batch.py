@@ -1,6 +1,7 @@
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from annotate.models import Project
 from config.errors import ApplicationError
@@ -37,9 +38,10 @@ class Command(BaseCommand):
                   "max_new_tokens": options["max_new_tokens"], "samples_per_prompt": options["samples"],
                   "batch_size": options["batch_size"]}
         try:
-            batch = generation_batch_create(
-                project=project, checkpoint=self._checkpoint(project, options["checkpoint"]), limit=options["limit"],
-                params=params, enqueue=options["queue"])
+            with transaction.atomic():  # a refused batch leaves no checkpoint registered for it either
+                batch = generation_batch_create(
+                    project=project, checkpoint=self._checkpoint(project, options["checkpoint"]), limit=options["limit"],
+                    params=params, enqueue=options["queue"])
         except ApplicationError as exc:
             raise CommandError(f"{exc.message} {exc.fields or ''}".strip()) from exc
         if options["queue"]:
@@ -59,7 +61,10 @@ class Command(BaseCommand):
             if checkpoint is None:
                 raise CommandError(f"No checkpoint {value}")
             return checkpoint
-        existing = ModelCheckpoint.objects.filter(project=project, path=value).first()
-        if existing is None and value.startswith(("/", ".", "~")) and not Path(value).expanduser().is_dir():
+        folder = Path(value).expanduser()
+        if folder.is_dir():
+            value = str(folder.resolve())  # from_pretrained expands neither ~ nor a relative path from elsewhere
+        elif value.startswith(("/", ".", "~")):
             raise CommandError(f"No model folder {value} (nothing registered)")
+        existing = ModelCheckpoint.objects.filter(project=project, path=value).first()
         return existing or checkpoint_register(project=project, path=value)
