@@ -3,7 +3,7 @@ from django.db.models import Q
 
 from annotate.models import PreferenceRecord, Project, Prompt, RecordSource, RecordStatus
 from annotate.roles import project_ids_managed
-from training.jobs import FINISHED, JobStatus
+from training.jobs import FINISHED
 from training.models import GenerationBatch, ModelCheckpoint, TrainingMetric, TrainingRun
 
 
