@@ -39,7 +39,9 @@ class PlatformClient:
         return self._request("POST", f"/api/tasks/next/?project={project_id}")
 
     def submit_annotation(self, task_id: int, segments: list[dict]) -> dict:
-        return self._request("POST", "/api/annotations/", {"task": task_id, "segments": segments, "submit": True})
+        """Submit the corrections; none at all is the judgement "no hallucination"."""
+        body = {"task": task_id, "segments": segments, "submit": True, "no_hallucination": not segments}
+        return self._request("POST", "/api/annotations/", body)
 
     def _request(self, method: str, path: str, body: dict | None = None):
         headers = {"Accept": "application/json"}

@@ -311,10 +311,11 @@ def test_a_generation_batch_deleted_while_running_stops_its_worker(transactional
     """Deleted (in the admin) while answering: the worker stops at its next micro-batch without an error."""
     batch, worker, outcome = _answer_in_a_thread(tiny_vlm)
     _progress_reaches(batch, 1e-9, time.monotonic() + 120)
+    batch_id = batch.pk
     batch.delete()
     worker.join(timeout=120)
-    assert not worker.is_alive() and outcome["batch"].pk == batch.pk  # returned, no exception in the worker
-    assert not GenerationBatch.objects.filter(pk=batch.pk).exists()
+    assert not worker.is_alive() and outcome["batch"].pk == batch_id  # returned, no exception in the worker
+    assert not GenerationBatch.objects.filter(pk=batch_id).exists()
     assert not Response.objects.exists() and not AnnotationTask.objects.exists()
 
 
