@@ -172,6 +172,10 @@ class Annotation(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     reviewed_at = models.DateTimeField(null=True, blank=True)
+    annotator_segments = models.JSONField(
+        null=True, blank=True,
+        help_text="The annotator's own segments, kept when a reviewer edited them before accepting: agreement "
+                  "between annotators is measured on these, not on the reviewer's.")
 
     class Meta:
         ordering = ["id"]

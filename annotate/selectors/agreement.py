@@ -41,7 +41,10 @@ def agreement_for_project(*, project) -> dict:
         .prefetch_related("segments")
     )
     for annotation in annotations:
-        spans = [(segment.start, segment.end) for segment in annotation.segments.all()]
+        if annotation.annotator_segments is not None:  # a reviewer edited them: agreement is the annotators'
+            spans = [(segment["start"], segment["end"]) for segment in annotation.annotator_segments]
+        else:
+            spans = [(segment.start, segment.end) for segment in annotation.segments.all()]
         by_response[annotation.task.response_id][annotation.annotator.username] = span_units(spans)
     scores = defaultdict(list)
     for marks in by_response.values():

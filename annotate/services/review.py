@@ -50,6 +50,7 @@ def annotation_accept(*, reviewer, annotation_id, segments=None) -> Annotation:
     if segments is not None:
         response = annotation.task.response
         segments = segments_validate(project=response.prompt.project, text=response.text, segments=segments)
+        annotation.annotator_segments = list(annotation.segments.values("start", "end", "category", "replacement"))
         annotation_segments_replace(annotation=annotation, segments=segments)
         annotation.no_hallucination = not segments
     return _review_close(annotation, reviewer=reviewer, verdict=AnnotationStatus.ACCEPTED)

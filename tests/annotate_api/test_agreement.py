@@ -39,3 +39,25 @@ def test_agreement_endpoint_per_pair_and_overall(db):
 def test_agreement_without_pairs_is_null(team):
     body = team.client(team.manager).get(f"/api/projects/{team.project.pk}/agreement/").json()
     assert body == {"overall_f1": None, "pairs": []}
+
+
+def test_a_reviewers_edit_does_not_change_the_annotators_agreement(db):
+    """Edit-then-accept replaces the segments that become the record, but agreement keeps comparing what the
+    annotators marked (the annotator's own segments are kept on the annotation)."""
+    from annotate.models import Annotation
+
+    team = Team(overlap=2)
+    team.response()
+    for user in (team.annotator, team.other):
+        client = team.client(user)
+        task = next_task(client, team.project)
+        client.post("/api/annotations/", {"task": task["id"], "segments": [segment(0, 4)], "submit": True}, format="json")
+    reviewer = team.client(team.reviewer)
+    url = f"/api/projects/{team.project.pk}/agreement/"
+    assert reviewer.get(url).json()["overall_f1"] == 1.0
+    edited = Annotation.objects.get(annotator=team.annotator)
+    answer = reviewer.post(f"/api/annotations/{edited.pk}/accept/", {"segments": [segment(10, 14)]}, format="json")
+    assert answer.status_code == 200 and answer.json()["segments"][0]["start"] == 10
+    assert reviewer.get(url).json()["overall_f1"] == 1.0
+    edited.refresh_from_db()
+    assert [(s["start"], s["end"]) for s in edited.annotator_segments] == [(0, 4)]
