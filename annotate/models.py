@@ -241,6 +241,8 @@ class PreferenceRecord(models.Model):
     source = models.CharField(max_length=16, choices=RecordSource.choices, default=RecordSource.ANNOTATION)
     status = models.CharField(max_length=16, choices=RecordStatus.choices, default=RecordStatus.ACTIVE, db_index=True)
     version = models.PositiveIntegerField(default=1)
+    annotation_version = models.PositiveIntegerField(
+        default=0, help_text="The annotation's version this record was last synced from; beat re-syncs older ones.")
     origin = models.JSONField(default=dict, blank=True, help_text="ds_name, origin_dataset, origin_split, idx, image_path.")
     import_key = models.CharField(max_length=64, blank=True, help_text="Content hash of an imported row (idempotent import).")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from celery import current_app
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from training.ddpo.alignment import alignment_from_diff, alignment_spans, apply_segments
@@ -43,8 +43,7 @@ def record_sync_enqueue(*, annotation_id: int) -> None:
     """Sync the annotation's record in a worker (queue ``default``) once the current transaction commits.
 
     A broker that refuses the message is logged, not raised: the annotation is stored by then and the
-    request must not fail. ``records_sync_missing`` (beat) builds a record that was never built; a lost
-    rebuild (edit-then-accept) or retirement (reject) waits for ``manage.py rebuild_records``."""
+    request must not fail; ``records_sync_missing`` (beat) catches up later."""
     # By name: the task module imports these services, so they don't import it back.
     transaction.on_commit(
         lambda: current_app.signature(SYNC_TASK, args=(annotation_id,)).apply_async(queue="default"),
@@ -53,23 +52,23 @@ def record_sync_enqueue(*, annotation_id: int) -> None:
 
 
 def records_sync_missing(*, settled=timedelta(minutes=5), limit=1000) -> int:
-    """Sync the annotations that call for a record and have none, changed more than ``settled`` ago (their
-    sync message was lost), newest first and at most ``limit`` a run; returns how many records it built.
-
-    Newest first, so the few that can never have one (segments that leave the text as it was) stay at the
-    back instead of holding up the rest."""
+    """Sync the annotations whose sync message was lost, changed more than ``settled`` ago: those that call for
+    a record and have none, and those whose record was synced from an older version of them (a lost rebuild
+    or retirement). Newest first, at most ``limit`` a run; returns how many it synced."""
     reached = Q(status=AnnotationStatus.ACCEPTED) | Q(
         status=AnnotationStatus.SUBMITTED, task__response__prompt__project__record_trigger=RecordTrigger.SUBMIT)
-    missing = (Annotation.objects.filter(reached, no_hallucination=False, record__isnull=True,
-                                         updated_at__lt=timezone.now() - settled)
+    never_built = reached & Q(no_hallucination=False, record__isnull=True)
+    behind = Q(record__isnull=False, record__annotation_version__lt=F("version"))
+    missing = (Annotation.objects.filter(never_built | behind, updated_at__lt=timezone.now() - settled)
                .order_by("-updated_at").values_list("pk", flat=True)[:limit])
-    built = 0
+    synced = 0
     for annotation_id in missing:
         try:
-            built += record_sync(annotation_id=annotation_id) is not None
+            record_sync(annotation_id=annotation_id)
+            synced += 1
         except ApplicationError as error:
             logger.error("No record for annotation %s: %s", annotation_id, error.message)
-    return built
+    return synced
 
 
 def _trigger_statuses(trigger):
@@ -107,6 +106,13 @@ def _record_content(annotation):
     }
 
 
+def _mark_synced(record, annotation):
+    """The record already is what the annotation calls for: note the version (its content and updated_at stay)."""
+    if record.annotation_version != annotation.version:
+        record.annotation_version = annotation.version
+        record.save(update_fields=["annotation_version"])
+
+
 @transaction.atomic
 def record_sync(*, annotation_id: int) -> PreferenceRecord | None:
     """Create, rebuild (version + 1) or retire the annotation's record; ``None`` when it has none and needs none."""
@@ -122,19 +128,23 @@ def record_sync(*, annotation_id: int) -> PreferenceRecord | None:
     content = _record_content(annotation)
     if content is None:
         if record is not None and record.status == RecordStatus.ACTIVE:
-            record.status = RecordStatus.RETIRED
-            record.save(update_fields=["status", "updated_at"])
+            record.status, record.annotation_version = RecordStatus.RETIRED, annotation.version
+            record.save(update_fields=["status", "annotation_version", "updated_at"])
             logger.info("Retired record %s of annotation %s", record.pk, annotation_id)
+        elif record is not None:
+            _mark_synced(record, annotation)
         return record
     if record is None:
-        record = PreferenceRecord.objects.create(annotation=annotation, **content)
+        record = PreferenceRecord.objects.create(annotation=annotation, annotation_version=annotation.version, **content)
         logger.info("Built record %s of annotation %s", record.pk, annotation_id)
         return record
     if all(getattr(record, field) == value for field, value in content.items()):
+        _mark_synced(record, annotation)
         return record
     for field, value in content.items():
         setattr(record, field, value)
     record.version += 1
+    record.annotation_version = annotation.version
     record.save()
     logger.info("Rebuilt record %s of annotation %s as version %s", record.pk, annotation_id, record.version)
     return record

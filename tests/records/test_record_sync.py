@@ -188,3 +188,34 @@ def test_concurrent_syncs_make_one_record():
     with ThreadPoolExecutor(4) as pool:
         ids = set(pool.map(sync, range(4)))
     assert len(ids) == 1 and PreferenceRecord.objects.get().version == 1
+
+
+@pytest.mark.parametrize("decision", ["reject", "edit-then-accept"])
+def test_the_beat_sweep_repairs_a_lost_retirement_or_rebuild(decision, django_capture_on_commit_callbacks):
+    """A record built on submit, then the reviewer's decision whose sync message never left (broker down):
+    the sweep sees the record is behind its annotation and retires or rebuilds it, once."""
+    from datetime import timedelta
+
+    from annotate.services.records import records_sync_missing
+    from annotate.services.review import annotation_accept, annotation_reject
+    from tests.factories import make_user
+
+    project = make_project(record_trigger="submit")
+    annotation = make_annotation(project=project, segments=[RED_TO_GREEN])
+    record_sync(annotation_id=annotation.pk)
+    assert records_sync_missing(settled=timedelta(0)) == 0  # in step with its annotation
+    reviewer = make_user(role="reviewer", project=project)
+    with django_capture_on_commit_callbacks(execute=False):  # the sync message is lost
+        if decision == "reject":
+            annotation_reject(reviewer=reviewer, annotation_id=annotation.pk, reason="wrong")
+        else:
+            annotation_accept(reviewer=reviewer, annotation_id=annotation.pk,
+                              segments=[{**RED_TO_GREEN, "replacement": "pink"}])
+    assert PreferenceRecord.objects.get().status == "active" and PreferenceRecord.objects.get().version == 1
+    assert records_sync_missing(settled=timedelta(0)) == 1
+    record = PreferenceRecord.objects.get()
+    if decision == "reject":
+        assert record.status == "retired"
+    else:
+        assert (record.status, record.version, record.chosen) == ("active", 2, "There is a pink circle and a blue square.")
+    assert records_sync_missing(settled=timedelta(0)) == 0
