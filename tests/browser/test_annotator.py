@@ -261,8 +261,10 @@ def test_no_hallucination_skip_zoom_and_queue_position(watched):
     annotator, first = open_task(page, "A red circle.", more=["A blue square.", "A green triangle."])
     second, third = Response.objects.filter(prompt__project=first.prompt.project_id).exclude(pk=first.pk).order_by("pk")
     assert page.text_content("#queue") == "0 done · 3 remaining"
+    # Wait for the image: its frame grows when it loads, and a click aimed before that can miss it.
+    page.wait_for_function("document.getElementById('image').complete && document.getElementById('image').naturalWidth > 0")
     page.click("#image-frame")
-    assert page.locator("#zoom-dialog").is_visible()
+    page.locator("#zoom-dialog").wait_for(state="visible")
     page.click("#zoom-dialog")
     assert page.locator("#zoom-dialog").is_hidden()
     page.focus("#answer")
