@@ -14,23 +14,21 @@ import sys
 from pathlib import Path
 
 from .config import DDPOConfig
-from .data import as_record
+from .data import PreferenceRecord, as_record
 from .trainer import train
 
 
-def read_records(path: Path) -> list[dict]:
-    """The JSONL file's records, each checked (``as_record``); errors name the file and line."""
+def read_records(path: Path) -> list[PreferenceRecord]:
+    """The JSONL file's records, checked here once (``as_record``) so that errors name the file and line."""
     records = []
     with open(path, encoding="utf-8-sig") as f:  # a byte-order mark is not the records' fault
         for number, line in enumerate(f, start=1):
             if not line.strip():
                 continue
             try:
-                record = json.loads(line)
-                as_record(record)
+                records.append(as_record(json.loads(line)))
             except ValueError as error:  # JSONDecodeError is one
                 raise ValueError(f"{path}, line {number}: {error}") from None
-            records.append(record)
     return records
 
 
