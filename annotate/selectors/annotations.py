@@ -20,7 +20,7 @@ ANNOTATION_FILTERS = {
 
 
 def _with_related(queryset):
-    return queryset.select_related("task__response", "annotator").prefetch_related("segments")
+    return queryset.select_related("task__response", "annotator", "reviewer").prefetch_related("segments")
 
 
 def annotation_visible(*, user):

@@ -43,10 +43,13 @@ def task_get_leased(*, user, task_id):
 
 
 def task_queue_position(*, user, project):
-    """``{"done": submitted judgements, "remaining": responses still to do, the one held included}``."""
+    """``{"done": submitted judgements, "remaining": responses still to do, the one held included}``.
+
+    A rejected annotation whose slot came back to its annotator counts as still to do, not done."""
+    returned = Q(status=AnnotationStatus.REJECTED, task__status=AnnotationTask.Status.OPEN, task__leased_to=user)
     done = Annotation.objects.filter(
         annotator=user, task__response__prompt__project=project, status__in=DONE_STATUSES
-    ).count()
+    ).exclude(returned).count()
     remaining = task_available(user=user, project=project).order_by().values("response_id").distinct().count()
     held = task_held(user=user, project=project).order_by().values("response_id").distinct().count()
     return {"done": done, "remaining": remaining + held}

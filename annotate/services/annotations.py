@@ -3,7 +3,8 @@
 Every write bumps ``Annotation.version``; a PATCH names the version it was
 based on and gets 409 when someone (another tab) wrote in between. A
 submitted annotation is final for its annotator: a later draft, submit or
-PATCH answers 409, so a double submit leaves exactly one annotation.
+PATCH answers 409, so a double submit leaves exactly one annotation, until
+a reviewer rejects it and its slot comes back to the annotator to fix.
 """
 from datetime import timedelta
 
@@ -19,6 +20,7 @@ from config.errors import ApplicationError
 from config.fields import unstorable_text
 
 SEGMENT_KEYS = ("start", "end", "category", "replacement")
+WRITABLE_STATUSES = (AnnotationStatus.DRAFT, AnnotationStatus.REJECTED)
 
 
 def _segment_errors(index, segment, *, project, length):
@@ -143,8 +145,11 @@ def _task_lock(task_id):
 
 
 def _check_writable(*, user, task, annotation):
-    """409 once the caller's annotation is final, 400 naming ``task`` when they don't hold the slot."""
-    if annotation is not None and annotation.status != AnnotationStatus.DRAFT:
+    """409 once the caller's annotation is final, 400 naming ``task`` when they don't hold the slot.
+
+    A rejected annotation is not final: its slot came back to the annotator to fix (``annotation_reject``).
+    """
+    if annotation is not None and annotation.status not in WRITABLE_STATUSES:
         raise ApplicationError(
             f"Annotation {annotation.pk} on task {task.pk} is already {annotation.status}; it can no longer change.",
             fields={"task": [f"Already {annotation.status} as annotation {annotation.pk}."]},

@@ -1,9 +1,11 @@
 """Reviewers' writes: accept (optionally after editing the segments) or reject a submitted annotation of someone else."""
+from datetime import timedelta
+
 from django.db import transaction
 from django.utils import timezone
 from rest_framework import status
 
-from annotate.models import Annotation, AnnotationStatus
+from annotate.models import Annotation, AnnotationStatus, AnnotationTask
 from annotate.services.annotations import annotation_segments_replace, segments_validate
 from annotate.services.records import record_sync_enqueue
 from config.errors import ApplicationError
@@ -58,6 +60,18 @@ def annotation_accept(*, reviewer, annotation_id, segments=None) -> Annotation:
 
 @transaction.atomic
 def annotation_reject(*, reviewer, annotation_id, reason) -> Annotation:
-    """Reject a submitted annotation with the reviewer's reason (shown to the annotator)."""
+    """Reject a submitted annotation and send its slot back to the annotator with the reviewer's reason.
+
+    The slot opens again, leased to the annotator: their next task is this
+    one, their segments restored and the reason shown, to fix and submit
+    again for review. Its lease expires like any other, so a slot its
+    annotator does not come back to goes to someone else and the response
+    still gets its ``overlap`` judgements.
+    """
     annotation = _lock_submitted(annotation_id, reviewer=reviewer)
+    task = AnnotationTask.objects.select_for_update().get(pk=annotation.task_id)
+    task.status = AnnotationTask.Status.OPEN
+    task.leased_to_id = annotation.annotator_id
+    task.lease_expires_at = timezone.now() + timedelta(minutes=annotation.task.response.prompt.project.lease_minutes)
+    task.save(update_fields=["status", "leased_to", "lease_expires_at"])
     return _review_close(annotation, reviewer=reviewer, verdict=AnnotationStatus.REJECTED, reason=reason)

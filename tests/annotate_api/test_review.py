@@ -1,5 +1,10 @@
-"""Review: the next response's submissions side by side; accept, edit-then-accept, reject."""
-from annotate.models import Annotation, Membership, Role
+"""Review: the next response's submissions side by side; accept, edit-then-accept, reject and the fix."""
+from datetime import timedelta
+
+from django.utils import timezone
+
+from annotate.models import Annotation, AnnotationStatus, AnnotationTask, Membership, PreferenceRecord, Role
+from annotate.services.records import record_sync
 from tests.annotate_api.helpers import TEXT, Team, next_task, segment
 from tests.factories import make_user
 
@@ -90,3 +95,62 @@ def test_nobody_reviews_their_own_annotation(team):
     assert reviewer.post(f"/api/annotations/{own['id']}/reject/", {"reason": "x"}, format="json").status_code == 403
     answer = team.client(team.manager).get(f"/api/review/next/?project={team.project.pk}")
     assert [a["id"] for a in answer.json()["annotations"]] == [own["id"]]
+
+
+def test_rejected_annotation_comes_back_to_its_annotator_to_fix(team):
+    """A reject reopens the slot for its annotator: next task, segments and reason back; the fix goes to review
+    again and, accepted, becomes a record."""
+    team.response(), team.response()
+    client = team.client(team.annotator)
+    rejected = submit(team, team.annotator, [segment(2, 5, "attribute", "blue")])
+    reviewer = team.client(team.reviewer)
+    assert reviewer.post(f"/api/annotations/{rejected['id']}/reject/", {"reason": "It is green."},
+                         format="json").status_code == 200
+
+    task = next_task(client, team.project)
+    assert task["id"] == rejected["task"]
+    assert task["annotation"]["status"] == "rejected" and task["annotation"]["review_reason"] == "It is green."
+    assert task["annotation"]["reviewer"] == "rev" and task["annotation"]["reviewed_at"]
+    assert [s["replacement"] for s in task["annotation"]["segments"]] == ["blue"]
+    assert task["queue"] == {"done": 0, "remaining": 2}  # the returned answer is to do, not done
+
+    draft = client.post("/api/annotations/", {"task": task["id"], "segments": [segment(2, 5, "attribute", "grn")]},
+                        format="json")
+    assert draft.status_code == 200 and draft.json()["status"] == "draft"
+    assert draft.json()["review_reason"] == "It is green."  # still shown while the annotator fixes it
+    fixed = client.patch(f"/api/annotations/{rejected['id']}/", {
+        "version": draft.json()["version"], "segments": [segment(2, 5, "attribute", "green")], "submit": True,
+    }, format="json")
+    assert fixed.status_code == 200 and fixed.json()["status"] == "submitted"
+    assert next_task(client, team.project)["id"] != rejected["task"]  # on to the next answer
+    assert reviewer.get(f"/api/review/next/?project={team.project.pk}").json()["annotations"][0]["id"] == rejected["id"]
+    assert reviewer.post(f"/api/annotations/{rejected['id']}/accept/", {}, format="json").status_code == 200
+    record_sync(annotation_id=rejected["id"])  # what the worker runs on the accept
+    assert PreferenceRecord.objects.get(annotation_id=rejected["id"]).chosen == TEXT.replace("red", "green", 1)
+    assert client.post("/api/annotations/", {"task": task["id"], "segments": []}, format="json").status_code == 409
+
+
+def test_returned_slot_nobody_fixes_goes_to_someone_else(team):
+    """The lease of a returned slot expires like any other: another annotator takes it, and the first can no
+    longer write there."""
+    team.response()
+    rejected = submit(team, team.annotator, [segment(2, 5)])
+    team.client(team.reviewer).post(f"/api/annotations/{rejected['id']}/reject/", {"reason": "no"}, format="json")
+    AnnotationTask.objects.filter(pk=rejected["task"]).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    taken = next_task(team.client(team.other), team.project)
+    assert taken["id"] == rejected["task"] and taken["annotation"] is None
+    late = team.client(team.annotator).post("/api/annotations/", {"task": rejected["task"], "segments": [segment(2, 5)]},
+                                            format="json")
+    assert late.status_code == 400 and "task" in late.json()["fields"]
+    assert Annotation.objects.get(pk=rejected["id"]).status == AnnotationStatus.REJECTED
+    assert next_task(team.client(team.annotator), team.project) is None
+
+
+def test_skipping_a_returned_answer_frees_its_slot(team):
+    team.response()
+    rejected = submit(team, team.annotator, [segment(2, 5)])
+    team.client(team.reviewer).post(f"/api/annotations/{rejected['id']}/reject/", {"reason": "no"}, format="json")
+    skipped = team.client(team.annotator).post(f"/api/tasks/{rejected['task']}/skip/", {"reason": "unsure"}, format="json")
+    assert skipped.status_code == 200, skipped.content
+    assert Annotation.objects.get(pk=rejected["id"]).status == AnnotationStatus.SKIPPED
+    assert next_task(team.client(team.other), team.project)["id"] == rejected["task"]

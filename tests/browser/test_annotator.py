@@ -376,3 +376,21 @@ def test_reviewer_accepts_edits_and_rejects_side_by_side(watched):
     assert decided["bob<script>"].review_reason == "Yellow is wrong: the circle is green."
     page.click("button:has-text('Next answer')")
     page.wait_for_selector("#review-empty:not([hidden])")
+
+    # The rejected answer comes back to bob with the reason and his segment; he fixes the rewrite and resubmits.
+    page.context.clear_cookies()
+    log_in(page, bob, then=f"/projects/{project.id}/annotate/")
+    page.wait_for_selector("#task:not([hidden])")
+    assert page.locator("#returned").is_visible()
+    assert page.text_content("#returned-by") == reviewer.username
+    assert page.text_content("#returned-reason") == "Yellow is wrong: the circle is green."
+    assert page.locator("#segments ins").all_text_contents() == ["yellow"]
+    screenshot(page, "annotator-returned")
+    page.click("#answer mark.seg")
+    page.fill(".rewrite-box input.rewrite", "green")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#queue-empty:not([hidden])")
+    bob_annotation = Annotation.objects.get(pk=decided["bob<script>"].pk)
+    assert bob_annotation.status == AnnotationStatus.SUBMITTED
+    assert list(bob_annotation.segments.values_list("start", "end", "replacement")) == [(red, red + 3, "green")]

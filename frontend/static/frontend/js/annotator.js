@@ -73,10 +73,15 @@ function showTask(task) {
   $("task").hidden = false;
   $("question").textContent = task.prompt.question;
   showImage(task.prompt.image_url);
-  const draft = task.annotation && task.annotation.status === "draft" ? task.annotation : null;
+  // A rejected annotation came back to be fixed: its segments return with the reviewer's reason.
+  const draft = task.annotation && ["draft", "rejected"].includes(task.annotation.status) ? task.annotation : null;
+  const returned = draft && draft.review_reason ? draft : null;
+  $("returned").hidden = !returned;
+  $("returned-by").textContent = returned ? returned.reviewer || "a reviewer" : "";
+  $("returned-reason").textContent = returned ? returned.review_reason : "";
   editor.load(task.response.text, draft ? draft.segments : []);
   $("segment-count").textContent = String(editor.value().length);
-  showSaveState(draft ? "Draft restored" : "");
+  showSaveState(draft && !returned ? "Draft restored" : "");
   editor.placeCaret(0);
 }
 

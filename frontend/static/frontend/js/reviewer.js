@@ -87,7 +87,7 @@ function column(annotation) {
     decide(annotation, "reject", { reason: reason.value.trim() });
   };
   const reason = el("input", {
-    type: "text", class: "reason", placeholder: "Reason for rejecting", maxlength: "1000", "aria-label": "Reason",
+    type: "text", class: "reason", placeholder: "Reason (goes back to the annotator)", maxlength: "1000", "aria-label": "Reason",
     onkeydown: (event) => { if (event.key === "Enter") { event.preventDefault(); reject(); } },
   });
   const actions = decision
