@@ -25,6 +25,8 @@ class JobStatus(models.TextChoices):
 
 
 FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+# Every concrete Job, by app label (the models import this module).
+JOB_MODELS = ("training.TrainingRun", "training.GenerationBatch", "annotate.ExportJob")
 
 ALLOWED_FROM = {
     JobStatus.RUNNING: (JobStatus.QUEUED,),

@@ -1,9 +1,13 @@
-"""Reads of the training app: runs, metrics, checkpoints, generation batches, training records."""
+"""Reads of the training app: runs, metrics, checkpoints, generation batches, training records, lost jobs."""
+from django.apps import apps
+from django.conf import settings
 from django.db.models import Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from annotate.models import PreferenceRecord, Project, Prompt, RecordSource, RecordStatus
 from annotate.roles import project_ids_managed
-from training.jobs import FINISHED
+from training.jobs import FINISHED, JOB_MODELS, JobStatus
 from training.models import GenerationBatch, ModelCheckpoint, TrainingMetric, TrainingRun
 
 
@@ -100,3 +104,37 @@ def projects_due_for_training():
         if records.count() >= project.auto_train_threshold:
             due.append(project)
     return due
+
+
+def _queue_of(model) -> str:
+    return settings.CELERY_TASK_ROUTES.get(model.task_name, {}).get("queue", settings.CELERY_TASK_DEFAULT_QUEUE)
+
+
+def jobs_lost_in_queue(*, resend_after):
+    """Jobs still queued ``resend_after`` after their task was last sent, whose broker message is lost.
+
+    A job waiting its turn is not lost: while a job of its queue that started
+    before its send still runs, and no job of that queue has started since
+    that send, it is behind a long run (a queue is first in, first out, and a
+    worker takes one message at a time). Without that, a job waiting behind
+    a day-long training run would get a message every ``resend_after``.
+    """
+    cutoff = timezone.now() - resend_after
+    by_queue = {}
+    for label in JOB_MODELS:
+        model = apps.get_model(label)
+        by_queue.setdefault(_queue_of(model), []).append(model)
+    lost = []
+    for models in by_queue.values():
+        def any_job(**lookup):
+            return any(model.objects.filter(**lookup).exists() for model in models)
+
+        for model in models:
+            waiting = (model.objects.filter(status=JobStatus.QUEUED)
+                       .annotate(last_sent=Coalesce("sent_at", "created_at")).filter(last_sent__lt=cutoff))
+            for job in waiting:
+                behind_a_run = any_job(status=JobStatus.RUNNING, started_at__lt=job.last_sent)
+                if behind_a_run and not any_job(started_at__gt=job.last_sent):
+                    continue
+                lost.append(job)
+    return lost

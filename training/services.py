@@ -17,7 +17,6 @@ from datetime import timedelta
 from django.apps import apps
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from annotate.models import AnnotationTask, Project, Prompt, Response
@@ -25,11 +24,12 @@ from config.errors import ApplicationError
 from config.fields import unstorable_json
 from training.ddpo.config import DDPOConfig
 from training.generation import SamplingParams, generate, load_generator
-from training.jobs import JobStatus, JobStopped, job_enqueue, job_send
+from training.jobs import JOB_MODELS, JobStatus, JobStopped, job_enqueue, job_send
 from training.models import GenerationBatch, ModelCheckpoint, TrainingMetric, TrainingRun, TrainingTrigger
 from training.selectors import (
     checkpoint_active,
     projects_due_for_training,
+    jobs_lost_in_queue,
     prompts_without_response,
     training_records,
     training_run_active_exists,
@@ -38,11 +38,10 @@ from training.selectors import (
 logger = logging.getLogger(__name__)
 
 LOST_AFTER = timedelta(minutes=10)
-# Long enough that a job merely waiting behind others on a busy queue is rarely sent twice
-# (a second message is harmless: the queued -> running transition lets one worker in).
+# A message is not called lost before this; a second one is harmless anyway (the queued -> running
+# transition lets one worker in).
 RESEND_AFTER = timedelta(minutes=30)
 BEAT_EVERY = LOST_AFTER / 10
-JOB_MODELS = ("training.TrainingRun", "training.GenerationBatch", "annotate.ExportJob")
 # Set by the service itself, never by a caller's config.
 RESERVED_CONFIG_KEYS = {"model", "output_dir", "reference", "reference_cache_dir", "resume", "progress"}
 DEFAULT_BATCH_PROMPTS = 64
@@ -61,17 +60,9 @@ def jobs_fail_lost(*, lost_after=LOST_AFTER):
 
 
 def jobs_resend_unstarted(*, resend_after=RESEND_AFTER):
-    """Send again the task of every job still queued ``resend_after`` after its last send
-    (its broker message was lost); returns how many were sent."""
-    cutoff = timezone.now() - resend_after
-    sent = 0
-    for label in JOB_MODELS:
-        model = apps.get_model(label)
-        stale = model.objects.filter(status=JobStatus.QUEUED).filter(
-            Q(sent_at__lt=cutoff) | Q(sent_at__isnull=True, created_at__lt=cutoff))
-        for job in stale:
-            sent += job_send(job, fail_if_refused=False)
-    return sent
+    """Send again the task of every job whose broker message was lost (``jobs_lost_in_queue``); returns how
+    many were sent."""
+    return sum(job_send(job, fail_if_refused=False) for job in jobs_lost_in_queue(resend_after=resend_after))
 
 
 @contextmanager

@@ -326,3 +326,31 @@ def test_a_training_run_deleted_while_running_asks_its_worker_to_stop(project):
     assert not services._stop_requested(run)
     TrainingRun.objects.filter(pk=run.pk).delete()
     assert services._stop_requested(run)
+
+
+def test_a_job_waiting_behind_a_long_run_is_not_sent_again(db):
+    """A batch queued behind a training run that started before its send is waiting its turn, not lost: no
+    resend every half hour. Once a gpu job sent after it has started (its message is gone) or the queue is idle,
+    it is lost. Jobs of another queue (exports) say nothing about the gpu queue."""
+    from annotate.models import ExportJob
+    from training.selectors import jobs_lost_in_queue
+
+    project = make_project()
+    base = ModelCheckpoint.objects.create(project=project, name="base", path="/nowhere/base", is_active=True)
+    now = timezone.now()
+    long_run = TrainingRun.objects.create(project=project, base_checkpoint=base, status=JobStatus.RUNNING,
+                                          sent_at=now - timedelta(hours=5), started_at=now - timedelta(hours=5))
+    batch = GenerationBatch.objects.create(project=project, checkpoint=base, prompt_count=1,
+                                           sent_at=now - timedelta(hours=3))
+    ExportJob.objects.create(project=project, format="rlhfv-jsonl", status=JobStatus.SUCCEEDED,
+                             sent_at=now - timedelta(hours=2), started_at=now - timedelta(hours=2))
+    assert jobs_lost_in_queue(resend_after=services.RESEND_AFTER) == []
+    assert services.jobs_resend_unstarted() == 0
+
+    overtaking = GenerationBatch.objects.create(project=project, checkpoint=base, prompt_count=1, status=JobStatus.FAILED,
+                                                sent_at=now - timedelta(hours=2), started_at=now - timedelta(hours=1))
+    assert jobs_lost_in_queue(resend_after=services.RESEND_AFTER) == [batch]
+    overtaking.delete()
+    long_run.transition(JobStatus.SUCCEEDED)
+    assert jobs_lost_in_queue(resend_after=services.RESEND_AFTER) == [batch]
+    assert jobs_lost_in_queue(resend_after=timedelta(hours=4)) == []
