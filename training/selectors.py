@@ -1,6 +1,5 @@
 """Reads of the training app: runs, metrics, checkpoints, generation batches, training records, lost jobs."""
 from django.apps import apps
-from django.conf import settings
 from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -106,35 +105,22 @@ def projects_due_for_training():
     return due
 
 
-def _queue_of(model) -> str:
-    return settings.CELERY_TASK_ROUTES.get(model.task_name, {}).get("queue", settings.CELERY_TASK_DEFAULT_QUEUE)
 
+def jobs_due_for_resend(*, resend_after, now=None):
+    """Queued jobs whose task should go to the broker again: its last message may be lost.
 
-def jobs_lost_in_queue(*, resend_after):
-    """Jobs still queued ``resend_after`` after their task was last sent, whose broker message is lost.
-
-    A job waiting its turn is not lost: while a job of its queue that started
-    before its send still runs, and no job of that queue has started since
-    that send, it is behind a long run (a queue is first in, first out, and a
-    worker takes one message at a time). Without that, a job waiting behind
-    a day-long training run would get a message every ``resend_after``.
+    A job is due ``resend_after`` after its first send, then each time it has
+    waited since its last send as long as it had waited before it (30 min,
+    1 h, 2 h, ...): a message a broker lost is sent again within
+    ``resend_after``, while a job merely waiting behind a day-long run on a
+    busy queue gets a handful of messages, not one every half hour. The
+    broker itself is not asked: its queues cannot be read without consuming.
     """
-    cutoff = timezone.now() - resend_after
-    by_queue = {}
+    now = now or timezone.now()
+    due = []
     for label in JOB_MODELS:
-        model = apps.get_model(label)
-        by_queue.setdefault(_queue_of(model), []).append(model)
-    lost = []
-    for models in by_queue.values():
-        def any_job(**lookup):
-            return any(model.objects.filter(**lookup).exists() for model in models)
-
-        for model in models:
-            waiting = (model.objects.filter(status=JobStatus.QUEUED)
-                       .annotate(last_sent=Coalesce("sent_at", "created_at")).filter(last_sent__lt=cutoff))
-            for job in waiting:
-                behind_a_run = any_job(status=JobStatus.RUNNING, started_at__lt=job.last_sent)
-                if behind_a_run and not any_job(started_at__gt=job.last_sent):
-                    continue
-                lost.append(job)
-    return lost
+        waiting = (apps.get_model(label).objects.filter(status=JobStatus.QUEUED)
+                   .annotate(last_sent=Coalesce("sent_at", "created_at"))
+                   .filter(last_sent__lte=now - resend_after))
+        due += [job for job in waiting if now - job.last_sent >= job.last_sent - job.created_at]
+    return due

@@ -29,7 +29,7 @@ from training.models import GenerationBatch, ModelCheckpoint, TrainingMetric, Tr
 from training.selectors import (
     checkpoint_active,
     projects_due_for_training,
-    jobs_lost_in_queue,
+    jobs_due_for_resend,
     prompts_without_response,
     training_records,
     training_run_active_exists,
@@ -38,8 +38,8 @@ from training.selectors import (
 logger = logging.getLogger(__name__)
 
 LOST_AFTER = timedelta(minutes=10)
-# A message is not called lost before this; a second one is harmless anyway (the queued -> running
-# transition lets one worker in).
+# The first wait before a job's task is sent again (then the wait doubles); a second message is
+# harmless (the queued -> running transition lets one worker in).
 RESEND_AFTER = timedelta(minutes=30)
 BEAT_EVERY = LOST_AFTER / 10
 # Set by the service itself, never by a caller's config.
@@ -60,9 +60,9 @@ def jobs_fail_lost(*, lost_after=LOST_AFTER):
 
 
 def jobs_resend_unstarted(*, resend_after=RESEND_AFTER):
-    """Send again the task of every job whose broker message was lost (``jobs_lost_in_queue``); returns how
-    many were sent."""
-    return sum(job_send(job, fail_if_refused=False) for job in jobs_lost_in_queue(resend_after=resend_after))
+    """Send again the task of every job whose broker message may be lost (``jobs_due_for_resend``); returns
+    how many were sent."""
+    return sum(job_send(job, fail_if_refused=False) for job in jobs_due_for_resend(resend_after=resend_after))
 
 
 @contextmanager

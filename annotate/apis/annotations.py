@@ -46,7 +46,7 @@ class AnnotationOutputSerializer(serializers.Serializer):
     segments = AnnotationSegmentSerializer(many=True, source="segments.all")
     chosen = serializers.SerializerMethodField(help_text="The answer with the segments applied.")
     skip_reason = serializers.CharField()
-    review_reason = serializers.CharField(help_text="The last reviewer's reason to reject; kept while the annotator fixes it.")
+    review_reason = serializers.CharField(help_text="The last rejection's reason, kept while the annotator fixes it and after.")
     reviewer = serializers.CharField(source="reviewer.username", allow_null=True, default=None)
     reviewed_at = serializers.DateTimeField(allow_null=True)
     submitted_at = serializers.DateTimeField(allow_null=True)

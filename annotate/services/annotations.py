@@ -113,6 +113,8 @@ def _annotation_write(*, annotation, task, segments, submit, no_hallucination):
     annotation.no_hallucination = no_hallucination
     annotation.status = AnnotationStatus.SUBMITTED if submit else AnnotationStatus.DRAFT
     annotation.submitted_at = now if submit else None
+    if submit:  # a fixed rejection waits for a new review; review_reason keeps the last one's words
+        annotation.reviewer, annotation.reviewed_at = None, None
     annotation.save()
     annotation_segments_replace(annotation=annotation, segments=segments)
     if submit:
@@ -198,8 +200,8 @@ def annotation_update(*, user, annotation_id, version, segments=None, submit=Fal
             status=status.HTTP_409_CONFLICT,
         )
     _check_writable(user=user, task=task, annotation=annotation)
-    if no_hallucination is None:
-        no_hallucination = annotation.no_hallucination
+    if no_hallucination is None:  # a rejected "no hallucination" comes back to be corrected, not said again
+        no_hallucination = annotation.no_hallucination and annotation.status != AnnotationStatus.REJECTED
     if segments is None:
         segments = [] if no_hallucination else list(annotation.segments.values(*SEGMENT_KEYS))
     annotation.version += 1

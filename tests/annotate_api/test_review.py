@@ -122,6 +122,8 @@ def test_rejected_annotation_comes_back_to_its_annotator_to_fix(team):
         "version": draft.json()["version"], "segments": [segment(2, 5, "attribute", "green")], "submit": True,
     }, format="json")
     assert fixed.status_code == 200 and fixed.json()["status"] == "submitted"
+    assert fixed.json()["reviewer"] is None and fixed.json()["reviewed_at"] is None  # waits for a new review
+    assert fixed.json()["review_reason"] == "It is green."
     assert next_task(client, team.project)["id"] != rejected["task"]  # on to the next answer
     assert reviewer.get(f"/api/review/next/?project={team.project.pk}").json()["annotations"][0]["id"] == rejected["id"]
     assert reviewer.post(f"/api/annotations/{rejected['id']}/accept/", {}, format="json").status_code == 200
@@ -154,3 +156,19 @@ def test_skipping_a_returned_answer_frees_its_slot(team):
     assert skipped.status_code == 200, skipped.content
     assert Annotation.objects.get(pk=rejected["id"]).status == AnnotationStatus.SKIPPED
     assert next_task(team.client(team.other), team.project)["id"] == rejected["task"]
+
+
+def test_rejected_no_hallucination_comes_back_to_be_corrected(team):
+    """A rejected "no hallucination" is not said again by a PATCH that leaves the flag out: a draft stays a
+    draft, and segments are accepted."""
+    team.response()
+    said = submit(team, team.annotator, no_hallucination=True)
+    team.client(team.reviewer).post(f"/api/annotations/{said['id']}/reject/", {"reason": "red is wrong"}, format="json")
+    client = team.client(team.annotator)
+    version = Annotation.objects.get(pk=said["id"]).version
+    draft = client.patch(f"/api/annotations/{said['id']}/", {"version": version, "submit": False}, format="json")
+    assert draft.status_code == 200 and draft.json()["status"] == "draft" and not draft.json()["no_hallucination"]
+    fixed = client.patch(f"/api/annotations/{said['id']}/", {
+        "version": draft.json()["version"], "segments": [segment(2, 5, "attribute", "green")], "submit": True,
+    }, format="json")
+    assert fixed.status_code == 200 and fixed.json()["status"] == "submitted" and fixed.json()["segments"]

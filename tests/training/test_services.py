@@ -328,29 +328,26 @@ def test_a_training_run_deleted_while_running_asks_its_worker_to_stop(project):
     assert services._stop_requested(run)
 
 
-def test_a_job_waiting_behind_a_long_run_is_not_sent_again(db):
-    """A batch queued behind a training run that started before its send is waiting its turn, not lost: no
-    resend every half hour. Once a gpu job sent after it has started (its message is gone) or the queue is idle,
-    it is lost. Jobs of another queue (exports) say nothing about the gpu queue."""
+
+
+def test_a_job_waiting_long_is_sent_again_ever_less_often(db):
+    """A queued job's task is sent again 30 min after its first send, then whenever it has waited since its
+    last send as long as it had waited before: a job behind a day-long run gets 6 messages, not 48. A job
+    that started is never sent again."""
     from annotate.models import ExportJob
-    from training.selectors import jobs_lost_in_queue
+    from training.selectors import jobs_due_for_resend
 
     project = make_project()
-    base = ModelCheckpoint.objects.create(project=project, name="base", path="/nowhere/base", is_active=True)
-    now = timezone.now()
-    long_run = TrainingRun.objects.create(project=project, base_checkpoint=base, status=JobStatus.RUNNING,
-                                          sent_at=now - timedelta(hours=5), started_at=now - timedelta(hours=5))
-    batch = GenerationBatch.objects.create(project=project, checkpoint=base, prompt_count=1,
-                                           sent_at=now - timedelta(hours=3))
-    ExportJob.objects.create(project=project, format="rlhfv-jsonl", status=JobStatus.SUCCEEDED,
-                             sent_at=now - timedelta(hours=2), started_at=now - timedelta(hours=2))
-    assert jobs_lost_in_queue(resend_after=services.RESEND_AFTER) == []
-    assert services.jobs_resend_unstarted() == 0
-
-    overtaking = GenerationBatch.objects.create(project=project, checkpoint=base, prompt_count=1, status=JobStatus.FAILED,
-                                                sent_at=now - timedelta(hours=2), started_at=now - timedelta(hours=1))
-    assert jobs_lost_in_queue(resend_after=services.RESEND_AFTER) == [batch]
-    overtaking.delete()
-    long_run.transition(JobStatus.SUCCEEDED)
-    assert jobs_lost_in_queue(resend_after=services.RESEND_AFTER) == [batch]
-    assert jobs_lost_in_queue(resend_after=timedelta(hours=4)) == []
+    job = ExportJob.objects.create(project=project, format="rlhfv-jsonl")
+    started = ExportJob.objects.create(project=project, format="rlhfv-jsonl", status=JobStatus.RUNNING)
+    ExportJob.objects.update(sent_at=job.created_at)
+    sends = []
+    for minute in range(0, 24 * 60, 5):  # beat's sweep, every 5 minutes for a day
+        now = job.created_at + timedelta(minutes=minute)
+        due = jobs_due_for_resend(resend_after=services.RESEND_AFTER, now=now)
+        assert started not in due
+        if due:
+            assert due == [job]
+            ExportJob.objects.filter(pk=job.pk).update(sent_at=now)  # what job_send stores
+            sends.append(minute)
+    assert sends == [30, 60, 120, 240, 480, 960]
