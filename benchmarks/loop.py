@@ -42,7 +42,7 @@ import transformers  # noqa: E402
 
 from training.ddpo.alignment import alignment_spans, apply_segments  # noqa: E402
 from synthetic.annotator import SimulatedAnnotator  # noqa: E402
-from synthetic.bootstrap import BootstrapConfig, bootstrap  # noqa: E402
+from synthetic.bootstrap import CONFIG_FILE, BootstrapConfig, bootstrap  # noqa: E402
 from synthetic.describe import DESCRIBE  # noqa: E402
 from synthetic.evaluate import evaluate, generate_answers, load_checkpoint  # noqa: E402
 from synthetic.loop import relative_reduction, round_config, scene_seeds, table_header, table_row  # noqa: E402
@@ -148,8 +148,11 @@ def spread(values: list[float]) -> float:
 
 
 def bootstrap_checkpoint(path: Path, steps: int, threads: int) -> Path:
-    if not (path / "model.safetensors").exists():
-        print(f"Training the bootstrap into {path} ({steps} steps)", flush=True)
+    """Checkpoint 0 in ``path``, trained there unless a run of ``steps`` steps already is."""
+    config = path / CONFIG_FILE
+    trained = json.loads(config.read_text())["steps"] if config.exists() else None
+    if trained != steps or not (path / "model.safetensors").exists():
+        print(f"Training the bootstrap into {path} ({steps} steps; found {trained})", flush=True)
         bootstrap(path, seed=0, steps=steps, threads=threads)
     return path
 
@@ -207,6 +210,9 @@ def main():
         per_seed = [rows[-1]["response_hallucination_rate"] for rows in results[arm]["seeds"]]
         print(table_row(row, f"{arm:<9}") + "  " + " ".join(f"{rate:.1%}" for rate in per_seed)
               + f" (sd {spread(per_seed):.1%})")
+    print("\n== response-level hallucination by round, mean over seeds (round 1 shows how fast each arm learns)")
+    for arm, r in results.items():
+        print(f"{arm:<9}" + " -> ".join(f"{row['response_hallucination_rate']:.1%}" for row in r["rows"]))
     if args.report:
         args.report.write_text(json.dumps(results, indent=2, default=float))
     if "ddpo" in final:
