@@ -7,7 +7,7 @@ detailed descriptions. Every ``validate_every`` steps it judges greedy
 descriptions of validation scenes and keeps the weights that read the most
 objects right (coverage minus the mention-level hallucination rate).
 
-Three choices make it see well within a few minutes (measured, 500 held-out
+Three choices make it see well within minutes (measured, 500 held-out
 scenes; before them, runs sat for thousands of steps at chance on colour and
 shape, and coverage swung by tens of points between runs):
 - one CLIP layer: with two, the attention mixes the nine cell tokens into one
@@ -22,7 +22,7 @@ shape, and coverage swung by tens of points between runs):
 It trains 12,000 steps because the issue's bootstrap must see well, so that
 what it gets wrong is its habits. Seed 0 on the 500 held-out scenes: after
 6,000 steps 24.2% of descriptions misread something outside the habits
-(coverage 96.1%), after 8,000 steps 23.0%, after 12,000 (keeping step 10,000)
+(coverage 96.1%), after 8,000 (keeping step 6,250) 23.0%, after 12,000 (keeping step 10,000)
 4.0%, with 47.2% carrying a habit and coverage 99.4%. With the misreading
 bootstrap the loop's corrections were mostly about eyesight, which no arm
 learned from them, and the arms ended in the reverse order (synthetic/loop.py).

@@ -394,3 +394,9 @@ def test_reviewer_accepts_edits_and_rejects_side_by_side(watched):
     bob_annotation = Annotation.objects.get(pk=decided["bob<script>"].pk)
     assert bob_annotation.status == AnnotationStatus.SUBMITTED
     assert list(bob_annotation.segments.values_list("start", "end", "replacement")) == [(red, red + 3, "green")]
+
+    # The reviewer sees the fix with the reason it was sent back for.
+    page.context.clear_cookies()
+    log_in(page, reviewer, then=f"/projects/{project.id}/review/")
+    page.wait_for_selector("#review:not([hidden])")
+    assert page.locator(".review-card .returned q").all_text_contents() == ["Yellow is wrong: the circle is green."]

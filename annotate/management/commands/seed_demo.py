@@ -21,7 +21,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Project {project.name!r}: {project.prompts.count()} prompts"
                           + (f", {tasks} new tasks from the habit corpus" if tasks else ""))
         if queued:
-            self.stdout.write("Checkpoint 0 queued: the worker trains it (a few minutes), then its answers "
+            self.stdout.write("Checkpoint 0 queued: the worker trains it (7-10 minutes), then its answers "
                               "to 64 fresh scenes become tasks.")
         self.stdout.write("Demo logins (password for all: %s):" % DEMO_PASSWORD)
         for username, role, _ in logins:

@@ -99,6 +99,10 @@ function column(annotation) {
   return el("article", { class: `card review-card${decision ? " decided" : ""}`, dataset: { annotation: annotation.id } },
     el("header", {}, el("strong", { class: "who" }, annotation.annotator), el("span", { class: "badge" }, annotation.status),
       el("span", { class: "muted small" }, `${annotation.segments.length} segment${annotation.segments.length === 1 ? "" : "s"}`)),
+    // A resubmission after a rejection: the reviewer sees what was asked for.
+    annotation.review_reason && annotation.status === "submitted"
+      ? el("p", { class: "returned" }, el("strong", {}, "Fixed after a rejection: "), el("q", {}, annotation.review_reason))
+      : null,
     el("h3", { class: "label" }, "Corrected answer"), preview,
     el("h3", { class: "label" }, "Segments"), segments,
     actions);
