@@ -7,15 +7,18 @@ from annotate.models import Role
 from annotate.roles import user_can_review, user_project_role
 from annotate.selectors import project_list
 from annotate.selectors.images import image_get_visible
+from annotate.selectors.tasks import tasks_returned_counts
 
 
 @login_required
 def home(request):
-    """The caller's projects: every member may annotate; reviewers and managers also review."""
+    """The caller's projects: every member may annotate; reviewers and managers also review; answers sent back."""
     projects = []
+    returned = tasks_returned_counts(user=request.user)
     for project in project_list(user=request.user):
         role = user_project_role(request.user, project.id)
-        projects.append({"project": project, "role": role, "can_review": role in (Role.REVIEWER, Role.MANAGER)})
+        projects.append({"project": project, "role": role, "can_review": role in (Role.REVIEWER, Role.MANAGER),
+                         "returned": returned.get(project.id, 0)})
     return render(request, "frontend/home.html", {"projects": projects})
 
 

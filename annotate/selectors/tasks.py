@@ -1,5 +1,5 @@
 """Reads of the task queue: what a caller could take next, what they hold, how far they are."""
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -40,6 +40,16 @@ def task_get_leased(*, user, task_id):
     """A task the caller holds, with what the task JSON shows; 404 for anyone else's or a finished one."""
     queryset = AnnotationTask.objects.select_related("response__prompt__image", "response__prompt__project")
     return get_object_or_404(queryset, pk=task_id, leased_to=user, status=AnnotationTask.Status.OPEN)
+
+
+def tasks_returned_counts(*, user) -> dict[int, int]:
+    """``{project id: answers a reviewer sent back to the caller, not yet fixed}`` (``annotation_reject``)."""
+    returned = Annotation.objects.filter(
+        annotator=user, status__in=(AnnotationStatus.REJECTED, AnnotationStatus.DRAFT), task__leased_to=user,
+        task__status=AnnotationTask.Status.OPEN,
+    ).exclude(review_reason="")
+    counts = returned.values("task__response__prompt__project").annotate(n=Count("pk")).order_by()
+    return {row["task__response__prompt__project"]: row["n"] for row in counts}
 
 
 def task_queue_position(*, user, project):

@@ -27,6 +27,26 @@ def test_home_lists_the_users_projects_with_links_by_role(client):
     assert reverse("dashboard", args=[theirs.id]) in client.get(reverse("home")).content.decode()
 
 
+def test_home_counts_the_answers_sent_back_to_the_annotator(client):
+    """A rejected answer comes back to its annotator; home says so until it is fixed and resubmitted."""
+    from annotate.services.review import annotation_reject
+    from tests.annotate_api.helpers import Team, next_task, segment
+
+    team = Team()
+    team.response()
+    client.force_login(team.annotator)
+    assert "sent back to you" not in client.get(reverse("home")).content.decode()
+    api = team.client(team.annotator)
+    task = next_task(api, team.project)
+    submitted = api.post("/api/annotations/", {"task": task["id"], "segments": [segment(2, 5)], "submit": True},
+                         format="json").json()
+    annotation_reject(reviewer=team.reviewer, annotation_id=submitted["id"], reason="not a dog")
+    assert "1 sent back to you" in client.get(reverse("home")).content.decode()
+    api.post("/api/annotations/", {"task": task["id"], "segments": [segment(2, 5, replacement="cat")], "submit": True},
+             format="json")
+    assert "sent back to you" not in client.get(reverse("home")).content.decode()
+
+
 def test_screens_need_a_login_and_a_membership(client):
     """Anonymous users go to the login page; outsiders get 404; annotators may not open the review screen."""
     project = make_project()

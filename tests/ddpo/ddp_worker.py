@@ -1,4 +1,5 @@
 """Run under torchrun by test_ddp.py: train, then save this rank's weights."""
+import faulthandler
 import json
 import os
 import sys
@@ -9,6 +10,9 @@ from safetensors.torch import save_file
 from tests.ddpo.conftest import color_records
 from training.ddpo.trainer import run
 
+# A run takes ~9 s; one full test run in a dozen hung until the test's timeout. Past 150 s, print every
+# thread's stack (it reaches the test's failure message) and exit, so a hang shows where it waits.
+faulthandler.dump_traceback_later(150, exit=True)
 torch.set_num_threads(1)
 config = json.loads(sys.argv[1])
 path, model = run(config, color_records(16))
