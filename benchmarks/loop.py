@@ -29,6 +29,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -150,14 +151,25 @@ def spread(values: list[float]) -> float:
 
 def bootstrap_checkpoint(path: Path, steps: int, threads: int) -> Path:
     """Checkpoint 0 in ``path``: trained there when the folder holds no model, or a bootstrap of another
-    step count (a model without a bootstrap config, such as a trained checkpoint, is used as it is)."""
+    step count (a model without a bootstrap config, such as a trained checkpoint, is used as it is).
+
+    It trains into a sibling folder and moves it into place when done, so an interrupted run never leaves
+    untrained weights that a later run would take for checkpoint 0."""
     config = path / CONFIG_FILE
-    has_model = (path / "model.safetensors").exists()
-    trained = json.loads(config.read_text())["steps"] if config.exists() else None
-    if not has_model or (trained is not None and trained != steps):
-        print(f"Training the bootstrap into {path} ({steps} steps; found {trained or 'none'})", flush=True)
-        config.unlink(missing_ok=True)  # an interrupted run must not leave the old count beside new weights
-        bootstrap(path, seed=0, steps=steps, threads=threads)
+    trained = None
+    if config.exists():
+        try:
+            trained = json.loads(config.read_text()).get("steps")
+        except (ValueError, AttributeError):
+            trained = "unreadable"
+    if (path / "model.safetensors").exists() and trained in (None, steps):
+        return path
+    print(f"Training the bootstrap into {path} ({steps} steps; found {trained or 'none'})", flush=True)
+    partial = path.with_name(path.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    bootstrap(partial, seed=0, steps=steps, threads=threads)
+    shutil.rmtree(path, ignore_errors=True)
+    partial.rename(path)
     return path
 
 
