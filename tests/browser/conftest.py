@@ -1,7 +1,9 @@
 """Playwright on Debian's Chromium (no browser download), one browser per module, a fresh context per test."""
+import threading
 from pathlib import Path
 
 import pytest
+from django.core.signals import request_finished, request_started
 
 from tests.conftest import ROOT
 from tests.factories import PASSWORD
@@ -24,6 +26,31 @@ def browser():
         browser.close()
 
 
+class _ServerRequests:
+    """Requests the live server (a thread of this process) is handling, from Django's request signals."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.running = 0
+        request_started.connect(self.started, weak=False)
+        request_finished.connect(self.finished, weak=False)
+
+    def started(self, **kwargs):
+        with self.lock:
+            self.running += 1
+
+    def finished(self, **kwargs):
+        with self.lock:
+            self.running -= 1
+
+    def busy(self):
+        with self.lock:
+            return self.running > 0
+
+
+_server_requests = _ServerRequests()
+
+
 class Watched:
     """A page plus what it must not do: open dialogs (XSS) or throw uncaught errors."""
 
@@ -39,13 +66,21 @@ class Watched:
         context.on("requestfinished", lambda request: self.in_flight.discard(request))
         context.on("requestfailed", lambda request: self.in_flight.discard(request))
 
-    def wait_idle(self, timeout_ms=5000):
+    def wait_idle(self, timeout_ms=5000, quiet_ms=300):
         for _ in range(timeout_ms // 50):
             if not self.in_flight:
                 break
             self.page.wait_for_timeout(50)
-        # A fetch the browser abandoned (a navigation aborts it) may still run in the live server; the flush
-        # after the test would deadlock with its row locks, so wait until no other connection is busy.
+        # A fetch the browser abandoned (a navigation aborts it, or a keepalive draft sent on leaving) may
+        # still reach or run in the live server, unseen by the page; the flush after the test would deadlock
+        # with its row locks. Wait until the server has handled no request for quiet_ms, then until no other
+        # database connection is busy.
+        quiet = 0
+        for _ in range(timeout_ms // 50):
+            quiet = quiet + 50 if not _server_requests.busy() else 0
+            if quiet >= quiet_ms:
+                break
+            self.page.wait_for_timeout(50)
         from django.db import connection
 
         if connection.vendor != "postgresql":
