@@ -28,8 +28,8 @@ from training.jobs import JOB_MODELS, JobStatus, JobStopped, job_enqueue, job_se
 from training.models import GenerationBatch, ModelCheckpoint, TrainingMetric, TrainingRun, TrainingTrigger
 from training.selectors import (
     checkpoint_active,
-    projects_due_for_training,
     jobs_due_for_resend,
+    projects_due_for_training,
     prompts_without_response,
     training_records,
     training_run_active_exists,
