@@ -42,12 +42,15 @@ def task_get_leased(*, user, task_id):
     return get_object_or_404(queryset, pk=task_id, leased_to=user, status=AnnotationTask.Status.OPEN)
 
 
+def _sent_back_to(user):
+    """Annotations on a slot a reviewer's reject reopened for ``user`` (``annotation_reject``)."""
+    return Q(task__status=AnnotationTask.Status.OPEN, task__leased_to=user) & ~Q(review_reason="")
+
+
 def tasks_returned_counts(*, user) -> dict[int, int]:
-    """``{project id: answers a reviewer sent back to the caller, not yet fixed}`` (``annotation_reject``)."""
+    """``{project id: answers a reviewer sent back to the caller, not yet fixed}``."""
     returned = Annotation.objects.filter(
-        annotator=user, status__in=(AnnotationStatus.REJECTED, AnnotationStatus.DRAFT), task__leased_to=user,
-        task__status=AnnotationTask.Status.OPEN,
-    ).exclude(review_reason="")
+        _sent_back_to(user), annotator=user, status__in=(AnnotationStatus.REJECTED, AnnotationStatus.DRAFT))
     counts = returned.values("task__response__prompt__project").annotate(n=Count("pk")).order_by()
     return {row["task__response__prompt__project"]: row["n"] for row in counts}
 
@@ -56,10 +59,9 @@ def task_queue_position(*, user, project):
     """``{"done": submitted judgements, "remaining": responses still to do, the one held included}``.
 
     A rejected annotation whose slot came back to its annotator counts as still to do, not done."""
-    returned = Q(status=AnnotationStatus.REJECTED, task__status=AnnotationTask.Status.OPEN, task__leased_to=user)
     done = Annotation.objects.filter(
         annotator=user, task__response__prompt__project=project, status__in=DONE_STATUSES
-    ).exclude(returned).count()
+    ).exclude(_sent_back_to(user) & Q(status=AnnotationStatus.REJECTED)).count()
     remaining = task_available(user=user, project=project).order_by().values("response_id").distinct().count()
     held = task_held(user=user, project=project).order_by().values("response_id").distinct().count()
     return {"done": done, "remaining": remaining + held}
