@@ -3,9 +3,14 @@
 Every round the bootstrap (checkpoint 0) describes fresh training scenes
 and the simulated annotator corrects the answers (``synthetic.annotator``),
 so all arms see identical generated answers and corrections. Each trained
-arm starts a round from its own current checkpoint (reference = that
-checkpoint) and trains on all records so far, as the platform's training
-runs do, with the loop's recipe (``synthetic.loop.RECIPE``):
+arm starts a round from its own current checkpoint and trains on all
+records so far, with the loop's recipe (``synthetic.loop.RECIPE``) except
+for two settings. The reference is checkpoint 0, which wrote every answer
+here: DPO's reference is the policy that sampled the pairs (``run_loop``,
+whose answers come from the current checkpoint, uses that one). And beta is
+the paper's 0.5: with a reference reset every round it over-corrects, with
+this one it does not. ``--config '{"reference": null, "beta": 0.1}'`` trains
+as ``run_loop`` does. The arms:
 
 - ddpo:    Dense DPO, gamma = 5, plus the SFT term on the chosen side;
 - dpo:     the same with gamma = 1 (plain DPO);
@@ -17,13 +22,15 @@ same forward (both sides scored) in every trained arm. Each trained arm runs
 with ``--seeds`` training seeds (data order; the answers and corrections stay
 the same) and counts their mean: after round 1 one seed's result moves by
 up to 16 points from seed to seed, after round 3 by about a point, as much
-as the arms differ. Each checkpoint is
-evaluated on the held-out scenes (greedy detailed descriptions); empty and
-unparseable answers count as hallucinated and cover nothing. The last line
-is DDPO's relative reduction of response-level hallucination after the
-last round.
+as the arms differ, so the arms are also compared seed by seed (DDPO minus
+DPO and minus SFT, with the standard error of the mean difference). Each
+checkpoint is evaluated on the held-out scenes (greedy detailed
+descriptions); empty and unparseable answers count as hallucinated and cover
+nothing. The last line is DDPO's relative reduction of response-level
+hallucination after the last round. About 30 minutes on 2 cores, 7 of them
+training checkpoint 0 (kept in ``--bootstrap`` for the next run).
 
-    python benchmarks/loop.py [--bootstrap DIR] [--rounds 3] [--tasks 1000] [--held-out 500] [--seeds 3] [--threads 2]
+    python benchmarks/loop.py [--bootstrap DIR] [--rounds 3] [--tasks 1000] [--held-out 500] [--seeds 10] [--threads 2]
 """
 import argparse
 import json
@@ -54,6 +61,7 @@ from training.ddpo.config import DDPOConfig  # noqa: E402
 from training.ddpo.trainer import train  # noqa: E402
 
 ARMS = ("ddpo", "dpo", "sft", "control")
+PAPER_BETA = 0.5  # RLHF-V's
 
 
 def round_records(model, processor, round_number: int, tasks: int, error_rate: float) -> list[dict]:
@@ -149,6 +157,15 @@ def spread(values: list[float]) -> float:
     return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
+def paired_difference(ours: list[list[dict]], theirs: list[list[dict]], round_number: int) -> tuple[float, float, int]:
+    """DDPO minus another arm at one round, paired by training seed (same data order):
+    (mean difference in response-level hallucination, its standard error, seeds where ours is lower)."""
+    differences = [a[round_number]["response_hallucination_rate"] - b[round_number]["response_hallucination_rate"]
+                   for a, b in zip(ours, theirs)]
+    count = len(differences)
+    return sum(differences) / count, spread(differences) / math.sqrt(count), sum(d < 0 for d in differences)
+
+
 def bootstrap_checkpoint(path: Path, steps: int, threads: int) -> Path:
     """Checkpoint 0 in ``path``: trained there when the folder holds no model, or a bootstrap of another
     step count (a model without a bootstrap config, such as a trained checkpoint, is used as it is).
@@ -183,12 +200,13 @@ def main():
     parser.add_argument("--held-out", type=int, default=500)
     parser.add_argument("--error-rate", type=float, default=0.0, help="the simulated annotator's mistakes")
     parser.add_argument("--arms", default=",".join(ARMS))
-    parser.add_argument("--seeds", type=int, default=3,
+    parser.add_argument("--seeds", type=int, default=10,
                         help="training seeds per trained arm; tables and targets use their mean")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "loop")
     parser.add_argument("--report", type=Path, help="write every arm's rows as JSON")
-    parser.add_argument("--config", type=json.loads, default={}, help="training.ddpo overrides of the recipe (JSON)")
+    parser.add_argument("--config", type=json.loads, default={},
+                        help="training.ddpo overrides of the recipe, reference and beta included (JSON)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     transformers.utils.logging.disable_progress_bar()
@@ -204,13 +222,14 @@ def main():
     model, processor = load_checkpoint(path)
     data = [round_records(model, processor, number, args.tasks, args.error_rate)
             for number in range(1, args.rounds + 1)]
+    overrides = {"reference": str(path), "beta": PAPER_BETA, **args.config}
     print(f"bootstrap {path}: {args.held_out} held-out scenes; records per round: {[len(d) for d in data]}; "
-          f"{args.threads} threads, load average {load:.1f}; recipe {round_config('ddpo', **args.config)}", flush=True)
+          f"{args.threads} threads, load average {load:.1f}; recipe {round_config('ddpo', **overrides)}", flush=True)
 
     results = {}
     for arm in arms:
         seeds = range(1 if arm == "control" else args.seeds)
-        runs = [run_arm(arm, path, data, baseline, scenes, args.out, {**args.config, "seed": seed}) for seed in seeds]
+        runs = [run_arm(arm, path, data, baseline, scenes, args.out, {**overrides, "seed": seed}) for seed in seeds]
         seconds = [run_seconds for _, run_seconds in runs]
         results[arm] = {"rows": mean_rows([rows for rows, _ in runs]), "seeds": [rows for rows, _ in runs],
                         "seconds": seconds}
@@ -229,6 +248,15 @@ def main():
     print("\n== response-level hallucination by round, mean over seeds (round 1 shows how fast each arm learns)")
     for arm, r in results.items():
         print(f"{arm:<9}" + " -> ".join(f"{row['response_hallucination_rate']:.1%}" for row in r["rows"]))
+    if "ddpo" in results:
+        ours = results["ddpo"]["seeds"]
+        for other in [arm for arm in ("dpo", "sft") if arm in results]:
+            theirs = results[other]["seeds"]
+            print(f"\n== DDPO minus {other}, paired by training seed: mean difference (standard error), "
+                  f"seeds where DDPO is lower")
+            for number in range(1, args.rounds + 1):
+                mean, error, lower = paired_difference(ours, theirs, number)
+                print(f"round {number}: {mean * 100:+.1f} points ({error * 100:.1f}), {lower} of {len(ours)}")
     if args.report:
         args.report.write_text(json.dumps(results, indent=2, default=float))
     if "ddpo" in final:

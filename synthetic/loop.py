@@ -25,10 +25,16 @@ The paper's beta 0.5 removes the habits fastest in round 1, then
 over-corrects: each round retrains on every record so far with the new
 checkpoint as reference, so pairs already learned are pushed apart again,
 and by round 3 DDPO misreads colours ("red" for blue) it read right before.
-beta 0.1 keeps most of round 1's gain without that. With three seeds
-(benchmarks/loop.py) the arms end within a few scenes of each other: every
-one has unlearned the habits by round 3, and round 1 moves by up to 15
-points from one data order to the next. Training each round on its new
+beta 0.1 keeps most of round 1's gain without that. Ten seeds per arm
+confirm it (after rounds 1 / 2 / 3, on a checkpoint 0 at 49.2%): beta 0.1
+DDPO 16.4 / 6.4 / 3.9, DPO 17.4 / 7.3 / 4.9; beta 0.5 DDPO 13.3 / 8.3 / 5.9,
+DPO 22.0 / 11.6 / 10.0; SFT 17.7 / 3.1 / 2.1. benchmarks/loop.py, whose
+answers all come from checkpoint 0, takes checkpoint 0 as the reference
+instead, and there beta 0.5 does not over-correct (DDPO 13.3 / 6.5 / 3.2,
+DPO 22.0 / 8.0 / 5.3); the README has the table. With three seeds on the
+checkpoint 0 of another machine (50.2%) the arms ended within a few scenes
+of each other: every one has unlearned the habits by round 3, and round 1
+moves by up to 15 points from one data order to the next. Training each round on its new
 records only, as iterative DPO does (measured with a copy of the benchmark
 whose arms drop the earlier rounds' records), gives the same picture:
 DDPO 1.9%, DPO 3.2%, SFT 1.6% after round 3 (three seeds). Nor do 200 tasks a round, where
@@ -87,10 +93,11 @@ COLUMNS = (
     ("mention_hallucination_rate", "{:>12.1%}"),
     ("coverage", "{:>8.1%}"),
     ("empty_rate", "{:>6.1%}"),
+    ("unparsed_rate", "{:>8.1%}"),
     ("records", "{:>7}"),
     ("seconds", "{:>7.0f}"),
 )
-HEADERS = ("round", "resp. halluc.", "ment. halluc.", "coverage", "empty", "records", "seconds")
+HEADERS = ("round", "resp. halluc.", "ment. halluc.", "coverage", "empty", "unparsed", "records", "seconds")
 
 
 def table_header(prefix: str = "") -> str:

@@ -22,7 +22,7 @@ def test_one_round_runs_end_to_end_and_writes_the_report(transactional_db, tmp_p
     assert [row["round"] for row in rounds] == [0, 1]
     for row in rounds:
         assert {"checkpoint", "response_hallucination_rate", "mention_hallucination_rate", "coverage",
-                "records", "seconds"} <= set(row)
+                "empty_rate", "unparsed_rate", "records", "seconds"} <= set(row)
         assert 0.0 <= row["response_hallucination_rate"] <= 1.0
     batch = GenerationBatch.objects.get()
     annotations = Annotation.objects.filter(task__response__generation_batch=batch)
