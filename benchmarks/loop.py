@@ -7,10 +7,10 @@ arm starts a round from its own current checkpoint and trains on all
 records so far, with the loop's recipe (``synthetic.loop.RECIPE``) except
 for two settings. The reference is checkpoint 0, which wrote every answer
 here: DPO's reference is the policy that sampled the pairs (``run_loop``,
-whose answers come from the current checkpoint, uses that one). And beta is
+whose newest answers come from the current checkpoint, uses that one). And beta is
 the paper's 0.5: with a reference reset every round it over-corrects, with
 this one it does not. ``--config '{"reference": null, "beta": 0.1}'`` trains
-as ``run_loop`` does. The arms:
+with ``run_loop``'s settings. The arms:
 
 - ddpo:    Dense DPO, gamma = 5, plus the SFT term on the chosen side;
 - dpo:     the same with gamma = 1 (plain DPO);
@@ -20,10 +20,11 @@ as ``run_loop`` does. The arms:
 Compute is matched: same steps, batch, learning rate and schedule, and the
 same forward (both sides scored) in every trained arm. Each trained arm runs
 with ``--seeds`` training seeds (data order; the answers and corrections stay
-the same) and counts their mean: after round 1 one seed's result moves by
-up to 16 points from seed to seed, after round 3 by about a point, as much
-as the arms differ, so the arms are also compared seed by seed (DDPO minus
-DPO and minus SFT, with the standard error of the mean difference). Each
+the same) and counts their mean: after round 1 one arm's result spans 8 to
+12 points over 10 seeds, after round 3 1.4 to 2.4 points (sd 0.5 to 0.9),
+as much as the arms differ, so the arms are also compared seed by seed
+(DDPO minus DPO and minus SFT, with the standard error of the mean
+difference). Each
 checkpoint is evaluated on the held-out scenes (greedy detailed
 descriptions); empty and unparseable answers count as hallucinated and cover
 nothing. The last line is DDPO's relative reduction of response-level
@@ -157,13 +158,15 @@ def spread(values: list[float]) -> float:
     return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
-def paired_difference(ours: list[list[dict]], theirs: list[list[dict]], round_number: int) -> tuple[float, float, int]:
-    """DDPO minus another arm at one round, paired by training seed (same data order):
-    (mean difference in response-level hallucination, its standard error, seeds where ours is lower)."""
+def paired_difference(ours: list[list[dict]], theirs: list[list[dict]], round_number: int) -> dict:
+    """DDPO minus another arm at one round, paired by training seed (same data order): the mean
+    difference in response-level hallucination, its standard error, and the seeds where ours is lower
+    and where the two tie."""
     differences = [a[round_number]["response_hallucination_rate"] - b[round_number]["response_hallucination_rate"]
                    for a, b in zip(ours, theirs)]
     count = len(differences)
-    return sum(differences) / count, spread(differences) / math.sqrt(count), sum(d < 0 for d in differences)
+    return {"mean": sum(differences) / count, "error": spread(differences) / math.sqrt(count),
+            "lower": sum(d < 0 for d in differences), "tied": sum(d == 0 for d in differences)}
 
 
 def bootstrap_checkpoint(path: Path, steps: int, threads: int) -> Path:
@@ -253,10 +256,11 @@ def main():
         for other in [arm for arm in ("dpo", "sft") if arm in results]:
             theirs = results[other]["seeds"]
             print(f"\n== DDPO minus {other}, paired by training seed: mean difference (standard error), "
-                  f"seeds where DDPO is lower")
+                  f"seeds where DDPO is lower or ties")
             for number in range(1, args.rounds + 1):
-                mean, error, lower = paired_difference(ours, theirs, number)
-                print(f"round {number}: {mean * 100:+.1f} points ({error * 100:.1f}), {lower} of {len(ours)}")
+                pair = paired_difference(ours, theirs, number)
+                print(f"round {number}: {pair['mean'] * 100:+.1f} points ({pair['error'] * 100:.2f}), "
+                      f"lower in {pair['lower']}, tied in {pair['tied']} of {len(ours)}")
     if args.report:
         args.report.write_text(json.dumps(results, indent=2, default=float))
     if "ddpo" in final:

@@ -11,8 +11,9 @@ same objective with gamma = 1.
 
 The recipe was picked on benchmarks/loop.py (1000 tasks a round, 500 held-out
 scenes, checkpoint 0 trained 12,000 steps, so that it misreads in only 4% of
-descriptions and its hallucinations are its habits). Response-level
-hallucination after rounds 1 / 2 / 3, one training seed each, from 50.2%:
+descriptions and its hallucinations are its habits; the reference reset
+every round, as the benchmark then did). Response-level hallucination after
+rounds 1 / 2 / 3, one training seed each, from 50.2%:
 
     lr 1e-3, 2 epochs, beta 0.03   DDPO 22.4 / 0.4 / 0.6   DPO 23.2 / 0.8 / 0.6
     lr 1e-3, 2 epochs, beta 0.1    DDPO 11.6 / 1.6 / 0.2   DPO 22.6 / 1.0 / 1.2
@@ -24,21 +25,22 @@ hallucination after rounds 1 / 2 / 3, one training seed each, from 50.2%:
 The paper's beta 0.5 removes the habits fastest in round 1, then
 over-corrects: each round retrains on every record so far with the new
 checkpoint as reference, so pairs already learned are pushed apart again,
-and by round 3 DDPO misreads colours ("red" for blue) it read right before.
-beta 0.1 keeps most of round 1's gain without that. Ten seeds per arm
-confirm it (after rounds 1 / 2 / 3, on a checkpoint 0 at 49.2%): beta 0.1
-DDPO 16.4 / 6.4 / 3.9, DPO 17.4 / 7.3 / 4.9; beta 0.5 DDPO 13.3 / 8.3 / 5.9,
-DPO 22.0 / 11.6 / 10.0; SFT 17.7 / 3.1 / 2.1. benchmarks/loop.py, whose
-answers all come from checkpoint 0, takes checkpoint 0 as the reference
-instead, and there beta 0.5 does not over-correct (DDPO 13.3 / 6.5 / 3.2,
-DPO 22.0 / 8.0 / 5.3); the README has the table. With three seeds on the
-checkpoint 0 of another machine (50.2%) the arms ended within a few scenes
-of each other: every one has unlearned the habits by round 3, and round 1
-moves by up to 15 points from one data order to the next. Training each round on its new
-records only, as iterative DPO does (measured with a copy of the benchmark
-whose arms drop the earlier rounds' records), gives the same picture:
-DDPO 1.9%, DPO 3.2%, SFT 1.6% after round 3 (three seeds). Nor do 200 tasks a round, where
-round 3 is not yet at the floor: DDPO 4.0%, DPO 3.7%, SFT 4.7% (sd up to 2.7).
+and by round 3 DDPO misreads colours ("red" for blue) it read right before
+(one seed). beta 0.1 keeps most of round 1's gain without that. Ten seeds
+per arm confirm that beta 0.1 ends lower (after rounds 1/2/3, on a
+checkpoint 0 at 49.2%): beta 0.1 DDPO 16.4/6.4/3.9, DPO 17.4/7.3/4.9; beta
+0.5 DDPO 13.3/8.3/5.9, DPO 22.0/11.6/10.0; SFT 17.7/3.1/2.1.
+benchmarks/loop.py, whose answers all come from checkpoint 0, takes
+checkpoint 0 as the reference instead, and there beta 0.5 does not
+over-correct (DDPO 13.3/6.5/3.2, DPO 22.0/8.0/5.3); the README has the
+table. With three seeds on the checkpoint 0 of another machine (50.2%) the
+arms ended within a few scenes of each other: every one has unlearned the
+habits by round 3, and round 1 moves by up to 15 points from one data order
+to the next. Training each round on its new records only, as iterative DPO
+does (measured with a copy of the benchmark whose arms drop the earlier
+rounds' records), gives the same picture: DDPO 1.9%, DPO 3.2%, SFT 1.6%
+after round 3 (three seeds). Nor do 200 tasks a round, where round 3 is not
+yet at the floor: DDPO 4.0%, DPO 3.7%, SFT 4.7% (sd up to 2.7).
 
 Before checkpoint 0 saw well (6,000 steps: 24% of descriptions misread
 something outside the habits) the order was the reverse, SFT 20.4% < DPO

@@ -160,5 +160,5 @@ def loop_round(*, project, checkpoint, base_url, logins, config, tasks, held_out
 
 def report_row(*, checkpoint, metrics, records, seconds) -> dict:
     keys = ("response_hallucination_rate", "mention_hallucination_rate", "coverage", "empty_rate", "unparsed_rate")
-    return {"checkpoint": checkpoint.pk, "path": checkpoint.path, **{k: metrics[k] for k in keys},
+    return {"checkpoint": checkpoint.pk, "path": checkpoint.path, **{k: metrics.get(k) for k in keys},
             "records": records, "seconds": round(seconds, 1)}
