@@ -7,10 +7,10 @@ arm starts a round from its own current checkpoint and trains on all
 records so far, with the loop's recipe (``synthetic.loop.RECIPE``) except
 for two settings. The reference is checkpoint 0, which wrote every answer
 here: DPO's reference is the policy that sampled the pairs (``run_loop``,
-whose newest answers come from the current checkpoint, uses that one). And beta is
-the paper's 0.5: with a reference reset every round it over-corrects, with
-this one it does not. ``--config '{"reference": null, "beta": 0.1}'`` trains
-with ``run_loop``'s settings. The arms:
+whose newest answers come from the current checkpoint, uses that one). And
+beta is the paper's 0.5: with a reference reset every round it
+over-corrects, with this one it does not. ``run_loop``'s settings are
+``--config '{"reference": null, "beta": 0.1}'``. The arms:
 
 - ddpo:    Dense DPO, gamma = 5, plus the SFT term on the chosen side;
 - dpo:     the same with gamma = 1 (plain DPO);
@@ -18,18 +18,18 @@ with ``run_loop``'s settings. The arms:
 - control: no training.
 
 Compute is matched: same steps, batch, learning rate and schedule, and the
-same forward (both sides scored) in every trained arm. Each trained arm runs
-with ``--seeds`` training seeds (data order; the answers and corrections stay
-the same) and counts their mean: after round 1 one arm's result spans 8 to
-12 points over 10 seeds, after round 3 1.4 to 2.4 points (sd 0.5 to 0.9),
-as much as the arms differ, so the arms are also compared seed by seed
-(DDPO minus DPO and minus SFT, with the standard error of the mean
-difference). Each
-checkpoint is evaluated on the held-out scenes (greedy detailed
-descriptions); empty and unparseable answers count as hallucinated and cover
-nothing. The last line is DDPO's relative reduction of response-level
-hallucination after the last round. About 30 minutes on 2 cores, 7 of them
-training checkpoint 0 (kept in ``--bootstrap`` for the next run).
+same forward (both sides scored) in every trained arm. Each trained arm
+runs with ``--seeds`` training seeds (data order; the answers and
+corrections stay the same) and counts their mean: after round 1 one arm's
+result spans 8 to 12 points over 10 seeds, after round 3 1.4 to 2.4 points
+(sd 0.5 to 0.9), as much as the arms differ, so the arms are also compared
+seed by seed (DDPO minus DPO and minus SFT, with the standard error of the
+mean difference). Each checkpoint is evaluated on the held-out scenes
+(greedy detailed descriptions); empty and unparseable answers count as
+hallucinated and cover nothing. The last line is DDPO's relative reduction
+of response-level hallucination after the last round. About 30 minutes on 2
+cores, 7 of them training checkpoint 0 (kept in ``--bootstrap`` for the
+next run).
 
     python benchmarks/loop.py [--bootstrap DIR] [--rounds 3] [--tasks 1000] [--held-out 500] [--seeds 10] [--threads 2]
 """
@@ -196,7 +196,8 @@ def bootstrap_checkpoint(path: Path, steps: int, threads: int) -> Path:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap", type=Path, default=ROOT / "var" / "bench" / "loop-bootstrap",
-                        help="checkpoint 0 (trained here when the folder has no model, or a bootstrap of other --bootstrap-steps)")
+                        help="checkpoint 0 (trained here when the folder has no model, "
+                             "or a bootstrap of other --bootstrap-steps)")
     parser.add_argument("--bootstrap-steps", type=int, default=BootstrapConfig.steps)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--tasks", type=int, default=1000, help="fresh scenes described and corrected per round")

@@ -22,8 +22,10 @@ shape, and coverage swung by tens of points between runs):
 It trains 12,000 steps because the issue's bootstrap must see well, so that
 what it gets wrong is its habits. Seed 0 on the 500 held-out scenes: after
 6,000 steps 24.2% of descriptions misread something outside the habits
-(coverage 96.1%), after 8,000 (keeping step 6,250) 23.0%, after 12,000 (keeping step 10,000)
-4.0%, with 47.2% carrying a habit and coverage 99.4%. With the misreading
+(coverage 96.1%), after 8,000 (keeping step 6,250) 23.0%, after 12,000
+(keeping step 10,000) 4.0%, with 47.2% carrying a habit and coverage 99.4%.
+The last bits depend on the CPU's kernels: on another machine the same seed
+kept step 9,250 (49.2% hallucinated, coverage 99.1%). With the misreading
 bootstrap the loop's corrections were mostly about eyesight, which no arm
 learned from them, and the arms ended in the reverse order (synthetic/loop.py).
 """
