@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from training.jobs import Job
+from jobs.models import Job
 
 DEFAULT_CATEGORIES = ["object", "position", "number", "attribute", "action", "other"]
 

@@ -31,8 +31,11 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_celery_results",
     "django_celery_beat",
-    "training",
+    # Imports point one way: jobs <- annotate <- training <- demo (tests/platform/test_import_direction.py).
+    "jobs",
     "annotate",
+    "training",
+    "demo",
     "frontend",
 ]
 
@@ -125,7 +128,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Span corrections of multimodal answers, dense preference records, DDPO training.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    "ENUM_NAME_OVERRIDES": {"JobStatusEnum": "training.jobs.JobStatus"},
+    "ENUM_NAME_OVERRIDES": {"JobStatusEnum": "jobs.models.JobStatus"},
     "PATH_CONVERTER_OVERRIDES": {"id": int},
 }
 
@@ -151,6 +154,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "training.tasks.training_run_execute": {"queue": "gpu"},
     "training.tasks.generation_batch_execute": {"queue": "gpu"},
+    "demo.tasks.bootstrap_run_execute": {"queue": "gpu"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -158,8 +162,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
-    "jobs-fail-lost": {"task": "training.tasks.jobs_fail_lost", "schedule": timedelta(minutes=2)},
-    "jobs-resend-unstarted": {"task": "training.tasks.jobs_resend_unstarted", "schedule": timedelta(minutes=5)},
+    "jobs-fail-lost": {"task": "jobs.tasks.jobs_fail_lost", "schedule": timedelta(minutes=2)},
+    "jobs-resend-unstarted": {"task": "jobs.tasks.jobs_resend_unstarted", "schedule": timedelta(minutes=5)},
     "records-sync-missing": {"task": "annotate.tasks.records.preference_records_sync_missing", "schedule": timedelta(minutes=5)},
     "training-auto-trigger": {"task": "training.tasks.training_auto_trigger", "schedule": timedelta(minutes=5)},
 }

@@ -52,6 +52,7 @@ from synthetic.tiny_vlm import build_tiny_vlm
 
 CONFIG_FILE = "bootstrap_config.json"
 VALIDATION_FIRST_SEED = 900_000  # past the training seeds, below the loop's
+REPORT_EVERY = 10
 
 
 @dataclass(frozen=True)
@@ -76,9 +77,12 @@ class BootstrapConfig:
     validation_scenes: int = 128
 
 
-def bootstrap(out_dir: str | Path, *, seed: int = 0, steps: int = BootstrapConfig.steps, log=print, **options) -> Path:
+def bootstrap(out_dir: str | Path, *, seed: int = 0, steps: int = BootstrapConfig.steps, log=print, on_step=None,
+              **options) -> Path:
     """Build, train and save checkpoint 0 in ``out_dir``; ``options`` are
-    other ``BootstrapConfig`` fields. Returns ``out_dir``."""
+    other ``BootstrapConfig`` fields. ``on_step(step, values)`` gets the loss
+    every ``REPORT_EVERY`` steps and the validation figures when they are
+    measured; an exception it raises stops the training. Returns ``out_dir``."""
     config = BootstrapConfig(seed=seed, steps=steps, **options)
     torch.set_num_threads(config.threads)
     rng = random.Random(config.seed)
@@ -91,7 +95,7 @@ def bootstrap(out_dir: str | Path, *, seed: int = 0, steps: int = BootstrapConfi
     )
     model, processor = load_checkpoint(out_dir)
     started, cpu_started = time.perf_counter(), time.process_time()
-    kept = _train(model, processor, examples, config, rng, log)
+    kept = _train(model, processor, examples, config, rng, log, on_step or (lambda step, values: None))
     model.save_pretrained(out_dir)
     record = {**asdict(config), "training_seconds": round(time.perf_counter() - started, 1),
               "training_cpu_seconds": round(time.process_time() - cpu_started, 1), "kept": kept}
@@ -111,7 +115,7 @@ def _examples(config: BootstrapConfig, rng: random.Random) -> list[tuple]:
     return examples
 
 
-def _train(model, processor, examples, config: BootstrapConfig, rng: random.Random, log) -> dict:
+def _train(model, processor, examples, config: BootstrapConfig, rng: random.Random, log, on_step) -> dict:
     """SFT steps; every ``validate_every`` steps the greedy descriptions of the
     validation scenes are judged, and the model ends with the weights that
     scored best (coverage minus mention-level hallucination). Returns the
@@ -134,6 +138,7 @@ def _train(model, processor, examples, config: BootstrapConfig, rng: random.Rand
         optimizer.step()
         if step % 100 == 0 or step in (1, config.steps):
             log(f"bootstrap step {step}/{config.steps} loss {loss.item():.4f}")
+        values = {"loss": loss.item()} if step % REPORT_EVERY == 0 or step in (1, config.steps) else {}
         if step % config.validate_every == 0 or step == config.steps >= config.validate_every:
             metrics = _validate(model, processor, validation, images)
             log(f"bootstrap validation at step {step}: coverage {metrics['coverage']:.3f}, "
@@ -141,6 +146,10 @@ def _train(model, processor, examples, config: BootstrapConfig, rng: random.Rand
             metrics["score"] = metrics["coverage"] - metrics["mention_hallucination_rate"]
             if metrics["score"] > best.get("score", -2.0):
                 best, best_state = {"step": step, **metrics}, copy.deepcopy(model.state_dict())
+            values.update({"loss": loss.item(), "validation/coverage": metrics["coverage"],
+                           "validation/hallucination": metrics["response_hallucination_rate"]})
+        if values:
+            on_step(step, values)
     if best_state is not None:
         model.load_state_dict(best_state)
         log(f"bootstrap keeps step {best['step']} (validation coverage {best['coverage']:.3f}, "

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db import models
 
-from training.jobs import Job, JobStatus
+from jobs.models import Job, JobStatus
 
 
 class ModelCheckpoint(models.Model):
@@ -34,15 +34,18 @@ class TrainingTrigger(models.TextChoices):
     MANUAL = "manual", "Manual"
     AUTO = "auto", "Auto (enough new records)"
     LOOP = "loop", "Loop command"
+    BOOTSTRAP = "bootstrap", "Checkpoint 0 (trained from nothing)"
 
 
 class TrainingRun(Job):
-    """One DDPO fine-tuning job; executes on a worker of queue ``gpu``."""
-
-    task_name = "training.tasks.training_run_execute"
+    """One fine-tuning job, DDPO unless its task says otherwise; executes on a worker of queue ``gpu``."""
 
     project = models.ForeignKey("annotate.Project", on_delete=models.CASCADE, related_name="training_runs")
-    base_checkpoint = models.ForeignKey(ModelCheckpoint, on_delete=models.PROTECT, related_name="training_runs")
+    base_checkpoint = models.ForeignKey(ModelCheckpoint, on_delete=models.PROTECT, related_name="training_runs",
+                                        null=True, blank=True, help_text="None for a model trained from nothing.")
+    # Per run, not per class: an app above training (the demo's checkpoint 0) runs its own trainer in the
+    # same job frame, and the resend sweep must send each run's own task.
+    task_name = models.CharField(max_length=200, default="training.tasks.training_run_execute", editable=False)
     config = models.JSONField(default=dict, blank=True, help_text="training.ddpo config overrides (gamma, beta, lr...).")
     trigger = models.CharField(max_length=16, choices=TrainingTrigger.choices, default=TrainingTrigger.MANUAL)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)

@@ -1,12 +1,9 @@
-"""Reads of the training app: runs, metrics, checkpoints, generation batches, training records, lost jobs."""
-from django.apps import apps
+"""Reads of the training app: runs, metrics, checkpoints, generation batches, training records."""
 from django.db.models import Q
-from django.db.models.functions import Coalesce
-from django.utils import timezone
 
 from annotate.models import PreferenceRecord, Project, Prompt, RecordSource, RecordStatus
 from annotate.roles import project_ids_managed
-from training.jobs import FINISHED, JOB_MODELS, JobStatus
+from jobs.models import FINISHED
 from training.models import GenerationBatch, ModelCheckpoint, TrainingMetric, TrainingRun
 
 
@@ -102,25 +99,4 @@ def projects_due_for_training():
             records = records.filter(created_at__gt=last.started_at or last.created_at)
         if records.count() >= project.auto_train_threshold:
             due.append(project)
-    return due
-
-
-def jobs_due_for_resend(*, resend_after, now=None):
-    """Queued jobs whose task should go to the broker again: its last message may be lost.
-
-    A job is due ``resend_after`` after its first send, then each time it has
-    waited since its last send as long as it had waited before it (sends at
-    30 min, 1 h, 2 h, 4 h... after it was created): a message a broker lost
-    is sent again within ``resend_after``, while a job merely waiting behind
-    a day-long run on a busy queue gets a handful of messages, not one every
-    half hour. The broker itself is not asked: its queues cannot be read
-    without consuming.
-    """
-    now = now or timezone.now()
-    due = []
-    for label in JOB_MODELS:
-        waiting = (apps.get_model(label).objects.filter(status=JobStatus.QUEUED)
-                   .annotate(last_sent=Coalesce("sent_at", "created_at"))
-                   .filter(last_sent__lte=now - resend_after))
-        due += [job for job in waiting if now - job.last_sent >= job.last_sent - job.created_at]
     return due

@@ -1,4 +1,4 @@
-"""Writes of the training app: training runs, checkpoints, generation batches, lost jobs.
+"""Writes of the training app: training runs, checkpoints, generation batches.
 
 Long jobs follow one pattern: ``<job>_create`` validates, saves a queued row
 and enqueues the task by name once the transaction commits; the worker calls
@@ -10,25 +10,21 @@ torch and transformers load only inside the ``_execute`` bodies (gpu worker).
 """
 import logging
 import math
-import threading
-from contextlib import contextmanager
-from datetime import timedelta
 
-from django.apps import apps
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
-from django.utils import timezone
+from django.db import transaction
 
-from annotate.models import AnnotationTask, Project, Prompt, Response
+from annotate.models import Project, Prompt, Response
+from annotate.services.responses import responses_create
 from config.errors import ApplicationError
 from config.fields import unstorable_json
 from training.ddpo.config import DDPOConfig
 from training.generation import SamplingParams, generate, load_generator
-from training.jobs import JOB_MODELS, JobStatus, JobStopped, job_enqueue, job_send
+from jobs.models import JobStatus, JobStopped
+from jobs.services import job_beating, job_enqueue
 from training.models import GenerationBatch, ModelCheckpoint, TrainingMetric, TrainingRun, TrainingTrigger
 from training.selectors import (
     checkpoint_active,
-    jobs_due_for_resend,
     projects_due_for_training,
     prompts_without_response,
     training_records,
@@ -37,59 +33,9 @@ from training.selectors import (
 
 logger = logging.getLogger(__name__)
 
-LOST_AFTER = timedelta(minutes=10)
-# The first wait before a job's task is sent again (then the wait doubles); a second message is
-# harmless (the queued -> running transition lets one worker in).
-RESEND_AFTER = timedelta(minutes=30)
-BEAT_EVERY = LOST_AFTER / 10
 # Set by the service itself, never by a caller's config.
 RESERVED_CONFIG_KEYS = {"model", "output_dir", "reference", "reference_cache_dir", "resume", "progress"}
 DEFAULT_BATCH_PROMPTS = 64
-
-
-def jobs_fail_lost(*, lost_after=LOST_AFTER):
-    """Fail running jobs whose worker stopped beating (killed, out of memory); returns how many."""
-    cutoff = timezone.now() - lost_after
-    failed = 0
-    for label in JOB_MODELS:
-        model = apps.get_model(label)
-        failed += model.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff).update(
-            status=JobStatus.FAILED, finished_at=timezone.now(), error=f"Worker lost: no heartbeat for {lost_after}."
-        )
-    return failed
-
-
-def jobs_resend_unstarted(*, resend_after=RESEND_AFTER):
-    """Send again the task of every job whose broker message may be lost (``jobs_due_for_resend``); returns
-    how many were sent."""
-    return sum(job_send(job, fail_if_refused=False) for job in jobs_due_for_resend(resend_after=resend_after))
-
-
-@contextmanager
-def _beating(job, *, every=BEAT_EVERY):
-    """Beat ``job`` from a thread while the body runs, so the lost-worker check only fails jobs whose
-    process died: loading a model and the reference pass log no steps, and may take longer than LOST_AFTER."""
-    stop = threading.Event()
-
-    def beat():
-        try:
-            while not stop.wait(every.total_seconds()):
-                try:
-                    if not job.beat():  # the job stopped running (finished, cancelled, failed)
-                        break
-                except DatabaseError:  # a passing database hiccup must not silence the job for good
-                    logger.warning("Heartbeat of %s failed; trying again", job, exc_info=True)
-                    connection.close()  # the next beat opens a fresh connection
-        finally:
-            connection.close()  # the thread's own connection
-
-    thread = threading.Thread(target=beat, name=f"beat-{job}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 def _checkpoint_of_project(*, project, checkpoint, field):
@@ -187,7 +133,7 @@ def training_run_record_metrics(*, run, step, values):
     run.beat(progress=step / run.total_steps, step=step, total_steps=run.total_steps)
 
 
-def _stop_requested(run):
+def training_run_stop_requested(run) -> bool:
     """A cancel was asked for, or the run stopped running (failed as lost, deleted)."""
     return not TrainingRun.objects.filter(pk=run.pk, status=JobStatus.RUNNING, cancel_requested=False).exists()
 
@@ -209,33 +155,48 @@ def _training_run_finish(*, run, output_path):
     )
 
 
-def training_run_execute(*, run_id) -> TrainingRun | None:
-    """The worker's body: train, stream metrics, register the output checkpoint; None if the run is gone."""
+def training_run_work(*, run_id, body) -> TrainingRun | None:
+    """The worker's frame of every training run: queued -> running, a heartbeat while ``body(run)`` trains
+    and returns the output folder, then the output checkpoint registered; an error fails the run with its
+    text, ``JobStopped`` from the body ends it cancelled. None if the run is gone."""
     run = TrainingRun.objects.select_related("project", "base_checkpoint").filter(pk=run_id).first()
     if run is None or not run.transition(JobStatus.RUNNING):
         return run
     try:
-        from training.ddpo.trainer import train  # torch: gpu worker only
-
-        records = training_records(project=run.project)
-        if not records:
-            raise ApplicationError("The project has no active preference records.")
-        config = training_run_config(run=run)
-        run.record_count, run.total_steps = len(records), _total_steps(config, len(records))
-        run.beat(record_count=run.record_count, total_steps=run.total_steps)
-        with _beating(run):
-            output_path = train(
-                config, records,
-                on_metrics=lambda step, values: training_run_record_metrics(run=run, step=step, values=values),
-                should_stop=lambda: _stop_requested(run),
-                on_phase=lambda phase: logger.info("Training run %s: %s phase", run.pk, phase),
-            )
+        with job_beating(run):
+            output_path = body(run)
+    except JobStopped:
+        run.transition(JobStatus.CANCELLED)  # a no-op for a run failed as lost or deleted
+        return run
     except Exception as exc:
         logger.exception("Training run %s failed", run.pk)
         run.transition(JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
         return run
     _training_run_finish(run=run, output_path=output_path)
     return run
+
+
+def _ddpo_train(run):
+    from training.ddpo.trainer import train  # torch: gpu worker only
+
+    records = training_records(project=run.project)
+    if not records:
+        raise ApplicationError("The project has no active preference records.")
+    config = training_run_config(run=run)
+    run.record_count, run.total_steps = len(records), _total_steps(config, len(records))
+    run.beat(record_count=run.record_count, total_steps=run.total_steps)
+    return train(
+        config, records,
+        on_metrics=lambda step, values: training_run_record_metrics(run=run, step=step, values=values),
+        should_stop=lambda: training_run_stop_requested(run),
+        on_phase=lambda phase: logger.info("Training run %s: %s phase", run.pk, phase),
+    )
+
+
+def training_run_execute(*, run_id) -> TrainingRun | None:
+    """The worker's body of a DDPO run: train on the project's active records, stream metrics, register the
+    output checkpoint."""
+    return training_run_work(run_id=run_id, body=_ddpo_train)
 
 
 def training_auto_trigger() -> list[TrainingRun]:
@@ -325,14 +286,11 @@ def generation_batch_cancel(*, batch) -> GenerationBatch:
 @transaction.atomic
 def _generation_batch_store(*, batch, prompts, answers) -> int:
     """Write the answers as Responses with ``project.overlap`` annotation slots each; returns how many."""
-    responses = Response.objects.bulk_create(
+    responses = responses_create(project=batch.project, responses=[
         Response(prompt=prompt, checkpoint=batch.checkpoint, generation_batch=batch, text=text,
                  sampling_params=batch.params)
         for prompt, samples in zip(prompts, answers) for text in samples
-    )
-    AnnotationTask.objects.bulk_create(
-        AnnotationTask(response=response, slot=slot) for response in responses for slot in range(batch.project.overlap)
-    )
+    ])
     if not batch.transition(JobStatus.SUCCEEDED, response_count=len(responses)):
         raise JobStopped  # rolls the responses and tasks back
     return len(responses)
@@ -351,7 +309,7 @@ def generation_batch_execute(*, batch_id, progress=False) -> GenerationBatch | N
             if not batch.beat(progress=done / total):
                 raise JobStopped
 
-        with _beating(batch):
+        with job_beating(batch):
             generator = load_generator(batch.checkpoint.path)
             answers = generate(generator, inputs, SamplingParams.from_dict(batch.params), progress=progress,
                                on_batch=report)

@@ -8,16 +8,6 @@ from celery import shared_task
 from training import services
 
 
-@shared_task(name="training.tasks.jobs_fail_lost")
-def jobs_fail_lost():
-    return services.jobs_fail_lost()
-
-
-@shared_task(name="training.tasks.jobs_resend_unstarted")
-def jobs_resend_unstarted():
-    return services.jobs_resend_unstarted()
-
-
 @shared_task(name="training.tasks.training_run_execute")
 def training_run_execute(run_id):
     run = services.training_run_execute(run_id=run_id)

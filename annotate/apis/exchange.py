@@ -24,7 +24,7 @@ from annotate.selectors.records import export_job_list, record_export_list
 from annotate.services.export_jobs import export_job_create
 from annotate.services.exports import export_chunks, export_filename
 from annotate.services.imports import dataset_import
-from training.jobs import JobStatus
+from jobs.models import JobStatus
 
 CONTENT_TYPES = {
     ExportFormat.RLHFV_PARQUET: "application/vnd.apache.parquet",

@@ -8,9 +8,10 @@ from annotate.services.imports import dataset_import
 from annotate.services.annotations import annotation_save, annotation_update, segments_validate
 from annotate.services.queue import task_next, task_skip
 from annotate.services.review import annotation_accept, annotation_reject
+from annotate.services.responses import responses_create
 
 __all__ = [
     "project_team_create", "apply_segments", "record_sync", "record_sync_enqueue", "export_chunks", "export_job_create",
     "export_job_run", "dataset_import", "annotation_save", "annotation_update", "segments_validate", "task_next",
-    "task_skip", "annotation_accept", "annotation_reject",
+    "task_skip", "annotation_accept", "annotation_reject", "responses_create",
 ]

@@ -9,7 +9,8 @@ from django.db import transaction
 from annotate.models import ExportJob
 from annotate.selectors.records import record_export_list
 from annotate.services.exports import export_chunks, export_filename
-from training.jobs import JobStatus, JobStopped, job_enqueue
+from jobs.models import JobStatus, JobStopped
+from jobs.services import job_enqueue
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,5 @@
 """Celery tasks of the annotate app, one module per concern (found by Celery's autodiscovery)."""
 from annotate.tasks.records import preference_record_sync
 from annotate.tasks.exports import export_job_execute
-from annotate.tasks.demo import shapes_demo_bootstrap_task
 
-__all__ = ["preference_record_sync", "export_job_execute", "shapes_demo_bootstrap_task"]
+__all__ = ["preference_record_sync", "export_job_execute"]

@@ -9,7 +9,7 @@ from annotate.models import ExportJob
 from annotate.services.export_jobs import export_job_run
 from tests.exchange.helpers import make_records, manager_client
 from tests.factories import make_project, make_user
-from training.jobs import JobStatus
+from jobs.models import JobStatus
 
 
 def _download(client, job):
@@ -106,7 +106,7 @@ def test_a_job_whose_message_was_lost_is_sent_again(celery_worker_process):
 
     from django.utils import timezone
 
-    from training.services import RESEND_AFTER, jobs_resend_unstarted
+    from jobs.services import RESEND_AFTER, jobs_resend_unstarted
 
     project = make_project()
     make_records(project)

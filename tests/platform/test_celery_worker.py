@@ -4,9 +4,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from training.jobs import JobStatus
+from jobs.models import JobStatus
 from training.models import ModelCheckpoint, TrainingRun
-from training.tasks import jobs_fail_lost
+from jobs.tasks import jobs_fail_lost
 from tests.factories import make_project
 
 pytestmark = pytest.mark.slow

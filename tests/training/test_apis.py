@@ -4,7 +4,7 @@ from rest_framework.test import APIClient
 
 from annotate.models import Prompt, Role
 from tests.factories import make_project, make_user
-from training.jobs import JobStatus
+from jobs.models import JobStatus
 from training.models import ModelCheckpoint, TrainingMetric, TrainingRun
 
 

@@ -4,7 +4,7 @@ from django.core.management import CommandError, call_command
 
 from annotate.models import AnnotationTask, Prompt, Response
 from tests.factories import make_image, make_project
-from training.jobs import JobStatus
+from jobs.models import JobStatus
 from training.models import GenerationBatch, ModelCheckpoint
 
 

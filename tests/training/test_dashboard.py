@@ -5,7 +5,7 @@ from django.urls import reverse
 from annotate.models import ExportJob, Role
 from tests.browser.conftest import browser, log_in, screenshot, watched  # noqa: F401 (fixtures)
 from tests.factories import make_project, make_user
-from training.jobs import JobStatus
+from jobs.models import JobStatus
 from training.models import GenerationBatch, ModelCheckpoint, TrainingMetric, TrainingRun
 
 

@@ -7,7 +7,7 @@ from django.db import connection
 from config.errors import ApplicationError
 from tests.factories import make_project
 from training import services
-from training.jobs import JobStatus
+from jobs.models import JobStatus
 from training.models import ModelCheckpoint, TrainingRun
 
 pytestmark = pytest.mark.postgres

@@ -3,11 +3,9 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import timedelta
 
 import pytest
 from django.db import connection
-from django.utils import timezone
 
 from annotate.models import AnnotationTask, Prompt, Response
 from config.errors import ApplicationError
@@ -15,7 +13,7 @@ from tests.conftest import ROOT
 from tests.factories import make_image, make_project
 from tests.training.conftest import make_record
 from training import services
-from training.jobs import JobStatus
+from jobs.models import JobStatus
 from training.models import GenerationBatch, ModelCheckpoint, TrainingMetric, TrainingRun, TrainingTrigger
 from training.selectors import training_run_active_exists
 
@@ -85,18 +83,6 @@ def test_cancel_after_the_last_step_still_cancels(project):
     run.refresh_from_db()
     assert run.status == JobStatus.CANCELLED and not ModelCheckpoint.objects.filter(produced_by=run).exists()
 
-
-def test_a_long_step_free_phase_keeps_beating(transactional_db):
-    """While a job loads its model or fills the reference cache (no steps), a thread keeps its heartbeat fresh."""
-    project = make_project()
-    ModelCheckpoint.objects.create(project=project, name="base", path="/nowhere/base", is_active=True)
-    run = services.training_run_create(project=project)
-    run.transition(JobStatus.RUNNING, heartbeat_at=timezone.now() - timedelta(hours=1))
-    with services._beating(run, every=timedelta(seconds=0.05)):
-        time.sleep(0.5)
-    assert services.jobs_fail_lost() == 0
-    run.refresh_from_db()
-    assert timezone.now() - run.heartbeat_at < timedelta(seconds=5)
 
 
 def test_a_broker_that_refuses_the_task_fails_the_job(transactional_db, process_env):
@@ -187,23 +173,6 @@ def test_auto_trigger_does_not_relaunch_a_failed_or_cancelled_run_nor_retrain_wh
     queued.transition(JobStatus.SUCCEEDED)
     assert services.training_auto_trigger() == []
 
-
-def test_a_passing_database_error_does_not_stop_the_heartbeat(db):
-    """The beat thread logs a failed beat and keeps beating (it used to end at the first error)."""
-    from django.db import OperationalError
-
-    class FlakyJob:
-        beats = 0
-
-        def beat(self):
-            FlakyJob.beats += 1
-            if FlakyJob.beats == 1:
-                raise OperationalError("server closed the connection unexpectedly")
-            return True
-
-    with services._beating(FlakyJob(), every=timedelta(seconds=0.02)):
-        time.sleep(0.3)
-    assert FlakyJob.beats > 3
 
 
 def test_generation_batch_defaults_to_unanswered_prompts(project):
@@ -323,31 +292,6 @@ def test_a_training_run_deleted_while_running_asks_its_worker_to_stop(project):
     """The trainer's stop check is true once the run's row is gone, so it does not train into a deleted run."""
     run = services.training_run_create(project=project)
     run.transition(JobStatus.RUNNING)
-    assert not services._stop_requested(run)
+    assert not services.training_run_stop_requested(run)
     TrainingRun.objects.filter(pk=run.pk).delete()
-    assert services._stop_requested(run)
-
-
-
-
-def test_a_job_waiting_long_is_sent_again_ever_less_often(db):
-    """A queued job's task is sent again 30 min after its first send, then whenever it has waited since its
-    last send as long as it had waited before: a job behind a day-long run gets 6 messages, not 48. A job
-    that started is never sent again."""
-    from annotate.models import ExportJob
-    from training.selectors import jobs_due_for_resend
-
-    project = make_project()
-    job = ExportJob.objects.create(project=project, format="rlhfv-jsonl")
-    started = ExportJob.objects.create(project=project, format="rlhfv-jsonl", status=JobStatus.RUNNING)
-    ExportJob.objects.update(sent_at=job.created_at)
-    sends = []
-    for minute in range(0, 24 * 60, 5):  # beat's sweep, every 5 minutes for a day
-        now = job.created_at + timedelta(minutes=minute)
-        due = jobs_due_for_resend(resend_after=services.RESEND_AFTER, now=now)
-        assert started not in due
-        if due:
-            assert due == [job]
-            ExportJob.objects.filter(pk=job.pk).update(sent_at=now)  # what job_send stores
-            sends.append(minute)
-    assert sends == [30, 60, 120, 240, 480, 960]
+    assert services.training_run_stop_requested(run)

@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from annotate.models import AnnotationTask, Prompt, Role
 from tests.factories import make_image, make_user
-from training.jobs import FINISHED, JobStatus
+from jobs.models import FINISHED, JobStatus
 from training.models import ModelCheckpoint, TrainingMetric
 
 pytestmark = pytest.mark.slow

@@ -6,7 +6,7 @@ from django.db import transaction
 from annotate.models import Project
 from config.errors import ApplicationError
 from config.fields import MAX_ID
-from training.jobs import JobStatus
+from jobs.models import JobStatus
 from training.models import ModelCheckpoint
 from training.services import checkpoint_register, generation_batch_create, generation_batch_execute
 

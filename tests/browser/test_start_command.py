@@ -1,4 +1,5 @@
-"""README's run command, started on a fresh clone, serves the login page and /healthz within a minute."""
+"""README's run command, started on a fresh clone, serves the login page and /healthz within a minute, and
+the manager's dashboard shows checkpoint 0 training as a run with its steps."""
 import os
 import signal
 import socket
@@ -10,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.conftest import screenshot
+
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 
 def free_port():
@@ -28,8 +31,33 @@ def fetch(url):
         return None, ""
 
 
-def test_start_command_serves_login_and_healthz(tmp_path):
-    """scripts/start.sh on a fresh clone (venv reused) is up within 60 s; logins are printed."""
+def dashboard_shows_checkpoint_0(browser, base_url):
+    """manager1's dashboard lists checkpoint 0 as a run at once, then its steps as the worker trains it."""
+    context = browser.new_context(base_url=base_url)
+    page = context.new_page()
+    try:
+        page.goto("/login/?next=/")
+        page.fill("input[name=username]", "manager1")
+        page.fill("input[name=password]", "demo-pass")
+        page.click("button[type=submit]")
+        page.click("a[href$='/dashboard/']")
+        row = page.locator("#runs tr", has_text="bootstrap")
+        row.wait_for(timeout=15_000)  # listed as soon as the page has loaded: queued or running
+        # Steps appear once the worker has built the model (torch import, corpus, tokenizer: ~20-60 s).
+        page.wait_for_function(
+            """() => [...document.querySelectorAll('#runs tr')].some(
+                   (tr) => tr.textContent.includes('bootstrap') && /running/.test(tr.textContent)
+                           && /\b([1-9]\d*)\/12000\b/.test(tr.textContent))""",
+            timeout=150_000,
+        )
+        screenshot(page, "start-dashboard-checkpoint-0")
+    finally:
+        context.close()
+
+
+def test_start_command_serves_login_and_healthz(tmp_path, browser):
+    """scripts/start.sh on a fresh clone (venv reused) is up within 60 s; logins are printed; the dashboard
+    shows checkpoint 0 as a training run with progress."""
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
     port = free_port()
@@ -53,6 +81,7 @@ def test_start_command_serves_login_and_healthz(tmp_path):
         assert health[0] == 200 and '"status": "ok"' in health[1], output[-3000:]
         assert f"http://127.0.0.1:{port}/" in output
         assert "annotator1" in output and "manager1" in output
+        dashboard_shows_checkpoint_0(browser, f"http://127.0.0.1:{port}")
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from annotate.services import project_team_create
-from training.shapes import shapes_demo_bootstrap_enqueue, shapes_demo_seed, shapes_project_setup
+from demo.services import shapes_demo_bootstrap_enqueue, shapes_demo_seed, shapes_project_setup
 
 DEMO_PASSWORD = "demo-pass"
 
@@ -21,8 +21,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Project {project.name!r}: {project.prompts.count()} prompts"
                           + (f", {tasks} new tasks from the habit corpus" if tasks else ""))
         if queued:
-            self.stdout.write("Checkpoint 0 queued: the worker trains it (7-10 minutes), then its answers "
-                              "to 64 fresh scenes become tasks.")
+            self.stdout.write(f"Checkpoint 0 queued as training run {queued.pk} (the dashboard shows its steps): "
+                              "the worker trains it (7-10 minutes), then its answers to 64 fresh scenes become tasks.")
         self.stdout.write("Demo logins (password for all: %s):" % DEMO_PASSWORD)
         for username, role, _ in logins:
             self.stdout.write(f"  {role:<10} {username}")

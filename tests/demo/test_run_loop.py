@@ -5,7 +5,7 @@ import pytest
 from django.core.management import call_command
 
 from annotate.models import Annotation, AnnotationStatus, PreferenceRecord
-from training.models import GenerationBatch, ModelCheckpoint, TrainingRun
+from training.models import GenerationBatch, ModelCheckpoint, TrainingRun, TrainingTrigger
 
 TINY_BOOTSTRAP = {"steps": 30, "scenes": 40, "batch_size": 8, "warmup_steps": 5}
 TINY_TRAINING = {"epochs": 1, "batch_size": 4}
@@ -31,7 +31,9 @@ def test_one_round_runs_end_to_end_and_writes_the_report(transactional_db, tmp_p
     assert set(annotations.values_list("annotator__username", flat=True)) <= {"sim-annotator1", "sim-annotator2"}
     corrected = annotations.filter(segments__isnull=False).distinct().count()
     assert PreferenceRecord.objects.count() == corrected == rounds[1]["records"]
-    run = TrainingRun.objects.get()
+    bootstrap = TrainingRun.objects.get(trigger=TrainingTrigger.BOOTSTRAP)
+    assert bootstrap.output_checkpoint.pk == rounds[0]["checkpoint"]  # checkpoint 0 went through the job too
+    run = TrainingRun.objects.get(trigger=TrainingTrigger.LOOP)
     trained = ModelCheckpoint.objects.get(pk=rounds[1]["checkpoint"])
     assert run.output_checkpoint == trained and trained.parent_id == rounds[0]["checkpoint"]
     assert trained.is_active and trained.eval_metrics["held_out"] == 8

@@ -1,19 +1,17 @@
-"""Long jobs (training runs, generation batches, exports) share one status machine.
+"""Long jobs (training runs, generation batches, exports, checkpoint 0 of the demo) share one status machine.
 
 A transition is a conditional UPDATE (``WHERE status IN allowed``): two workers
 racing for the same job cannot both win, and a cancelled job is never flipped
 back to running. ``heartbeat_at`` lets ``jobs_fail_lost`` fail jobs whose
 worker died; ``sent_at`` lets ``jobs_resend_unstarted`` send again the task of
 a job whose broker message was lost (a broker restarted without persistence).
+Every concrete subclass of ``Job`` in any installed app takes part in both
+sweeps (``job_models``); which queue runs its task is ``CELERY_TASK_ROUTES``'
+business alone.
 """
-import logging
-
-from celery import current_app
-from django.db import models, transaction
+from django.apps import apps
+from django.db import models
 from django.utils import timezone
-from kombu.exceptions import KombuError
-
-logger = logging.getLogger(__name__)
 
 
 class JobStatus(models.TextChoices):
@@ -25,8 +23,6 @@ class JobStatus(models.TextChoices):
 
 
 FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
-# Every concrete Job, by app label (the models import this module).
-JOB_MODELS = ("training.TrainingRun", "training.GenerationBatch", "annotate.ExportJob")
 
 ALLOWED_FROM = {
     JobStatus.RUNNING: (JobStatus.QUEUED,),
@@ -103,21 +99,6 @@ class Job(models.Model):
         return bool(updated)
 
 
-def job_send(job, *, fail_if_refused=True) -> bool:
-    """Send the job's task to the broker now. A broker that refuses the first send fails the job with the
-    reason, so no job waits queued forever (a queued run blocks the project's next one); a refused resend
-    leaves it queued, since its first message may still be waiting in the queue."""
-    type(job).objects.filter(pk=job.pk).update(sent_at=timezone.now())
-    try:
-        current_app.signature(job.task_name, args=(job.pk,)).apply_async()
-    except (KombuError, OSError) as exc:
-        logger.exception("Could not queue %s", job)
-        if fail_if_refused:
-            job.transition(JobStatus.FAILED, error=f"Could not queue the task: {type(exc).__name__}: {exc}")
-        return False
-    return True
-
-
-def job_enqueue(job) -> None:
-    """Send the job's task once the current transaction commits (a worker must see the row)."""
-    transaction.on_commit(lambda: job_send(job))
+def job_models() -> list[type[Job]]:
+    """Every concrete job model of the installed apps."""
+    return [model for model in apps.get_models() if issubclass(model, Job)]

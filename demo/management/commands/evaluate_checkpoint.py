@@ -2,9 +2,9 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from demo.services import checkpoint_evaluate
 from synthetic.scenes import HELD_OUT_SIZE
 from training.models import ModelCheckpoint
-from training.shapes import checkpoint_evaluate
 
 
 class Command(BaseCommand):

@@ -19,11 +19,11 @@ from annotate.models import Annotation, AnnotationStatus, Membership, Preference
 from config.errors import ApplicationError
 from synthetic.annotator import SimulatedAnnotator
 from synthetic.client import PlatformClient, annotate_project
+from demo.services import MAX_NEW_TOKENS, checkpoint_evaluate, shapes_prompts_create
+from jobs.models import JobStatus
 from synthetic.loop import LOOP_FIRST_SEED
-from training.jobs import JobStatus
 from training.models import GenerationBatch, TrainingRun, TrainingTrigger
 from training.services import checkpoint_activate, generation_batch_create, training_run_create
-from training.shapes import MAX_NEW_TOKENS, checkpoint_evaluate, shapes_prompts_create
 
 SIMULATED_USERNAME = "sim-annotator{}"
 

@@ -10,13 +10,13 @@ from django.core.wsgi import get_wsgi_application
 
 from annotate.models import Project
 from config.errors import ApplicationError
+from demo.loop import job_wait, loop_annotators_create, loop_round, report_row
+from demo.services import bootstrap_run_create, checkpoint_evaluate, shapes_project_setup
 from synthetic.loop import LOSSES, round_config, table_header, table_row
 from synthetic.scenes import HELD_OUT_SIZE
-from training.loop import loop_annotators_create, loop_round, report_row
 from training.models import ModelCheckpoint
 from training.selectors import checkpoint_active
 from training.services import training_config_check
-from training.shapes import checkpoint_bootstrap, checkpoint_evaluate, shapes_project_setup
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -100,7 +100,8 @@ class Command(BaseCommand):
         checkpoint, started = checkpoint_active(project=project), time.perf_counter()
         if checkpoint is None:
             self.log(f"{project.name} has no active checkpoint: training checkpoint 0 {bootstrap_config or ''}")
-            checkpoint = checkpoint_bootstrap(project=project, log=self.log, **bootstrap_config)
+            run = job_wait(bootstrap_run_create(project=project, bootstrap=bootstrap_config), timeout=timeout)
+            checkpoint = run.output_checkpoint
         if checkpoint.eval_metrics.get("held_out", 0) < held_out:
             checkpoint_evaluate(checkpoint=checkpoint, held_out=held_out)
         rows = [{"round": 0, **report_row(checkpoint=checkpoint, metrics=checkpoint.eval_metrics, records=0,

@@ -1,0 +1,85 @@
+"""Writes of the job machinery: send a job's task, beat while it works, fail lost jobs, resend unstarted ones."""
+import logging
+import threading
+from contextlib import contextmanager
+from datetime import timedelta
+
+from celery import current_app
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+from kombu.exceptions import KombuError
+
+from jobs.models import JobStatus, job_models
+from jobs.selectors import jobs_due_for_resend
+
+logger = logging.getLogger(__name__)
+
+LOST_AFTER = timedelta(minutes=10)
+# The first wait before a job's task is sent again (then the wait doubles); a second message is
+# harmless (the queued -> running transition lets one worker in).
+RESEND_AFTER = timedelta(minutes=30)
+BEAT_EVERY = LOST_AFTER / 10
+
+
+def job_send(job, *, fail_if_refused=True) -> bool:
+    """Send the job's task to the broker now. A broker that refuses the first send fails the job with the
+    reason, so no job waits queued forever (a queued run blocks the project's next one); a refused resend
+    leaves it queued, since its first message may still be waiting in the queue."""
+    type(job).objects.filter(pk=job.pk).update(sent_at=timezone.now())
+    try:
+        current_app.signature(job.task_name, args=(job.pk,)).apply_async()
+    except (KombuError, OSError) as exc:
+        logger.exception("Could not queue %s", job)
+        if fail_if_refused:
+            job.transition(JobStatus.FAILED, error=f"Could not queue the task: {type(exc).__name__}: {exc}")
+        return False
+    return True
+
+
+def job_enqueue(job) -> None:
+    """Send the job's task once the current transaction commits (a worker must see the row)."""
+    transaction.on_commit(lambda: job_send(job))
+
+
+@contextmanager
+def job_beating(job, *, every=BEAT_EVERY):
+    """Beat ``job`` from a thread while the body runs, so the lost-worker check only fails jobs whose
+    process died: loading a model and the reference pass log no steps, and may take longer than LOST_AFTER."""
+    stop = threading.Event()
+
+    def beat():
+        try:
+            while not stop.wait(every.total_seconds()):
+                try:
+                    if not job.beat():  # the job stopped running (finished, cancelled, failed)
+                        break
+                except DatabaseError:  # a passing database hiccup must not silence the job for good
+                    logger.warning("Heartbeat of %s failed; trying again", job, exc_info=True)
+                    connection.close()  # the next beat opens a fresh connection
+        finally:
+            connection.close()  # the thread's own connection
+
+    thread = threading.Thread(target=beat, name=f"beat-{job}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def jobs_fail_lost(*, lost_after=LOST_AFTER) -> int:
+    """Fail running jobs whose worker stopped beating (killed, out of memory); returns how many."""
+    cutoff = timezone.now() - lost_after
+    return sum(
+        model.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff).update(
+            status=JobStatus.FAILED, finished_at=timezone.now(), error=f"Worker lost: no heartbeat for {lost_after}."
+        )
+        for model in job_models()
+    )
+
+
+def jobs_resend_unstarted(*, resend_after=RESEND_AFTER) -> int:
+    """Send again the task of every job whose broker message may be lost (``jobs_due_for_resend``); returns
+    how many were sent."""
+    return sum(job_send(job, fail_if_refused=False) for job in jobs_due_for_resend(resend_after=resend_after))
