@@ -75,7 +75,7 @@ def copy_plan(model, given, now):
             continue
         if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
             shared[field.column] = now
-        elif field.has_default() or (field.blank and field.empty_strings_allowed):  # the latter: ""
+        elif field.has_default() or (field.blank and field.empty_strings_allowed):  # blank text: Django saves ""
             shared[field.column] = field.get_db_prep_save(field.get_default(), connection)
         elif field.null:
             shared[field.column] = None

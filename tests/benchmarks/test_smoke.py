@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 BENCHMARKS = ROOT / "benchmarks"
 
-# Per script: its tiny-size arguments ({tmp}: the test's folder) and what its last line must carry.
+# Per script: its tiny-size arguments ({tmp}: the test's folder, {port}: a free port) and what its last line carries.
 TINY = {
     "records.py": (["--records", "300", "--batch", "64"],
                    r"speed-up over the token-diff baseline: \d+\.\d+x$"),
