@@ -33,12 +33,11 @@ from pathlib import Path
 
 import psycopg
 import pyarrow.parquet as pq
+from django.db import connection, transaction
+from django.db.models.fields import AutoFieldMixin
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB = "postgres://postgres:postgres@127.0.0.1:5432/dp_bench_export"
-os.environ.setdefault("DATABASE_URL", DEFAULT_DB)
-os.environ.setdefault("DATA_DIR", str(ROOT / "var" / "bench-export"))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 sys.path.insert(0, str(ROOT))
 
 
@@ -59,10 +58,39 @@ def small_png(index):
     return buffer.getvalue()
 
 
-def copy_rows(cursor, table, columns, rows):
-    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+def copy_plan(model, given, now):
+    """The columns to COPY into ``model``'s table and the values every row shares: the ``given`` fields
+    (attnames, written by each row in this order), then every other concrete field but the serial key,
+    at ``now`` for auto_now(_add) fields, else at the model's default ("" for blank text), else NULL
+    where nullable. Derived from the model, so a column a migration adds is seeded too; one that is
+    NOT NULL with no default stops the seeding with its name, before a row is written."""
+    fields = [f for f in model._meta.concrete_fields if not (f.primary_key and isinstance(f, AutoFieldMixin))]
+    by_name = {field.attname: field for field in fields}
+    unknown = [name for name in given if name not in by_name]
+    if unknown:
+        raise SystemExit(f"{model._meta.db_table} has no column {', '.join(unknown)}")
+    shared = {}
+    for field in fields:
+        if field.attname in given:
+            continue
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            shared[field.column] = now
+        elif field.has_default() or (field.blank and field.empty_strings_allowed):  # blank text: Django saves ""
+            shared[field.column] = field.get_db_prep_save(field.get_default(), connection)
+        elif field.null:
+            shared[field.column] = None
+        else:
+            raise SystemExit(f"cannot seed {model._meta.db_table}: column {field.column} is NOT NULL and has "
+                             "no default; benchmarks/export.py must write it")
+    return [by_name[name].column for name in given] + list(shared), tuple(shared.values())
+
+
+def copy_rows(cursor, model, given, rows, now):
+    """COPY ``rows`` (tuples of the ``given`` fields) into ``model``'s table, every column written."""
+    columns, shared = copy_plan(model, given, now)
+    with cursor.copy(f"COPY {model._meta.db_table} ({', '.join(columns)}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row(row)
+            copy.write_row((*row, *shared))
 
 
 def seed(records, images):
@@ -71,9 +99,8 @@ def seed(records, images):
 
     from django.core.files.base import ContentFile
     from django.core.files.storage import default_storage
-    from django.db import connection, transaction
 
-    from annotate.models import ImageAsset, PreferenceRecord, Project
+    from annotate.models import ImageAsset, PreferenceRecord, Project, Prompt, Response
 
     name = f"bench-export-{records}"
     project = Project.objects.filter(name=name).first()
@@ -100,24 +127,24 @@ def seed(records, images):
         origin = json.dumps({"dataset": "shapes", "type": "detailed description"})
         with connection.cursor() as cursor:
             raw = cursor.cursor
-            copy_rows(raw, "annotate_prompt", ["project_id", "image_id", "question", "origin", "created_at"],
-                      ((project.pk, assets[i % images], f"Describe image {i} in detail.", origin, now) for i in range(records)))
+            copy_rows(raw, Prompt, ["project_id", "image_id", "question", "origin"],
+                      ((project.pk, assets[i % images], f"Describe image {i} in detail.", origin)
+                       for i in range(records)), now)
             prompts = [row[0] for row in raw.execute(
                 "SELECT id FROM annotate_prompt WHERE project_id = %s ORDER BY id", (project.pk,))]
-            copy_rows(raw, "annotate_response", ["prompt_id", "text", "sampling_params", "created_at"],
-                      ((prompt, f"There is a red circle left of a blue square, number {i}.", "{}", now)
-                       for i, prompt in enumerate(prompts)))
+            copy_rows(raw, Response, ["prompt_id", "text"],
+                      ((prompt, f"There is a red circle left of a blue square, number {i}.")
+                       for i, prompt in enumerate(prompts)), now)
             responses = raw.execute(
                 "SELECT r.id, p.image_id, p.question, r.text FROM annotate_response r JOIN annotate_prompt p "
                 "ON p.id = r.prompt_id WHERE p.project_id = %s ORDER BY r.id", (project.pk,)).fetchall()
             alignment = json.dumps([{"rejected": [11, 14], "chosen": [11, 16], "category": "attribute"}])
-            copy_rows(raw, "annotate_preferencerecord",
+            copy_rows(raw, PreferenceRecord,
                       ["project_id", "response_id", "image_id", "question", "chosen", "rejected", "alignment",
-                       "chosen_spans", "rejected_spans", "source", "status", "version", "origin", "import_key",
-                       "created_at", "updated_at"],
+                       "chosen_spans", "rejected_spans"],
                       ((project.pk, rid, image, question, text.replace("red", "green", 1), text, alignment,
-                        "[[11, 16]]", "[[11, 14]]", "annotation", "active", 1, "{}", "", now, now)
-                       for rid, image, question, text in responses))
+                        "[[11, 16]]", "[[11, 14]]")
+                       for rid, image, question, text in responses), now)
             raw.execute("ANALYZE")
     print(f"seeded {records} records ({images} images) in {time.perf_counter() - started:.1f} s", flush=True)
     return project
@@ -218,6 +245,10 @@ def in_memory_export(project_id):
 
 
 def main():
+    # Here, not at import: a test that imports this module must not change its own environment.
+    os.environ.setdefault("DATABASE_URL", DEFAULT_DB)
+    os.environ.setdefault("DATA_DIR", str(ROOT / "var" / "bench-export"))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     if sys.argv[1:2] == ["--baseline"]:
         print(json.dumps(in_memory_export(int(sys.argv[2]))))
         return
@@ -232,7 +263,6 @@ def main():
     ensure_database(os.environ["DATABASE_URL"])
     django.setup()
     from django.core.management import call_command
-    from django.db import connection
 
     call_command("migrate", verbosity=0)
     project = seed(args.records, args.images)

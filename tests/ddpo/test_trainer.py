@@ -51,7 +51,9 @@ def test_training_raises_reward_accuracy(tiny_vlm, tmp_path):
     assert path == tmp_path / "run" / "final" and (path / "model.safetensors").exists()
     assert set(seen[0]) >= {"loss", "rewards/chosen", "rewards/rejected", "rewards/margins",
                             "rewards/accuracies", "logps/chosen", "logps/rejected", "lr", "tokens/s"}
-    assert len(seen) == 12 and seen[0]["rewards/margins"] == 0.0
+    # Step 1's policy is the reference, but the reference log-probs come from their own forward pass: equal
+    # up to float rounding (-1.2e-8 seen on one CPU), not bit for bit.
+    assert len(seen) == 12 and seen[0]["rewards/margins"] == pytest.approx(0.0, abs=1e-5)
     assert sum(m["rewards/accuracies"] for m in seen[-4:]) / 4 >= 0.9
     assert seen[-1]["rewards/margins"] > 0 and seen[-1]["loss"] < seen[0]["loss"]
     assert DDPOConfig.load(path).gamma == 5.0

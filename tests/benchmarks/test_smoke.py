@@ -1,0 +1,84 @@
+"""Every script in benchmarks/ runs end to end at a tiny size and prints its figure on its last line."""
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCHMARKS = ROOT / "benchmarks"
+
+# Per script: its tiny-size arguments ({tmp}: the test's folder, {port}: a free port) and what its last line carries.
+TINY = {
+    "records.py": (["--records", "300", "--batch", "64"],
+                   r"speed-up over the token-diff baseline: \d+\.\d+x$"),
+    "generation.py": (["--prompts", "4", "--batch-size", "4", "--max-new-tokens", "4", "--threads", "1",
+                       "--image-size", "16", "--hidden", "32", "--layers", "1"],
+                      r"speed-up batched / one at a time: \d+\.\dx$"),
+    "ddpo_cuda.py": (["--pairs", "16", "--batch", "8", "--hidden", "64", "--layers", "1", "--new-tokens", "4"],
+                     r"^skipped: no CUDA|ratio shared-prefix/concatenated \(LoRA, steady\): \d+\.\d+$"),
+    "ddpo_vs_trl.py": (["--pairs", "8", "--repeats", "1"],
+                       r"ratio ours/TRL, reference cache warm: \d+\.\d+$"),
+    "loop.py": (["--bootstrap", "{tmp}/bootstrap", "--bootstrap-steps", "5", "--rounds", "1", "--tasks", "4",
+                 "--held-out", "4", "--seeds", "1", "--threads", "1", "--out", "{tmp}/loop"],
+                r"relative reduction -?\d+\.\d%$"),
+    "export.py": (["--records", "50", "--images", "5", "--port", "{port}"],
+                  r"rows/s ours over the in-memory baseline: \d+\.\d+x$"),
+}
+
+
+def run_tiny(script, tmp_path, **env):
+    """Run one benchmark at its tiny size in a fresh process: it exits 0 and its last line carries its figure."""
+    arguments, pattern = TINY[script]
+    (tmp_path / "tmp").mkdir()
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
+               PYTHONUNBUFFERED="1", DATA_DIR=str(tmp_path / "data"), TMPDIR=str(tmp_path / "tmp"), **env)
+    values = {"tmp": tmp_path, "port": free_port()}
+    result = subprocess.run([sys.executable, str(BENCHMARKS / script), *(a.format(**values) for a in arguments)],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, f"{script} exited {result.returncode}:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
+    lines = result.stdout.strip().splitlines()
+    assert lines and re.search(pattern, lines[-1]), f"{script}'s last line carries no figure: {lines[-1:]}"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def bench_database():
+    """A database of its own on the tests' PostgreSQL server, dropped before and after."""
+    base, name = os.environ["DATABASE_URL"].rsplit("/", 1)
+    url = f"{base}/{name}_bench_smoke"
+
+    def drop():
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}_bench_smoke" WITH (FORCE)')
+    drop()
+    yield url
+    drop()
+
+
+def test_every_benchmark_has_a_smoke_run():
+    """A new script in benchmarks/ needs its tiny run here."""
+    assert {p.name for p in BENCHMARKS.glob("*.py")} - {"__init__.py"} == set(TINY)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", [s for s in TINY if s != "export.py"])
+def test_benchmark_runs_at_tiny_size(script, tmp_path):
+    """The script exits 0 and prints its figure last."""
+    run_tiny(script, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_export_benchmark_runs_at_tiny_size(tmp_path, bench_database):
+    """The export benchmark seeds a fresh PostgreSQL database, streams it, and prints its ratio last."""
+    run_tiny("export.py", tmp_path, DATABASE_URL=bench_database)
