@@ -125,7 +125,7 @@ def test_unicode_code_points(text, segment, expected, chosen_range):
     ([seg(35, 41, "x")], "segments[0].end", "Offset 41 is out of range: the text has 40 code points."),
     ([seg(-1, 2, "x")], "segments[0].start", "out of range"),
     ([seg(5, 3, "x")], "segments[0].end", "End 3 is before start 5."),
-    ([seg(4, 4, "")], "segments[0].replacement", "An insertion (start == end) needs a non-empty replacement."),
+    ([seg(4, 4, "")], "segments[0].replacement", "An insertion (start == end) needs text to insert."),
     ([{"start": "1", "end": 2, "replacement": "x"}], "segments[0].start", "Must be an integer (a code-point offset), got '1'"),
     ([{"start": True, "end": 2, "replacement": "x"}], "segments[0].start", "Must be an integer"),
     ([{"end": 2}], "segments[0].start", "This field is required."),

@@ -63,7 +63,7 @@ def _own_errors(index, segment, length):
             errors.append(SegmentError(index, "end", f"End {end} is before start {start}."))
         elif start == end and segment.get("replacement", "") == "":
             errors.append(SegmentError(
-                index, "replacement", "An insertion (start == end) needs a non-empty replacement."
+                index, "replacement", "An insertion (start == end) needs text to insert."
             ))
     return errors
 
