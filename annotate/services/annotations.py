@@ -39,10 +39,10 @@ def _project_errors(project, segments) -> list[SegmentError]:
             ))
         if not isinstance(replacement, str):
             continue
+        limit = project.max_rewrite_chars
         if problem := unstorable_text(replacement):
             errors.append(SegmentError(index, "replacement", problem))
-        elif len(replacement) > project.max_rewrite_chars:
-            limit = project.max_rewrite_chars
+        elif len(replacement) > limit:
             errors.append(SegmentError(
                 index, "replacement", f"The rewrite has {len(replacement)} characters; the limit is {limit}."
             ))
