@@ -53,6 +53,8 @@ class AnnotationOutputSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
     def get_chosen(self, annotation) -> str:
+        if hasattr(annotation, "chosen"):  # a write just applied its segments (segments_validate)
+            return annotation.chosen
         segments = [
             {"start": s.start, "end": s.end, "category": s.category, "replacement": s.replacement}
             for s in annotation.segments.all()
@@ -107,7 +109,6 @@ class AnnotationListCreateApi(GenericAPIView):
         data = AnnotationCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         annotation, created = annotation_save(user=request.user, task_id=data.validated_data.pop("task"), **data.validated_data)
-        annotation = annotation_get(user=request.user, annotation_id=annotation.pk)
         return HttpResponse(
             AnnotationOutputSerializer(annotation).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )
@@ -127,5 +128,5 @@ class AnnotationDetailApi(APIView):
             raise PermissionDenied("Only its annotator edits an annotation; reviewers accept or reject it.")
         data = AnnotationUpdateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        annotation_update(user=request.user, annotation_id=annotation_id, **data.validated_data)
-        return HttpResponse(AnnotationOutputSerializer(annotation_get(user=request.user, annotation_id=annotation_id)).data)
+        annotation = annotation_update(user=request.user, annotation_id=annotation_id, **data.validated_data)
+        return HttpResponse(AnnotationOutputSerializer(annotation).data)

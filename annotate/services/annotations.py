@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework import status
 
-from training.ddpo.alignment import apply_segments
+from training.ddpo.alignment import SegmentError, apply_segments, segment_errors
 from annotate.models import Annotation, AnnotationStatus, AnnotationTask, Segment
 from annotate.services.queue import task_release
 from annotate.services.records import record_sync_enqueue
@@ -23,73 +23,56 @@ SEGMENT_KEYS = ("start", "end", "category", "replacement")
 WRITABLE_STATUSES = (AnnotationStatus.DRAFT, AnnotationStatus.REJECTED)
 
 
-def _segment_errors(index, segment, *, project, length):
-    """Field errors of one segment, keyed ``segments[i].<field>``."""
-    name = f"segments[{index}]"
-    if not isinstance(segment, dict):
-        return {name: ["Expected an object with start, end, category, replacement."]}
-    errors = {}
-    for key in ("start", "end", "category"):
-        if key not in segment:
-            errors[f"{name}.{key}"] = ["This field is required."]
-    start, end = segment.get("start"), segment.get("end")
-    category, replacement = segment.get("category"), segment.get("replacement", "")
-    for key, value in (("start", start), ("end", end)):
-        if key in segment and (not isinstance(value, int) or isinstance(value, bool)):
-            errors[f"{name}.{key}"] = [f"Must be an integer (a code-point offset), got {value!r}."]
-        elif key in segment and not 0 <= value <= length:
-            errors[f"{name}.{key}"] = [f"Offset {value} is out of range: the answer has {length} characters (code points)."]
-    if not errors and start > end:
-        errors[f"{name}.end"] = [f"End {end} is before start {start}."]
-    if "category" in segment and category not in project.categories:
-        errors[f"{name}.category"] = [f"Unknown category {category!r}; the project's are {', '.join(project.categories)}."]
-    if not isinstance(replacement, str):
-        errors[f"{name}.replacement"] = ["Must be a string."]
-    elif problem := unstorable_text(replacement):
-        errors[f"{name}.replacement"] = [problem]
-    elif len(replacement) > project.max_rewrite_chars:
-        errors[f"{name}.replacement"] = [f"The rewrite has {len(replacement)} characters; the limit is {project.max_rewrite_chars}."]
-    elif not errors and start == end and not replacement:
-        errors[f"{name}.replacement"] = ["An insertion (start == end) needs a non-empty replacement."]
+def _project_errors(project, segments) -> list[SegmentError]:
+    """What the project refuses in segments the generic rules (``segment_errors``) leave to it: a missing or
+    unknown category, a rewrite over ``max_rewrite_chars`` or one the database cannot store."""
+    errors = []
+    for index, segment in enumerate(segments):
+        if not isinstance(segment, dict):
+            continue
+        category, replacement = segment.get("category"), segment.get("replacement", "")
+        if "category" not in segment:
+            errors.append(SegmentError(index, "category", "This field is required."))
+        elif isinstance(category, str) and category not in project.categories:
+            errors.append(SegmentError(
+                index, "category", f"Unknown category {category!r}; the project's are {', '.join(project.categories)}."
+            ))
+        if not isinstance(replacement, str):
+            continue
+        limit = project.max_rewrite_chars
+        if problem := unstorable_text(replacement):
+            errors.append(SegmentError(index, "replacement", problem))
+        elif len(replacement) > limit:
+            errors.append(SegmentError(
+                index, "replacement", f"The rewrite has {len(replacement)} characters; the limit is {limit}."
+            ))
     return errors
 
 
-def _overlap_errors(segments):
-    """``segments[j].start`` errors for each segment that overlaps the one before it in text order."""
-    order = sorted(range(len(segments)), key=lambda i: (segments[i]["start"], segments[i]["end"]))
-    errors = {}
-    for before, after in zip(order, order[1:]):
-        a, b = segments[before], segments[after]
-        two_insertions = a["start"] == a["end"] == b["start"] == b["end"]
-        if b["start"] < a["end"] or two_insertions:
-            errors[f"segments[{after}].start"] = [
-                f"[{b['start']}, {b['end']}) overlaps segments[{before}] [{a['start']}, {a['end']})."
-            ]
-    return errors
-
-
-def segments_validate(*, project, text, segments, no_hallucination=False) -> list[dict]:
-    """Check segments against the answer and the project; return them as clean dicts in text order.
+def segments_validate(*, project, text, segments, no_hallucination=False) -> tuple[list[dict], str]:
+    """Check segments against the answer and the project; return them as clean dicts in text order, and ``chosen``
+    (the answer with them applied, so the caller need not apply them again).
 
     Raises a 400 ``ApplicationError`` whose ``fields`` name each bad value
-    (``segments[1].end``): offsets outside ``[0, len(text)]``, start after
-    end, overlaps, unknown categories, rewrites over ``max_rewrite_chars``.
+    (``segments[1].end``): the rules of ``training.ddpo.alignment.segment_errors``
+    (offsets, order, overlaps, types, empty insertions), then the project's:
+    unknown categories, rewrites over ``max_rewrite_chars``, text the database
+    cannot store. The first field error of each value is kept.
     """
     if no_hallucination and segments:
         raise ApplicationError("Invalid input: segments", fields={"segments": ["Must be empty when no_hallucination is true."]})
-    errors = {}
-    for index, segment in enumerate(segments):
-        errors.update(_segment_errors(index, segment, project=project, length=len(text)))
-    if not errors:
-        errors = _overlap_errors(segments)
-    if errors:
-        raise ApplicationError(f"Invalid input: {', '.join(errors)}", fields=errors)
-    clean = [{key: segment.get(key, "") for key in SEGMENT_KEYS} for segment in segments]
     try:
-        apply_segments(text, clean)
-    except ValueError as error:  # a rule the checks above missed: still a 400, never a 500
-        raise ApplicationError(f"Invalid input: segments ({error})", fields={"segments": [str(error)]})
-    return sorted(clean, key=lambda segment: (segment["start"], segment["end"]))
+        chosen, _ = apply_segments(text, segments)
+        errors = []
+    except SegmentError:  # apply_segments stops at the first broken rule; the client hears of every one
+        errors = segment_errors(text, segments)
+    fields = {}
+    for error in errors + _project_errors(project, segments):
+        fields.setdefault(error.path, [error.message])
+    if fields:
+        raise ApplicationError(f"Invalid input: {', '.join(fields)}", fields=fields)
+    clean = [{key: segment.get(key, "") for key in SEGMENT_KEYS} for segment in segments]
+    return sorted(clean, key=lambda segment: (segment["start"], segment["end"])), chosen
 
 
 @transaction.atomic
@@ -106,7 +89,7 @@ def _annotation_write(*, annotation, task, segments, submit, no_hallucination):
     if submit and not segments and not no_hallucination:  # it would say neither "wrong here" nor "all right"
         raise ApplicationError("Invalid input: segments", fields={
             "segments": ["A submission needs at least one segment, or no_hallucination: true."]})
-    segments = segments_validate(
+    segments, annotation.chosen = segments_validate(
         project=project, text=task.response.text, segments=segments, no_hallucination=no_hallucination
     )
     now = timezone.now()

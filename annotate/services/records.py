@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from training.ddpo.alignment import alignment_from_diff, alignment_spans, apply_segments
+from training.ddpo.alignment import SegmentError, alignment_from_diff, alignment_spans, apply_segments
 from annotate.models import (
     Annotation,
     AnnotationStatus,
@@ -86,8 +86,10 @@ def _record_content(annotation):
     segments = list(annotation.segments.values("start", "end", "category", "replacement"))
     try:
         chosen, alignment = apply_segments(response.text, segments)
-    except ValueError as error:
-        raise ApplicationError(f"Annotation {annotation.pk} has invalid segments: {error}", fields={"segments": [str(error)]})
+    except SegmentError as error:
+        raise ApplicationError(
+            f"Annotation {annotation.pk} has invalid segments: {error}", fields={error.path: [error.message]}
+        )
     if chosen == response.text:
         return None
     rejected_spans, chosen_spans = alignment_spans(alignment)

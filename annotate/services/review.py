@@ -51,7 +51,9 @@ def annotation_accept(*, reviewer, annotation_id, segments=None) -> Annotation:
     annotation = _lock_submitted(annotation_id, reviewer=reviewer)
     if segments is not None:
         response = annotation.task.response
-        segments = segments_validate(project=response.prompt.project, text=response.text, segments=segments)
+        segments, annotation.chosen = segments_validate(
+            project=response.prompt.project, text=response.text, segments=segments
+        )
         annotation.annotator_segments = list(annotation.segments.values("start", "end", "category", "replacement"))
         annotation_segments_replace(annotation=annotation, segments=segments)
         annotation.no_hallucination = not segments

@@ -1,8 +1,14 @@
 """Drafts, submissions, "no hallucination", optimistic concurrency and field-named validation errors."""
+from unittest.mock import Mock
+
 import pytest
 
+from annotate.apis.annotations import AnnotationOutputSerializer
 from annotate.models import Annotation, Segment
+from annotate.services.annotations import annotation_save, annotation_update
+from annotate.services.review import annotation_accept
 from tests.annotate_api.helpers import TEXT, next_task, segment
+from training.ddpo.alignment import apply_segments
 
 
 @pytest.fixture
@@ -28,6 +34,27 @@ def test_draft_created_then_updated(held):
     updated = post(client, task, [segment(2, 5, "attribute", "green")])
     assert updated.status_code == 200 and updated.json()["id"] == body["id"] and updated.json()["version"] == 2
     assert Segment.objects.filter(annotation_id=body["id"]).get().replacement == "green"
+
+
+def test_each_write_applies_the_segments_once(team, held, monkeypatch):
+    """Saving a draft, submitting it and an edit-then-accept each apply the segments once, while validating them;
+    the answer's ``chosen`` reuses that result (the record worker applies the stored segments on its own)."""
+    spy = Mock(wraps=apply_segments)
+    monkeypatch.setattr("annotate.services.annotations.apply_segments", spy)
+    monkeypatch.setattr("annotate.apis.annotations.apply_segments", spy)
+
+    def chosen(annotation):
+        return AnnotationOutputSerializer(annotation).data["chosen"]
+
+    _, task = held
+    draft, _ = annotation_save(user=team.annotator, task_id=task["id"], segments=[segment(2, 5, "attribute", "blue")])
+    assert chosen(draft) == TEXT.replace("red", "blue", 1) and spy.call_count == 1
+    submitted = annotation_update(user=team.annotator, annotation_id=draft.pk, version=1, submit=True)
+    assert chosen(submitted) == TEXT.replace("red", "blue", 1) and spy.call_count == 2
+    pink = [segment(2, 5, "attribute", "pink")]
+    accepted = annotation_accept(reviewer=team.reviewer, annotation_id=draft.pk, segments=pink)
+    assert chosen(accepted) == TEXT.replace("red", "pink", 1) and spy.call_count == 3
+    assert chosen(Annotation.objects.get()) == TEXT.replace("red", "pink", 1) and spy.call_count == 4  # a read applies
 
 
 def test_code_point_offsets_around_emoji_and_combining_marks(held):

@@ -13,6 +13,7 @@ from tests.browser.conftest import log_in, screenshot
 from synthetic.render import render
 from synthetic.scenes import make_scene
 from tests.factories import make_project, make_response, make_user
+from training.ddpo.alignment import segment_errors
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -309,6 +310,37 @@ def test_offset_conversion_round_trips(watched):
     assert result[0]["graphemes"][:2] == [0, 7]
     assert result[1]["graphemes"][:3] == [0, 2, 4]
     assert result[2]["graphemes"][:2] == [0, 3]
+
+
+def _seg(start, end, replacement="x"):
+    return {"start": start, "end": end, "category": "object", "replacement": replacement}
+
+
+SINGLE_SEGMENTS = [_seg(0, 3), _seg(3, 3), _seg(0, 40, ""), _seg(40, 40), _seg(-1, 3), _seg(3, 41), _seg(41, 41),
+                   _seg(5, 3), _seg(4, 4, "")]
+SEGMENT_PAIRS = [(_seg(0, 3), _seg(3, 6)), (_seg(0, 4), _seg(3, 6)), (_seg(3, 3, "a"), _seg(3, 3, "b")),
+                 (_seg(3, 3), _seg(0, 3)), (_seg(3, 3), _seg(3, 6)), (_seg(4, 4), _seg(3, 6)), (_seg(0, 10), _seg(2, 5)),
+                 (_seg(5, 8), _seg(0, 3))]
+
+
+def test_the_editor_checks_segments_by_the_server_rules(watched):
+    """segments.js agrees with training.ddpo.alignment.segment_errors: the same field and message for a segment
+    on its own, the same verdict on a pair that may overlap."""
+    page = watched.page
+    _, response = open_task(page)
+    result = page.evaluate("""async ([length, singles, pairs]) => {
+        const s = await import("/static/frontend/js/segments.js");
+        return {
+            singles: singles.map((segment) => s.segmentProblem(segment, length)),
+            pairs: pairs.map(([a, b]) => Boolean(s.findOverlap([a], b))),
+        };
+    }""", [len(response.text), SINGLE_SEGMENTS, SEGMENT_PAIRS])
+    for segment, problem in zip(SINGLE_SEGMENTS, result["singles"]):
+        errors = segment_errors(response.text, [segment])
+        assert problem == ({"field": errors[0].field, "message": errors[0].message} if errors else None), segment
+    for pair, overlaps in zip(SEGMENT_PAIRS, result["pairs"]):
+        assert overlaps == bool(segment_errors(response.text, list(pair))), pair
+    assert any(result["singles"]) and not all(result["singles"]) and any(result["pairs"]) and not all(result["pairs"])
 
 
 def _submit_via_api(user, response, segments, no_hallucination=False):

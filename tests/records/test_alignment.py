@@ -2,7 +2,7 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from training.ddpo.alignment import alignment_from_diff, alignment_spans, apply_segments
+from training.ddpo.alignment import SegmentError, alignment_from_diff, alignment_spans, apply_segments, segment_errors
 from annotate.services import apply_segments as reexported
 
 TEXT = "There is a red circle and a blue square."
@@ -118,24 +118,39 @@ def test_unicode_code_points(text, segment, expected, chosen_range):
     assert_exact(text, chosen, alignment)
 
 
-@pytest.mark.parametrize("segments, message", [
-    ([seg(11, 14, "a"), seg(13, 20, "b")], "segment 0 [11, 14) and segment 1 [13, 20) overlap"),
-    ([seg(5, 20, "a"), seg(10, 10, "b")], "overlap"),
-    ([seg(10, 10, "a"), seg(10, 10, "b")], "overlap"),
-    ([seg(35, 41, "x")], "segment 0: [35, 41) is out of range for a text of 40 code points"),
-    ([seg(-1, 2, "x")], "out of range"),
-    ([seg(5, 3, "x")], "segment 0: end 3 is before start 5"),
-    ([seg(4, 4, "")], "is empty and has no replacement"),
-    ([{"start": "1", "end": 2, "replacement": "x"}], "must be integers"),
-    ([{"start": True, "end": 2, "replacement": "x"}], "must be integers"),
-    ([{"end": 2}], "segment 0: missing start"),
-    ([seg(1, 2, None)], "must be strings"),
-    (["1-2"], "expected a mapping"),
+@pytest.mark.parametrize("segments, path, message", [
+    ([seg(11, 14, "a"), seg(13, 20, "b")], "segments[1].start", "[13, 20) overlaps segments[0] [11, 14)."),
+    ([seg(5, 20, "a"), seg(10, 10, "b")], "segments[1].start", "[10, 10) overlaps segments[0] [5, 20)."),
+    ([seg(10, 10, "a"), seg(10, 10, "b")], "segments[1].start", "overlaps segments[0]"),
+    ([seg(35, 41, "x")], "segments[0].end", "Offset 41 is out of range: the text has 40 code points."),
+    ([seg(-1, 2, "x")], "segments[0].start", "out of range"),
+    ([seg(5, 3, "x")], "segments[0].end", "End 3 is before start 5."),
+    ([seg(4, 4, "")], "segments[0].replacement", "An insertion (start == end) needs text to insert."),
+    ([{"start": "1", "end": 2, "replacement": "x"}], "segments[0].start", "Must be an integer (a code-point offset), got '1'"),
+    ([{"start": True, "end": 2, "replacement": "x"}], "segments[0].start", "Must be an integer"),
+    ([{"end": 2}], "segments[0].start", "This field is required."),
+    ([seg(1, 2, None)], "segments[0].replacement", "Must be a string."),
+    ([seg(1, 2, "x", category=3)], "segments[0].category", "Must be a string."),
+    (["1-2"], "segments[0]", "Expected an object with start, end, category, replacement."),
 ])
-def test_bad_segments_raise_value_error(segments, message):
-    """Overlapping, out-of-range, empty or malformed segments raise ValueError saying what is wrong."""
-    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace(")", r"\)")):
+def test_bad_segments_raise_a_segment_error(segments, path, message):
+    """Overlapping, out-of-range, empty or malformed segments raise a ValueError naming the segment and field."""
+    with pytest.raises(SegmentError) as raised:
         apply_segments(TEXT, segments)
+    assert isinstance(raised.value, ValueError)
+    assert raised.value.path == path and message in raised.value.message
+    assert str(raised.value) == f"{path}: {raised.value.message}"
+
+
+def test_segment_errors_lists_every_broken_rule():
+    """Every segment's problems in input order (several per segment); overlaps only once each segment is fine."""
+    broken = segment_errors(TEXT, [seg(5, 3, "x"), {"start": 1.5}, seg(4, 4, "", category=None), "x"])
+    assert [(error.index, error.field) for error in broken] == [
+        (0, "end"), (1, "start"), (1, "end"), (2, "category"), (2, "replacement"), (3, None),
+    ]
+    overlapping = [seg(20, 25, "a"), seg(0, 12, "b"), seg(22, 30, "c"), seg(10, 15, "d"), seg(30, 30, "e")]
+    assert [error.path for error in segment_errors(TEXT, overlapping)] == ["segments[3].start", "segments[2].start"]
+    assert segment_errors(TEXT, [seg(0, 5, "a"), seg(5, 5, "b"), seg(5, 9, "c")]) == []
 
 
 # Text mixing ASCII, astral emoji, ZWJ, combining marks, CJK and right-to-left letters.

@@ -23,55 +23,100 @@ from collections.abc import Mapping
 DIFF_CATEGORY = "diff"
 
 
-def _checked(segments, length):
-    """The segments as ``(start, end, category, replacement)`` sorted by position; ``ValueError`` names the bad one."""
-    rows = []
-    for number, segment in enumerate(segments):
-        where = f"segment {number}"
-        if not isinstance(segment, Mapping):
-            raise ValueError(f"{where}: expected a mapping with start, end, category, replacement")
-        missing = [key for key in ("start", "end") if key not in segment]
-        if missing:
-            raise ValueError(f"{where}: missing {', '.join(missing)}")
+class SegmentError(ValueError):
+    """A segment that breaks a rule: ``segments[index].field`` (the segment itself when ``field`` is None), and why.
+
+    ``path`` is the name the API reports it under; ``str()`` is ``"<path>: <message>"``.
+    """
+
+    def __init__(self, index: int, field: str | None, message: str):
+        self.index, self.field, self.message = index, field, message
+        super().__init__(f"{self.path}: {message}")
+
+    @property
+    def path(self) -> str:
+        return f"segments[{self.index}]" + (f".{self.field}" if self.field else "")
+
+
+def _offset_error(index, segment, key, length):
+    if key not in segment:
+        return SegmentError(index, key, "This field is required.")
+    value = segment[key]
+    if not isinstance(value, int) or isinstance(value, bool):
+        return SegmentError(index, key, f"Must be an integer (a code-point offset), got {value!r}.")
+    if not 0 <= value <= length:
+        return SegmentError(index, key, f"Offset {value} is out of range: the text has {length} code points.")
+    return None
+
+
+def _own_errors(index, segment, length):
+    """The rules one segment breaks on its own."""
+    if not isinstance(segment, Mapping):
+        return [SegmentError(index, None, "Expected an object with start, end, category, replacement.")]
+    errors = [error for key in ("start", "end") if (error := _offset_error(index, segment, key, length))]
+    offsets_valid = not errors
+    errors += [SegmentError(index, key, "Must be a string.")
+               for key in ("category", "replacement") if not isinstance(segment.get(key, ""), str)]
+    if offsets_valid:
         start, end = segment["start"], segment["end"]
-        replacement, category = segment.get("replacement", ""), segment.get("category", "")
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (start, end)):
-            raise ValueError(f"{where}: start and end must be integers, got {start!r}, {end!r}")
-        if not isinstance(replacement, str) or not isinstance(category, str):
-            raise ValueError(f"{where}: replacement and category must be strings")
-        if end < start:
-            raise ValueError(f"{where}: end {end} is before start {start}")
-        if start < 0 or end > length:
-            raise ValueError(f"{where}: [{start}, {end}) is out of range for a text of {length} code points")
-        if start == end and not replacement:
-            raise ValueError(f"{where}: [{start}, {end}) is empty and has no replacement, so it changes nothing")
-        rows.append((start, end, category, replacement, number))
-    rows.sort(key=lambda row: (row[0], row[1]))
-    for before, after in zip(rows, rows[1:]):
-        if after[0] < before[1] or (after[0] == before[0] and after[1] == before[1] == before[0]):
-            raise ValueError(
-                f"segment {before[4]} [{before[0]}, {before[1]}) and segment {after[4]} "
-                f"[{after[0]}, {after[1]}) overlap"
-            )
-    return rows
+        if start > end:
+            errors.append(SegmentError(index, "end", f"End {end} is before start {start}."))
+        elif start == end and segment.get("replacement", "") == "":
+            errors.append(SegmentError(
+                index, "replacement", "An insertion (start == end) needs text to insert."
+            ))
+    return errors
+
+
+def _by_position(segments):
+    return sorted(range(len(segments)), key=lambda i: (segments[i]["start"], segments[i]["end"]))
+
+
+def segment_errors(text: str, segments) -> list[SegmentError]:
+    """Every rule ``segments`` break against ``text``, in input order then overlaps; empty when they apply.
+
+    The rules: each segment a mapping with integer ``start`` and ``end`` in
+    ``[0, len(text)]``, ``start <= end``, string ``category`` and
+    ``replacement`` (both default to ``""``), an insertion (``start == end``)
+    with a non-empty replacement; and no two overlapping in text order
+    (touching is fine, two insertions at one point are not), each overlap
+    reported on the later segment's ``start``, checked once every segment
+    passes on its own.
+    """
+    errors = [error for index, segment in enumerate(segments) for error in _own_errors(index, segment, len(text))]
+    if errors:
+        return errors
+    order = _by_position(segments)
+    for before, after in zip(order, order[1:]):
+        a, b = segments[before], segments[after]
+        if b["start"] < a["end"] or a["start"] == a["end"] == b["start"] == b["end"]:
+            errors.append(SegmentError(
+                after, "start", f"[{b['start']}, {b['end']}) overlaps segments[{before}] [{a['start']}, {a['end']})."
+            ))
+    return errors
 
 
 def apply_segments(text: str, segments) -> tuple[str, list[dict]]:
     """Apply ``{start, end, category, replacement}`` segments to ``text``; return ``(chosen, alignment)``.
 
     Segments may come in any order and may touch (``[2, 5)`` then ``[5, 8)``);
-    overlapping ones, two insertions at one point, out-of-range offsets and
-    empty no-op segments raise ``ValueError``.
+    the first rule of ``segment_errors`` they break (an overlap, two insertions
+    at one point, an offset out of range, an empty insertion...) raises its
+    ``SegmentError``, a ``ValueError``.
     """
+    if errors := segment_errors(text, segments):
+        raise errors[0]
     pieces, alignment = [], []
     cursor = shift = 0
-    for start, end, category, replacement, _ in _checked(segments, len(text)):
+    for index in _by_position(segments):
+        segment = segments[index]
+        start, end, replacement = segment["start"], segment["end"], segment.get("replacement", "")
         pieces.append(text[cursor:start])
         pieces.append(replacement)
         alignment.append({
             "rejected": [start, end],
             "chosen": [start + shift, start + shift + len(replacement)],
-            "category": category,
+            "category": segment.get("category", ""),
         })
         shift += len(replacement) - (end - start)
         cursor = end

@@ -2,9 +2,8 @@
 // segment list and the live preview. Shared by the annotator screen and the
 // reviewer's edit-then-accept.
 import { el, notify, replaceChildren } from "./dom.js";
-import {
-  codePointToUtf16, diffPieces, findOverlap, graphemeBoundaries, snapToGraphemes, sortSegments, utf16ToCodePoint,
-} from "./text.js";
+import { cutAtSegments, diffPieces, findOverlap, segmentProblem, sortSegments } from "./segments.js";
+import { codePointToUtf16, graphemeBoundaries, snapToGraphemes, utf16ToCodePoint } from "./text.js";
 
 const HISTORY_LIMIT = 200;
 
@@ -118,25 +117,18 @@ export class SegmentEditor {
   renderAnswer() {
     const shown = [...this.segments];
     if (this.draft && !this.draft.target) shown.push(this.draft.segment);
-    const nodes = [];
-    let cursor = 0;
-    for (const segment of sortSegments(shown)) {
-      if (segment.start > cursor) nodes.push(this.cps.slice(cursor, segment.start).join(""));
+    replaceChildren(this.answer, cutAtSegments(this.cps, shown).map(({ segment, text }) => {
+      if (!segment) return text;
       const pending = this.draft && (segment === this.draft.segment || segment === this.draft.target);
       const props = {
         class: `seg ${categoryClass(this.categories, segment.category)}${pending ? " pending" : ""}`,
         dataset: { index: this.segments.indexOf(segment) },
         title: `${segment.category}: ${segment.start === segment.end ? "insert" : "→"} “${segment.replacement}”`,
       };
-      if (segment.start === segment.end) {
-        nodes.push(el("span", { ...props, class: `${props.class} ins-mark`, contenteditable: "false" }));
-      } else {
-        nodes.push(el("mark", props, this.original(segment)));
-      }
-      cursor = segment.end;
-    }
-    if (cursor < this.cps.length) nodes.push(this.cps.slice(cursor).join(""));
-    replaceChildren(this.answer, nodes);
+      return segment.start === segment.end
+        ? el("span", { ...props, class: `${props.class} ins-mark`, contenteditable: "false" })
+        : el("mark", props, text);
+    }));
   }
 
   renderList() {
@@ -369,10 +361,13 @@ export class SegmentEditor {
     if (!this.draft) return true;
     const { target } = this.draft;
     const segment = { ...this.draft.segment, category: this.boxCategory.value, replacement: this.boxInput.value };
-    if (segment.start === segment.end && !segment.replacement) {
-      notify("An insertion needs text to insert (Esc cancels).", "error");
+    const problem = segmentProblem(segment, this.cps.length);
+    if (problem) {
+      notify(`${problem.message} Esc cancels.`, "error");
       return false;
     }
+    // Not a rule of the data (the server takes it): the box opens holding the original, so Enter
+    // before typing would mark a span that changes nothing.
     if (segment.start !== segment.end && segment.replacement === this.original(segment)) {
       notify("The rewrite equals the original: type the correction, or clear it to delete.", "error");
       return false;
