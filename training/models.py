@@ -50,7 +50,6 @@ class TrainingRun(Job):
     step = models.PositiveIntegerField(default=0)
     total_steps = models.PositiveIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
-    celery_task_id = models.CharField(max_length=255, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
