@@ -43,7 +43,9 @@ class TrainingRun(Job):
 
     project = models.ForeignKey("annotate.Project", on_delete=models.CASCADE, related_name="training_runs")
     base_checkpoint = models.ForeignKey(ModelCheckpoint, on_delete=models.PROTECT, related_name="training_runs")
-    config = models.JSONField(default=dict, blank=True, help_text="training.ddpo config overrides (gamma, beta, lr...).")
+    config = models.JSONField(default=dict, blank=True, help_text=(
+        "The run's training.ddpo settings, resolved when it was created: DDPOConfig's defaults, the project's "
+        "gamma and beta, the caller's overrides. The paths (model, output_dir...) are set when it runs."))
     trigger = models.CharField(max_length=16, choices=TrainingTrigger.choices, default=TrainingTrigger.MANUAL)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
     record_count = models.PositiveIntegerField(default=0)
