@@ -3,6 +3,8 @@
 Offsets everywhere are Unicode code points of ``Response.text`` (Python ``str``
 indices), half-open ``[start, end)``.
 """
+import sys
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -42,8 +44,12 @@ class Project(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(overlap__gte=1), name="project_overlap_positive"),
             models.CheckConstraint(condition=Q(lease_minutes__gte=1), name="project_lease_positive"),
-            models.CheckConstraint(condition=Q(gamma__gt=0), name="project_gamma_positive"),
-            models.CheckConstraint(condition=Q(beta__gt=0), name="project_beta_positive"),
+            # training.ddpo.DDPOConfig's bounds: every run takes these as defaults. At most the largest double
+            # = finite, as DDPOConfig wants: PostgreSQL sorts NaN above infinity (SQLite stores NaN as NULL).
+            models.CheckConstraint(condition=Q(gamma__gte=1, gamma__lte=sys.float_info.max), name="project_gamma_valid",
+                                   violation_error_message="gamma must be a finite number >= 1."),
+            models.CheckConstraint(condition=Q(beta__gt=0, beta__lte=sys.float_info.max), name="project_beta_valid",
+                                   violation_error_message="beta must be a finite number > 0."),
         ]
 
     def __str__(self):

@@ -121,7 +121,7 @@ def bootstrap_run_create(*, project, bootstrap=None, first_batch=0, held_out=0) 
     ``first_batch`` fresh scenes (the answers become tasks) and is judged on ``held_out`` scenes."""
     Project.objects.select_for_update().filter(pk=project.pk).first()  # as training_run_create: one at a time
     if training_run_active_exists(project=project):
-        raise ApplicationError("A training run of this project is already queued or running.", status=409)
+        raise ApplicationError("A training run of this project is already queued or running.", status=status.HTTP_409_CONFLICT)
     run = TrainingRun.objects.create(
         project=project, trigger=TrainingTrigger.BOOTSTRAP, task_name=BOOTSTRAP_TASK,
         config={"bootstrap": bootstrap or {}, "first_batch": first_batch, "held_out": held_out},

@@ -3,6 +3,8 @@
 The page is a shell; frontend/static/frontend/dashboard.js fills it from the
 training API (/api/training-runs/, /api/checkpoints/, /api/generation-batches/).
 """
+import typing
+
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, render
@@ -10,6 +12,33 @@ from django.shortcuts import get_object_or_404, render
 from annotate.models import Role
 from annotate.roles import user_project_role
 from annotate.selectors import project_list
+from training.ddpo.config import DDPOConfig
+from training.services import training_config_resolve
+
+# The settings the launch form sets (dashboard.html has an input named after each).
+LAUNCH_SETTINGS = ("gamma", "beta", "learning_rate", "epochs", "batch_size", "sft_weight")
+
+
+def _lowest(limits, *, integer):
+    """The HTML ``min`` of a setting with DDPOConfig ``limits``: its inclusive bound; above an exclusive one, the
+    next integer, or for a float the bound itself (HTML cannot exclude it: the API's 400 names the setting)."""
+    if "ge" in limits:
+        return limits["ge"]
+    if "gt" in limits:
+        return limits["gt"] + 1 if integer else limits["gt"]
+    return None
+
+
+def launch_form(*, project) -> dict:
+    """``{setting: {"value": default, "min": bound}}`` of the launch form: the project's resolved settings and
+    DDPOConfig's bounds, so that the page holds no copy of either."""
+    defaults, bounds = training_config_resolve(project=project), DDPOConfig.bounds()
+    hints = typing.get_type_hints(DDPOConfig)
+    form = {}
+    for name in LAUNCH_SETTINGS:
+        lowest = _lowest(bounds.get(name, {}), integer=hints[name] is int)
+        form[name] = {"value": defaults[name]} if lowest is None else {"value": defaults[name], "min": lowest}
+    return form
 
 
 @login_required
@@ -17,6 +46,6 @@ def dashboard(request, project_id):
     project = get_object_or_404(project_list(user=request.user), pk=project_id)
     if user_project_role(request.user, project.id) != Role.MANAGER:
         raise PermissionDenied("Managers only")
-    page_data = {"id": project.id, "name": project.name, "gamma": project.gamma, "beta": project.beta,
-                 "overlap": project.overlap}
+    page_data = {"id": project.id, "name": project.name, "overlap": project.overlap,
+                 "launch": launch_form(project=project)}
     return render(request, "frontend/dashboard.html", {"project": project, "page_data": page_data})

@@ -46,14 +46,15 @@ class TrainingRun(Job):
     # Per run, not per class: an app above training (the demo's checkpoint 0) runs its own trainer in the
     # same job frame, and the resend sweep must send each run's own task.
     task_name = models.CharField(max_length=200, default="training.tasks.training_run_execute", editable=False)
-    config = models.JSONField(default=dict, blank=True, help_text="training.ddpo config overrides (gamma, beta, lr...).")
+    config = models.JSONField(default=dict, blank=True, help_text=(
+        "The run's settings, resolved when it was created: for DDPO, DDPOConfig's defaults, the project's "
+        "gamma and beta, the caller's overrides. The paths (model, output_dir...) are set when it runs."))
     trigger = models.CharField(max_length=16, choices=TrainingTrigger.choices, default=TrainingTrigger.MANUAL)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
     record_count = models.PositiveIntegerField(default=0)
     step = models.PositiveIntegerField(default=0)
     total_steps = models.PositiveIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
-    celery_task_id = models.CharField(max_length=255, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

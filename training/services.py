@@ -35,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 # Set by the service itself, never by a caller's config.
 RESERVED_CONFIG_KEYS = {"model", "output_dir", "reference", "reference_cache_dir", "resume", "progress"}
+# Stand-ins for the required paths while checking settings before there is a run.
+PLACEHOLDER_PATHS = {"model": "-", "output_dir": "-"}
 DEFAULT_BATCH_PROMPTS = 64
 
 
@@ -51,11 +53,9 @@ def _checkpoint_of_project(*, project, checkpoint, field):
 
 
 def training_run_config(*, run) -> DDPOConfig:
-    """The run's full DDPO config: project defaults, the run's overrides, then the paths this service owns."""
+    """The run's full DDPO config: its settings, resolved at creation, and the paths this service owns."""
     root = settings.CHECKPOINT_ROOT
     return DDPOConfig.from_dict({
-        "gamma": run.project.gamma,
-        "beta": run.project.beta,
         **run.config,
         "model": run.base_checkpoint.path,
         "output_dir": str(root / f"run-{run.pk}"),
@@ -84,20 +84,35 @@ def training_config_check(config):
     reserved = sorted(RESERVED_CONFIG_KEYS & set(config))
     if reserved:
         raise ApplicationError(f"config may not set {', '.join(reserved)}.", fields={"config": [f"Reserved: {reserved}"]})
-    _dataclass_from_json(DDPOConfig, {"model": "-", "output_dir": "-", **config}, field="config")
+    _dataclass_from_json(DDPOConfig, {**PLACEHOLDER_PATHS, **config}, field="config")
+
+
+def training_config_resolve(*, project, config=None) -> dict:
+    """The settings a run of ``project`` trains with: DDPOConfig's defaults, then the project's gamma and beta,
+    then the ``config`` overrides, validated as a whole; without the paths this service owns.
+
+    A bad override names ``config``; a project default DDPOConfig refuses names ``project``."""
+    config = {} if config is None else config
+    training_config_check(config)
+    try:
+        resolved = DDPOConfig.from_dict({**PLACEHOLDER_PATHS, "gamma": project.gamma, "beta": project.beta, **config})
+    except (TypeError, ValueError) as exc:  # the overrides passed alone: a project default is wrong
+        raise ApplicationError(f"The project's training defaults are invalid: {exc}",
+                               fields={"project": [str(exc)]}) from exc
+    return {name: value for name, value in resolved.to_dict().items() if name not in RESERVED_CONFIG_KEYS}
 
 
 @transaction.atomic
 def training_run_create(*, project, base_checkpoint=None, config=None, trigger=TrainingTrigger.MANUAL,
                         created_by=None) -> TrainingRun:
-    """Queue a DDPO run of the project's active records from ``base_checkpoint`` (default: the active one)."""
-    config = {} if config is None else config
-    training_config_check(config)
+    """Queue a DDPO run of the project's active records from ``base_checkpoint`` (default: the active one),
+    with its settings resolved now (``training_config_resolve``): the worker reads them as they were at launch."""
+    resolved = training_config_resolve(project=project, config=config)
     base_checkpoint = _checkpoint_of_project(project=project, checkpoint=base_checkpoint, field="base_checkpoint")
     Project.objects.select_for_update().filter(pk=project.pk).first()  # concurrent launches queue up here
     if training_run_active_exists(project=project):
         raise ApplicationError("A training run of this project is already queued or running.", status=409)
-    run = TrainingRun.objects.create(project=project, base_checkpoint=base_checkpoint, config=config,
+    run = TrainingRun.objects.create(project=project, base_checkpoint=base_checkpoint, config=resolved,
                                      trigger=trigger, created_by=created_by)
     job_enqueue(run)
     return run

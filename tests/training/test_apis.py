@@ -45,7 +45,8 @@ def test_project_manager_launches_in_own_project_only(project):
     other.save()
     response = client_for(other).post("/api/training-runs/", {"project": project.pk, "config": {"gamma": 2.0}}, format="json")
     assert response.status_code == 201, response.content
-    assert response.json()["status"] == "queued" and response.json()["config"] == {"gamma": 2.0}
+    config = response.json()["config"]  # the settings resolved at launch: the override and the project's beta
+    assert response.json()["status"] == "queued" and (config["gamma"], config["beta"]) == (2.0, project.beta)
     assert client_for(manager).post("/api/training-runs/", {"project": project.pk}, format="json").status_code == 404
     assert client_for(manager).get("/api/training-runs/").json()["results"] == []
     assert [run["id"] for run in client_for(other).get("/api/training-runs/").json()["results"]] == [response.json()["id"]]

@@ -1,4 +1,7 @@
-"""The manager dashboard: who may open it, and (in Chromium) charts, launch, cancel, activate."""
+"""The manager dashboard: who may open it, its launch form's data, (in Chromium) charts, launch, cancel, activate."""
+import json
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -6,6 +9,7 @@ from annotate.models import ExportJob, Role
 from tests.browser.conftest import browser, log_in, screenshot, watched  # noqa: F401 (fixtures)
 from tests.factories import make_project, make_user
 from jobs.models import JobStatus
+from training.ddpo.config import DDPOConfig
 from training.models import GenerationBatch, ModelCheckpoint, TrainingMetric, TrainingRun
 
 
@@ -27,6 +31,23 @@ def test_only_managers_open_the_dashboard(client):
     assert page.status_code == 200 and b"frontend/dashboard.js" in page.content
 
 
+@pytest.mark.django_db
+def test_launch_form_defaults_and_bounds_come_from_the_server(client):
+    """The form's values are the project's resolved settings, its mins DDPOConfig's bounds; the HTML holds neither."""
+    project = make_project(gamma=3.0, beta=0.2)
+    client.force_login(make_user(role=Role.MANAGER))
+    html = client.get(reverse("dashboard", args=[project.id])).content.decode()
+    page_data = re.search(r'<script id="page-data" type="application/json">(.*?)</script>', html).group(1)
+    launch = json.loads(page_data)["launch"]
+    defaults = DDPOConfig(model="-", output_dir="-")
+    assert launch["gamma"] == {"value": 3.0, "min": 1.0} and launch["beta"] == {"value": 0.2, "min": 0}
+    assert launch["learning_rate"] == {"value": defaults.learning_rate, "min": 0}  # > 0: the API's 400 says so
+    assert launch["epochs"] == {"value": defaults.epochs, "min": 1} and launch["batch_size"]["min"] == 1
+    form = re.search(r'<form class="grid" id="launch-form">.*?</form>', html, re.S).group(0)
+    assert set(re.findall(r'<input type="number" name="(\w+)"', form)) == set(launch)
+    assert " min=" not in form and " value=\"" not in form.replace('<option value="">', "")
+
+
 @pytest.mark.slow
 @pytest.mark.browser
 def test_dashboard_charts_launch_cancel_activate(watched, live_server):
@@ -45,6 +66,8 @@ def test_dashboard_charts_launch_cancel_activate(watched, live_server):
     page.wait_for_selector("#charts .chart svg path")
     assert page.locator("#charts .chart").count() == 3  # loss, accuracy, rewards (chosen + rejected)
     assert page.input_value("#launch-form input[name=gamma]") == "3"
+    assert page.get_attribute("#launch-form input[name=gamma]", "min") == "1"
+    assert float(page.input_value("#launch-form input[name=learning_rate]")) == DDPOConfig.learning_rate
     assert "coverage: 93.0%" in page.inner_text("#checkpoints")
     screenshot(page, "training-dashboard")
     page.set_viewport_size({"width": 900, "height": 900})  # tables scroll inside their cards, not the page

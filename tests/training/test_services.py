@@ -14,6 +14,7 @@ from tests.factories import make_image, make_project
 from tests.training.conftest import make_record
 from training import services
 from jobs.models import JobStatus
+from training.ddpo.config import DDPOConfig
 from training.models import GenerationBatch, ModelCheckpoint, TrainingMetric, TrainingRun, TrainingTrigger
 from training.selectors import training_run_active_exists
 
@@ -36,6 +37,30 @@ def test_create_rejects_bad_config(project, config, message):
     with pytest.raises(ApplicationError, match=message) as caught:
         services.training_run_create(project=project, config=config)
     assert "config" in caught.value.fields
+    assert not TrainingRun.objects.exists()
+
+
+def test_create_stores_the_resolved_settings(project):
+    """The run keeps DDPOConfig's defaults, the project's gamma and beta and the overrides, as they were at launch."""
+    project.gamma, project.beta = 3.0, 0.2
+    project.save()
+    run = services.training_run_create(project=project, config={"epochs": 2, "beta": 0.1})
+    run.refresh_from_db()
+    defaults = {name: value for name, value in DDPOConfig(model="-", output_dir="-").to_dict().items()
+                if name not in services.RESERVED_CONFIG_KEYS}
+    assert run.config == {**defaults, "gamma": 3.0, "beta": 0.1, "epochs": 2}
+    project.gamma = 7.0
+    project.save()
+    config = services.training_run_config(run=run)  # what the worker trains with
+    assert (config.gamma, config.beta, config.epochs, config.model) == (3.0, 0.1, 2, "/nowhere/base")
+
+
+def test_create_refuses_a_project_default_ddpo_refuses(project):
+    """A project gamma DDPOConfig refuses is a 400 at launch naming gamma, not a failure on the worker."""
+    project.gamma = 0.5  # in memory only: the database refuses it (tests/platform/test_constraints.py)
+    with pytest.raises(ApplicationError, match="gamma must be >= 1") as caught:
+        services.training_run_create(project=project)
+    assert caught.value.status == 400 and "gamma" in caught.value.fields["project"][0]
     assert not TrainingRun.objects.exists()
 
 

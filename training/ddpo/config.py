@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import operator
 import types
 import typing
 from dataclasses import dataclass, field
@@ -40,6 +41,9 @@ def check_json_types(cls, data: dict) -> None:
         raise TypeError("; ".join(wrong))
 
 
+# The bounds a field's metadata may set: "ge": 1.0 means the value must be >= 1.0.
+COMPARISONS = {"ge": (operator.ge, ">="), "gt": (operator.gt, ">"), "lt": (operator.lt, "<")}
+
 # Settings a resumed run may change: they do not alter what is trained.
 RESUMABLE_CHANGES = frozenset({"resume", "progress", "num_workers", "save_steps"})
 
@@ -55,30 +59,31 @@ class DDPOConfig:
         "help": "On-disk per-token reference log-probs; None = <output_dir>/reference_cache. "
                 "Share it between runs to skip the reference forward."})
     # The method (RLHF-V): paper gamma 5, beta 0.5; later scripts gamma 1.1, beta 0.1.
-    gamma: float = field(default=5.0, metadata={"help": "Weight of changed tokens (Eq. 5)."})
-    beta: float = field(default=0.5, metadata={"help": "DPO temperature."})
+    gamma: float = field(default=5.0, metadata={
+        "help": "Weight of changed tokens (Eq. 5); changed tokens count at least as much as the rest.", "ge": 1.0})
+    beta: float = field(default=0.5, metadata={"help": "DPO temperature.", "gt": 0})
     average: bool = field(default=True, metadata={
         "help": "Eq. 5 weighted average of token log-probs; False = weighted sum (TRL's DPO at gamma 1)."})
     sft_weight: float = field(default=0.0, metadata={
-        "help": "Weight of an SFT term (mean NLL of the chosen answer)."})
+        "help": "Weight of an SFT term (mean NLL of the chosen answer).", "ge": 0})
     # Optimisation.
-    learning_rate: float = field(default=5e-7, metadata={"help": "Peak AdamW learning rate."})
-    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
-    warmup_ratio: float = field(default=0.05, metadata={"help": "Linear warmup, fraction of steps."})
-    epochs: int = field(default=1, metadata={"help": "Passes over the records (paper: 7)."})
+    learning_rate: float = field(default=5e-7, metadata={"help": "Peak AdamW learning rate.", "gt": 0})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay.", "ge": 0})
+    warmup_ratio: float = field(default=0.05, metadata={"help": "Linear warmup, fraction of steps.", "ge": 0, "lt": 1})
+    epochs: int = field(default=1, metadata={"help": "Passes over the records (paper: 7).", "gt": 0})
     max_steps: int | None = field(default=None, metadata={
-        "help": "Train exactly this many optimizer steps (replaces epochs; the data repeats as needed)."})
-    batch_size: int = field(default=8, metadata={"help": "Pairs per micro-batch per process."})
-    grad_accum: int = field(default=1, metadata={"help": "Micro-batches per optimizer step."})
-    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping; 0 = off."})
+        "help": "Train exactly this many optimizer steps (replaces epochs; the data repeats as needed).", "gt": 0})
+    batch_size: int = field(default=8, metadata={"help": "Pairs per micro-batch per process.", "gt": 0})
+    grad_accum: int = field(default=1, metadata={"help": "Micro-batches per optimizer step.", "gt": 0})
+    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping; 0 = off.", "ge": 0})
     seed: int = field(default=0, metadata={"help": "Seeds data order and initialisation."})
     max_completion_tokens: int | None = field(default=None, metadata={
-        "help": "Truncate each answer to this many tokens (image tokens are never cut)."})
+        "help": "Truncate each answer to this many tokens (image tokens are never cut).", "gt": 0})
     # Model.
     lora: bool = field(default=False, metadata={"help": "Train a LoRA adapter instead of all weights."})
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank.", "gt": 0})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha."})
-    lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout."})
+    lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout.", "ge": 0})
     lora_target_modules: list[str] | str = field(default="all-linear", metadata={
         "help": "PEFT target_modules: a list of names, a regex, or 'all-linear'."})
     dtype: str = field(default="float32", metadata={"help": "Weights dtype: float32 or bfloat16."})
@@ -92,28 +97,30 @@ class DDPOConfig:
                 "50 batches, batches shuffled): the shared-prefix path then runs more of them once. "
                 "Faster, but batches are less mixed: in benchmarks/loop.py SFT ended 2.5 points worse with it."})
     # Bookkeeping.
-    save_steps: int = field(default=0, metadata={"help": "Checkpoint every N steps; 0 = only at the end."})
+    save_steps: int = field(default=0, metadata={"help": "Checkpoint every N steps; 0 = only at the end.", "ge": 0})
     resume: bool = field(default=True, metadata={"help": "Continue from the last checkpoint in output_dir."})
     num_workers: int = field(default=0, metadata={"help": "DataLoader worker processes."})
     progress: bool = field(default=False, metadata={"help": "tqdm progress bar (the CLI turns it on)."})
 
     def __post_init__(self):
-        positive = ("beta", "batch_size", "grad_accum", "epochs", "lora_r", "learning_rate")
-        for name in positive:
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        if self.gamma < 1.0:
-            raise ValueError(f"gamma must be >= 1 (changed tokens count at least as much), got {self.gamma}")
-        if not 0.0 <= self.warmup_ratio < 1.0:
-            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
-        for name in ("max_steps", "max_completion_tokens"):
-            if getattr(self, name) is not None and getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be > 0 or None, got {getattr(self, name)!r}")
-        for name in ("sft_weight", "weight_decay", "max_grad_norm", "save_steps", "lora_dropout"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0")
+        for name, limits in self.bounds().items():
+            value = getattr(self, name)
+            if value is None:  # an optional limit (max_steps, max_completion_tokens) left unset
+                continue
+            for key, bound in limits.items():
+                holds, symbol = COMPARISONS[key]
+                if not holds(value, bound):  # `not` so that NaN fails too
+                    raise ValueError(f"{name} must be {symbol} {bound}, got {value!r}")
         if self.dtype not in ("float32", "bfloat16"):
             raise ValueError(f"dtype must be float32 or bfloat16, got {self.dtype!r}")
+
+    @classmethod
+    def bounds(cls) -> dict[str, dict]:
+        """``{name: {"ge" | "gt" | "lt": bound}}`` of every bounded setting, as ``__post_init__`` checks
+        them (forms show them: the dashboard's launch form)."""
+        limits = {f.name: {key: f.metadata[key] for key in COMPARISONS if key in f.metadata}
+                  for f in dataclasses.fields(cls)}
+        return {name: bound for name, bound in limits.items() if bound}
 
     @property
     def reference_model(self) -> str:

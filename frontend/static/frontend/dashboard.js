@@ -114,8 +114,9 @@ async function cancelRun(event, run) {
 }
 
 function runRow(run) {
-  const config = run.config || {};
-  const settings = [config.gamma ?? project.gamma, config.beta ?? project.beta, config.learning_rate ?? "5e-7"].join(" / ");
+  const settings = run.trigger === "bootstrap"  // checkpoint 0 of the demo: trained from nothing, no DDPO settings
+    ? "from nothing"
+    : [run.config.gamma, run.config.beta, run.config.learning_rate].join(" / ");  // resolved at launch
   const open = () => showRun(run.id).then(() => schedule());
   return el("tr", {
     dataset: { run: run.id }, class: run.id === selectedRun ? "selected" : "", tabindex: "0", title: "Show this run's metrics",
@@ -259,7 +260,7 @@ async function submit(event, send) {
 }
 
 $("launch-form").addEventListener("submit", (event) => submit(event, async (form) => {
-  const body = { project: project.id, config: numbers(form, ["gamma", "beta", "learning_rate", "epochs", "batch_size", "sft_weight"]) };
+  const body = { project: project.id, config: numbers(form, Object.keys(project.launch)) };
   if (form.base_checkpoint.value) body.base_checkpoint = Number(form.base_checkpoint.value);
   const run = await api("POST", "/api/training-runs/", body);
   selectedRun = run.id;
@@ -281,6 +282,6 @@ $("export-form").addEventListener("submit", (event) => submit(event, async (form
   notify(`Export ${job.id} queued.`, "ok");
 }));
 
-$("launch-form").gamma.value = project.gamma;
-$("launch-form").beta.value = project.beta;
+// The project's settings and DDPOConfig's bounds, from the server: {gamma: {value: 5, min: 1}, ...}.
+for (const [name, attributes] of Object.entries(project.launch)) Object.assign($("launch-form")[name], attributes);
 refresh();
