@@ -16,6 +16,7 @@ import logging
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
+from rest_framework import status
 
 from annotate.models import ImageAsset, Project, Prompt, RecordTrigger, Response
 from annotate.services import responses_create
