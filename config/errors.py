@@ -36,10 +36,10 @@ def api_exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         fields = exc.message_dict if hasattr(exc, "error_dict") else {}
         exc = exceptions.ValidationError(fields or {"non_field_errors": exc.messages})
-    elif isinstance(exc, Http404):
-        exc = exceptions.NotFound()
+    elif isinstance(exc, Http404):  # the message of ``project_for_role`` and the selectors reaches the client
+        exc = exceptions.NotFound(*exc.args)
     elif isinstance(exc, PermissionDenied):
-        exc = exceptions.PermissionDenied()
+        exc = exceptions.PermissionDenied(*exc.args)
     elif isinstance(exc, RequestDataTooBig):  # DRF refuses the body; Django alone would answer an HTML 400
         exc = BodyTooLarge(f"The request body is larger than the limit of {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
     elif isinstance(exc, SuspiciousOperation):  # too many form fields or files, a bad multipart body...

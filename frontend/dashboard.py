@@ -4,19 +4,15 @@ The page is a shell; frontend/static/frontend/dashboard.js fills it from the
 training API (/api/training-runs/, /api/checkpoints/, /api/generation-batches/).
 """
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 
-from annotate.models import Role
-from annotate.roles import user_project_role
-from annotate.selectors import project_list
+from annotate.permissions import project_for_role
+from annotate.roles import MANAGERS
 
 
 @login_required
 def dashboard(request, project_id):
-    project = get_object_or_404(project_list(user=request.user), pk=project_id)
-    if user_project_role(request.user, project.id) != Role.MANAGER:
-        raise PermissionDenied("Managers only")
+    project = project_for_role(user=request.user, project_id=project_id, roles=MANAGERS)
     page_data = {"id": project.id, "name": project.name, "gamma": project.gamma, "beta": project.beta,
                  "overlap": project.overlap}
     return render(request, "frontend/dashboard.html", {"project": project, "page_data": page_data})
