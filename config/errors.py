@@ -63,12 +63,13 @@ def _is_api(request) -> bool:
 def page_not_found(request, exception):
     """``handler404``: an unknown ``/api/`` path answers in the API's error shape, other paths Django's page."""
     if _is_api(request):
-        return JsonResponse({"error": f"No endpoint {request.path}.", "fields": {}}, status=404)
+        return JsonResponse({"error": f"No endpoint {request.path}.", "fields": {}}, status=status.HTTP_404_NOT_FOUND)
     return defaults.page_not_found(request, exception)
 
 
 def server_error(request):
     """``handler500``: an API client gets the error shape (the traceback goes to the log, never to the client)."""
     if _is_api(request):
-        return JsonResponse({"error": "Server error; it is logged.", "fields": {}}, status=500)
+        return JsonResponse({"error": "Server error; it is logged.", "fields": {}},
+                            status=status.HTTP_500_INTERNAL_SERVER_ERROR)
     return defaults.server_error(request)
