@@ -1,25 +1,25 @@
 """Who may act on a project: outsiders get 404 (the project is not theirs to know), members without the role 403.
 
-Object-level visibility of tasks and annotations lives in the selectors
-(``task_get_leased``, ``annotation_visible``): what a user may not
-see answers 404, like a row that does not exist.
+``project_for_role`` is the one check, for the API and the screens alike: it
+raises Django's ``Http404`` / ``PermissionDenied``, which the API's exception
+handler answers in its error shape. Object-level visibility of tasks and
+annotations lives in the selectors (``task_get_leased``, ``annotation_visible``):
+what a user may not see answers 404, like a row that does not exist.
 """
-from rest_framework.exceptions import NotFound, PermissionDenied
-from rest_framework.permissions import BasePermission, IsAuthenticated
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework.permissions import BasePermission
 
-from annotate.models import Project, Role
-from annotate.roles import project_ids_managed, user_project_role
-
-ANY_MEMBER = (Role.ANNOTATOR, Role.REVIEWER, Role.MANAGER)
-REVIEWERS = (Role.REVIEWER, Role.MANAGER)
+from annotate.models import Project
+from annotate.roles import ANY_MEMBER, MANAGERS, project_ids_with_role, user_project_role
 
 
-def project_for_role(*, user, project_id, roles=ANY_MEMBER):
+def project_for_role(*, user, project_id, roles=ANY_MEMBER) -> Project:
     """The project if ``user`` holds one of ``roles`` in it; 404 for outsiders and unknown ids, 403 for the wrong role."""
-    role = user_project_role(user, project_id)
+    role = user_project_role(user=user, project_id=project_id)
     project = Project.objects.filter(pk=project_id).first() if role else None
     if project is None:
-        raise NotFound(f"No project {project_id} of yours.")
+        raise Http404(f"No project {project_id} of yours.")
     if role not in roles:
         raise PermissionDenied(f"This needs the {' or '.join(roles)} role in project {project_id}.")
     return project
@@ -31,9 +31,5 @@ class ManagesAProject(BasePermission):
     message = "This needs the manager role."
 
     def has_permission(self, request, view):
-        managed = project_ids_managed(user=request.user)
-        return managed is None or bool(managed)
-
-
-# The manager endpoints' permissions (exchange and training APIs): which project is then project_for_role's.
-MANAGER_PERMISSIONS = [IsAuthenticated, ManagesAProject]
+        managed = project_ids_with_role(user=request.user, roles=MANAGERS)
+        return managed is None or managed.exists()

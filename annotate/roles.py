@@ -1,13 +1,18 @@
 """Roles: Django groups ``annotator``, ``reviewer``, ``manager`` plus per-project memberships.
 
 Superusers and staff are managers everywhere. A reviewer or annotator acts
-only in projects they are a member of.
+only in projects they are a member of. Screens and endpoints check a role
+with ``annotate.permissions.project_for_role``; selectors narrow their rows
+with ``project_ids_with_role``.
 """
 from django.contrib.auth.models import Group, Permission
 
 from annotate.models import Membership, Role
 
 ROLE_GROUPS = tuple(Role.values)
+ANY_MEMBER = (Role.ANNOTATOR, Role.REVIEWER, Role.MANAGER)
+REVIEWERS = (Role.REVIEWER, Role.MANAGER)
+MANAGERS = (Role.MANAGER,)
 
 
 # The admin of these apps is the managers' (staff without model permissions would see an empty admin).
@@ -22,25 +27,21 @@ def ensure_role_groups():
     return groups
 
 
-def user_is_manager(user):
+def _is_staff(user):
     return bool(user and user.is_authenticated and (user.is_superuser or user.is_staff))
 
 
-def project_ids_managed(*, user):
-    """Ids of the projects the user manages; None means all (staff and superusers)."""
-    if user_is_manager(user):
+def project_ids_with_role(*, user, roles=ANY_MEMBER):
+    """Ids of the projects where ``user`` holds one of ``roles`` (a subquery); None means all (staff and superusers)."""
+    if _is_staff(user):
         return None
-    return list(Membership.objects.filter(user=user, role=Role.MANAGER).values_list("project_id", flat=True))
+    return Membership.objects.filter(user=user, role__in=roles).values("project_id")
 
 
-def user_project_role(user, project_id):
-    """The caller's role in a project (managers: ``manager``), or None for outsiders."""
-    if user_is_manager(user):
+def user_project_role(*, user, project_id):
+    """The caller's role in a project (staff: ``manager``), or None for outsiders."""
+    if _is_staff(user):
         return Role.MANAGER
     if not (user and user.is_authenticated):
         return None
     return Membership.objects.filter(user=user, project_id=project_id).values_list("role", flat=True).first()
-
-
-def user_can_review(user, project_id):
-    return user_project_role(user, project_id) in (Role.REVIEWER, Role.MANAGER)

@@ -36,10 +36,10 @@ def api_exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         fields = exc.message_dict if hasattr(exc, "error_dict") else {}
         exc = exceptions.ValidationError(fields or {"non_field_errors": exc.messages})
-    elif isinstance(exc, Http404):
-        exc = exceptions.NotFound()
+    elif isinstance(exc, Http404):  # the message of ``project_for_role`` and the selectors reaches the client
+        exc = exceptions.NotFound(*exc.args)
     elif isinstance(exc, PermissionDenied):
-        exc = exceptions.PermissionDenied()
+        exc = exceptions.PermissionDenied(*exc.args)
     elif isinstance(exc, RequestDataTooBig):  # DRF refuses the body; Django alone would answer an HTML 400
         exc = BodyTooLarge(f"The request body is larger than the limit of {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
     elif isinstance(exc, SuspiciousOperation):  # too many form fields or files, a bad multipart body...
@@ -63,12 +63,13 @@ def _is_api(request) -> bool:
 def page_not_found(request, exception):
     """``handler404``: an unknown ``/api/`` path answers in the API's error shape, other paths Django's page."""
     if _is_api(request):
-        return JsonResponse({"error": f"No endpoint {request.path}.", "fields": {}}, status=404)
+        return JsonResponse({"error": f"No endpoint {request.path}.", "fields": {}}, status=status.HTTP_404_NOT_FOUND)
     return defaults.page_not_found(request, exception)
 
 
 def server_error(request):
     """``handler500``: an API client gets the error shape (the traceback goes to the log, never to the client)."""
     if _is_api(request):
-        return JsonResponse({"error": "Server error; it is logged.", "fields": {}}, status=500)
+        return JsonResponse({"error": "Server error; it is logged.", "fields": {}},
+                            status=status.HTTP_500_INTERNAL_SERVER_ERROR)
     return defaults.server_error(request)

@@ -1,6 +1,7 @@
 """``/healthz``: 200 when the database and the Celery broker answer, 503 naming what failed."""
 from django.db import connection
 from django.http import JsonResponse
+from rest_framework import status
 
 from config.celery import app as celery_app
 
@@ -25,4 +26,4 @@ def healthz(request):
         except Exception as exc:  # any failure is reported, never raised
             checks[name] = f"failed: {exc.__class__.__name__}: {exc}"
     healthy = all(value == "ok" for value in checks.values())
-    return JsonResponse({"status": "ok" if healthy else "unhealthy", **checks}, status=200 if healthy else 503)
+    return JsonResponse({"status": "ok" if healthy else "unhealthy", **checks}, status=status.HTTP_200_OK if healthy else status.HTTP_503_SERVICE_UNAVAILABLE)

@@ -6,12 +6,10 @@ training API (/api/training-runs/, /api/checkpoints/, /api/generation-batches/).
 import typing
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 
-from annotate.models import Role
-from annotate.roles import user_project_role
-from annotate.selectors import project_list
+from annotate.permissions import project_for_role
+from annotate.roles import MANAGERS
 from training.ddpo.config import DDPOConfig
 from training.services import training_config_resolve
 
@@ -43,9 +41,7 @@ def launch_form(*, project) -> dict:
 
 @login_required
 def dashboard(request, project_id):
-    project = get_object_or_404(project_list(user=request.user), pk=project_id)
-    if user_project_role(request.user, project.id) != Role.MANAGER:
-        raise PermissionDenied("Managers only")
+    project = project_for_role(user=request.user, project_id=project_id, roles=MANAGERS)
     page_data = {"id": project.id, "name": project.name, "overlap": project.overlap,
                  "launch": launch_form(project=project)}
     return render(request, "frontend/dashboard.html", {"project": project, "page_data": page_data})

@@ -1,10 +1,9 @@
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 
-from annotate.models import Role
-from annotate.roles import user_can_review, user_project_role
+from annotate.permissions import project_for_role
+from annotate.roles import REVIEWERS, user_project_role
 from annotate.selectors import project_list
 from annotate.selectors.images import image_get_visible
 from annotate.selectors.tasks import tasks_returned_counts
@@ -16,8 +15,8 @@ def home(request):
     projects = []
     returned = tasks_returned_counts(user=request.user)
     for project in project_list(user=request.user):
-        role = user_project_role(request.user, project.id)
-        projects.append({"project": project, "role": role, "can_review": role in (Role.REVIEWER, Role.MANAGER),
+        role = user_project_role(user=request.user, project_id=project.id)
+        projects.append({"project": project, "role": role, "can_review": role in REVIEWERS,
                          "returned": returned.get(project.id, 0)})
     return render(request, "frontend/home.html", {"projects": projects})
 
@@ -29,15 +28,13 @@ def _page_data(project):
 
 @login_required
 def annotate(request, project_id):
-    project = get_object_or_404(project_list(user=request.user), pk=project_id)
+    project = project_for_role(user=request.user, project_id=project_id)
     return render(request, "frontend/annotate.html", {"project": project, "page_data": _page_data(project)})
 
 
 @login_required
 def review(request, project_id):
-    project = get_object_or_404(project_list(user=request.user), pk=project_id)
-    if not user_can_review(request.user, project.id):
-        raise PermissionDenied("Reviewers and managers only")
+    project = project_for_role(user=request.user, project_id=project_id, roles=REVIEWERS)
     return render(request, "frontend/review.html", {"project": project, "page_data": _page_data(project)})
 
 

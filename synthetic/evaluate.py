@@ -4,12 +4,12 @@ import time
 from pathlib import Path
 
 from PIL import Image
-from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from synthetic.describe import DESCRIBE
 from synthetic.judge import judge, summarize
 from synthetic.render import render
 from synthetic.scenes import Scene
+from training.ddpo.model import load_model, load_processor
 from training.generation import Generator, SamplingParams, generate
 
 MAX_NEW_TOKENS = 64  # the longest habitual description is 57 tokens
@@ -17,8 +17,7 @@ MAX_NEW_TOKENS = 64  # the longest habitual description is 57 tokens
 
 def load_checkpoint(path: str | Path):
     """(model in eval mode, processor) from a saved checkpoint folder, offline."""
-    model = AutoModelForImageTextToText.from_pretrained(path).eval()
-    return model, AutoProcessor.from_pretrained(path)
+    return load_model(path, dtype="auto").eval(), load_processor(path)
 
 
 def generate_answers(

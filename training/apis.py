@@ -1,55 +1,28 @@
 """Training API for managers: runs (launch, follow, cancel), checkpoints (list, activate), generation batches
 (launch, follow, cancel).
 
-Staff manage every project; a member with the manager role manages that
-project. Anyone else gets 403 here; a run, checkpoint or batch of a project
-the caller does not manage answers 404.
+Who may manage which project: ``ManagerApi`` (as in the exchange API); a run,
+checkpoint or batch of a project the caller does not manage answers 404.
 """
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
-from rest_framework.views import APIView
 
+from annotate.apis.base import ManagerApi, ProjectFilterSerializer
 from config.fields import IdField
-from annotate.models import Role
-from annotate.permissions import MANAGER_PERMISSIONS, project_for_role
 from training import selectors, services
 from training.models import GenerationBatch, ModelCheckpoint, TrainingRun
 
-PROJECT_FILTER = OpenApiParameter("project", int, description="Only this project's rows.")
 
-
-class ManagerApi(APIView):
-    permission_classes = MANAGER_PERMISSIONS
-    pagination_class = api_settings.DEFAULT_PAGINATION_CLASS
-
-    def project_filter(self):
-        value = self.request.query_params.get("project")
-        if value is None:
-            return None
-        try:
-            return IdField().run_validation(value)
-        except serializers.ValidationError as exc:
-            raise serializers.ValidationError({"project": exc.detail}) from exc
-
-    def paginated(self, queryset, serializer_class):
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(queryset, self.request, view=self)
-        return paginator.get_paginated_response(serializer_class(page, many=True).data)
-
-    def manager_project(self, project_id):
-        return project_for_role(user=self.request.user, project_id=project_id, roles=(Role.MANAGER,))
-
-    def checkpoint_input(self, checkpoint_id, field):
-        """The checkpoint an input names (None when it names none); an unknown id is a 400 naming ``field``."""
-        if checkpoint_id is None:
-            return None
-        checkpoint = selectors.checkpoint_list(user=self.request.user).filter(pk=checkpoint_id).first()
-        if checkpoint is None:
-            raise serializers.ValidationError({field: [f"No checkpoint {checkpoint_id}."]})
-        return checkpoint
+def _checkpoint_input(*, user, checkpoint_id, field):
+    """The checkpoint an input names (None when it names none); an unknown id is a 400 naming ``field``."""
+    if checkpoint_id is None:
+        return None
+    checkpoint = selectors.checkpoint_list(user=user).filter(pk=checkpoint_id).first()
+    if checkpoint is None:
+        raise serializers.ValidationError({field: [f"No checkpoint {checkpoint_id}."]})
+    return checkpoint
 
 
 # Training runs ---------------------------------------------------------------------------------
@@ -90,7 +63,7 @@ class TrainingRunCreateInputSerializer(serializers.Serializer):
 
 
 class TrainingRunListCreateApi(ManagerApi):
-    @extend_schema(parameters=[PROJECT_FILTER], responses=TrainingRunOutputSerializer(many=True))
+    @extend_schema(parameters=[ProjectFilterSerializer], responses=TrainingRunOutputSerializer(many=True))
     def get(self, request):
         runs = selectors.training_run_list(user=request.user, project_id=self.project_filter())
         return self.paginated(runs, TrainingRunOutputSerializer)
@@ -102,7 +75,8 @@ class TrainingRunListCreateApi(ManagerApi):
         values = data.validated_data
         run = services.training_run_create(
             project=self.manager_project(values["project"]), config=values.get("config", {}), created_by=request.user,
-            base_checkpoint=self.checkpoint_input(values.get("base_checkpoint"), "base_checkpoint"),
+            base_checkpoint=_checkpoint_input(user=request.user, checkpoint_id=values.get("base_checkpoint"),
+                                              field="base_checkpoint"),
         )
         return Response(TrainingRunOutputSerializer(run).data, status=status.HTTP_201_CREATED)
 
@@ -131,7 +105,7 @@ class CheckpointOutputSerializer(serializers.ModelSerializer):
 
 
 class CheckpointListApi(ManagerApi):
-    @extend_schema(parameters=[PROJECT_FILTER], responses=CheckpointOutputSerializer(many=True))
+    @extend_schema(parameters=[ProjectFilterSerializer], responses=CheckpointOutputSerializer(many=True))
     def get(self, request):
         checkpoints = selectors.checkpoint_list(user=request.user, project_id=self.project_filter())
         return self.paginated(checkpoints, CheckpointOutputSerializer)
@@ -167,7 +141,7 @@ class GenerationBatchCreateInputSerializer(serializers.Serializer):
 
 
 class GenerationBatchListCreateApi(ManagerApi):
-    @extend_schema(parameters=[PROJECT_FILTER], responses=GenerationBatchOutputSerializer(many=True))
+    @extend_schema(parameters=[ProjectFilterSerializer], responses=GenerationBatchOutputSerializer(many=True))
     def get(self, request):
         batches = selectors.generation_batch_list(user=request.user, project_id=self.project_filter())
         return self.paginated(batches, GenerationBatchOutputSerializer)
@@ -179,7 +153,7 @@ class GenerationBatchListCreateApi(ManagerApi):
         values = data.validated_data
         batch = services.generation_batch_create(
             project=self.manager_project(values["project"]), prompt_ids=values.get("prompts"),
-            checkpoint=self.checkpoint_input(values.get("checkpoint"), "checkpoint"),
+            checkpoint=_checkpoint_input(user=request.user, checkpoint_id=values.get("checkpoint"), field="checkpoint"),
             limit=values.get("limit"), params=values.get("params", {}), created_by=request.user,
         )
         return Response(GenerationBatchOutputSerializer(batch).data, status=status.HTTP_201_CREATED)

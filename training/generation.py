@@ -74,17 +74,12 @@ class Generator:
 def load_generator(name_or_path: str | Path, *, device: str | None = None) -> Generator:
     """Load a checkpoint folder or hub id: image-text-to-text model + processor, or a causal LM + tokenizer."""
     import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor, AutoTokenizer
-    from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
-    name_or_path = str(name_or_path)
-    is_vision = AutoConfig.from_pretrained(name_or_path).model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
-    if is_vision:
-        model, processor = AutoModelForImageTextToText.from_pretrained(name_or_path), AutoProcessor.from_pretrained(name_or_path)
-    else:
-        model, processor = AutoModelForCausalLM.from_pretrained(name_or_path), AutoTokenizer.from_pretrained(name_or_path)
+    from training.ddpo.model import is_vision_model, load_model, load_processor
+
+    model, processor = load_model(name_or_path, dtype="auto"), load_processor(name_or_path)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    generator = Generator(model=model.to(device).eval(), processor=processor, is_vision=is_vision)
+    generator = Generator(model=model.to(device).eval(), processor=processor, is_vision=is_vision_model(name_or_path))
     tokenizer = generator.tokenizer
     tokenizer.padding_side = "left"
     if tokenizer.pad_token_id is None:

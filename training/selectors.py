@@ -2,13 +2,13 @@
 from django.db.models import Q
 
 from annotate.models import PreferenceRecord, Project, Prompt, RecordSource, RecordStatus
-from annotate.roles import project_ids_managed
+from annotate.roles import MANAGERS, project_ids_with_role
 from jobs.models import FINISHED
 from training.models import GenerationBatch, ModelCheckpoint, TrainingMetric, TrainingRun
 
 
 def _managed(queryset, *, user, project_id=None, field="project_id"):
-    managed = project_ids_managed(user=user)
+    managed = project_ids_with_role(user=user, roles=MANAGERS)
     if managed is not None:
         queryset = queryset.filter(**{f"{field}__in": managed})
     if project_id is not None:
@@ -33,7 +33,7 @@ def training_run_metrics(*, run):
 
 def checkpoint_list(*, user, project_id=None):
     checkpoints = ModelCheckpoint.objects.select_related("project", "parent", "produced_by")
-    managed = project_ids_managed(user=user)
+    managed = project_ids_with_role(user=user, roles=MANAGERS)
     if managed is not None:  # shared checkpoints (no project) are visible to every manager
         checkpoints = checkpoints.filter(Q(project_id__in=managed) | Q(project__isnull=True))
     if project_id is not None:

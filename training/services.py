@@ -13,6 +13,7 @@ import math
 
 from django.conf import settings
 from django.db import transaction
+from rest_framework import status
 
 from annotate.models import Project, Prompt, Response
 from annotate.services.responses import responses_create
@@ -111,7 +112,7 @@ def training_run_create(*, project, base_checkpoint=None, config=None, trigger=T
     base_checkpoint = _checkpoint_of_project(project=project, checkpoint=base_checkpoint, field="base_checkpoint")
     Project.objects.select_for_update().filter(pk=project.pk).first()  # concurrent launches queue up here
     if training_run_active_exists(project=project):
-        raise ApplicationError("A training run of this project is already queued or running.", status=409)
+        raise ApplicationError("A training run of this project is already queued or running.", status=status.HTTP_409_CONFLICT)
     run = TrainingRun.objects.create(project=project, base_checkpoint=base_checkpoint, config=resolved,
                                      trigger=trigger, created_by=created_by)
     job_enqueue(run)
@@ -123,7 +124,7 @@ def training_run_cancel(*, run) -> TrainingRun:
     """Cancel a queued run at once; ask a running one to stop (its worker checks after every step)."""
     run = TrainingRun.objects.select_for_update().get(pk=run.pk)  # the worker cannot start it meanwhile
     if run.is_finished:
-        raise ApplicationError(f"The run already {run.status}.", status=409)
+        raise ApplicationError(f"The run already {run.status}.", status=status.HTTP_409_CONFLICT)
     TrainingRun.objects.filter(pk=run.pk).update(cancel_requested=True)
     run.cancel_requested = True
     if run.status == JobStatus.QUEUED:
@@ -294,7 +295,7 @@ def generation_batch_cancel(*, batch) -> GenerationBatch:
     micro-batch and stores nothing."""
     batch = GenerationBatch.objects.select_for_update().get(pk=batch.pk)
     if not batch.transition(JobStatus.CANCELLED):
-        raise ApplicationError(f"The batch already {batch.status}.", status=409)
+        raise ApplicationError(f"The batch already {batch.status}.", status=status.HTTP_409_CONFLICT)
     return batch
 
 
@@ -330,10 +331,10 @@ def generation_batch_execute(*, batch_id, progress=False) -> GenerationBatch | N
                                on_batch=report)
         _generation_batch_store(batch=batch, prompts=prompts, answers=answers)
     except JobStopped:
-        status = batch.stored_status()
-        if status:
-            batch.status = status
-        logger.info("Generation batch %s stopped while answering: %s", batch.pk, status or "deleted")
+        stored = batch.stored_status()
+        if stored:
+            batch.status = stored
+        logger.info("Generation batch %s stopped while answering: %s", batch.pk, stored or "deleted")
     except Exception as exc:
         logger.exception("Generation batch %s failed", batch.pk)
         batch.transition(JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")

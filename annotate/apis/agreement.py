@@ -4,7 +4,8 @@ from rest_framework import serializers
 from rest_framework.response import Response as HttpResponse
 from rest_framework.views import APIView
 
-from annotate.permissions import REVIEWERS, project_for_role
+from annotate.permissions import project_for_role
+from annotate.roles import REVIEWERS
 from annotate.selectors.agreement import agreement_for_project
 
 

@@ -1,8 +1,6 @@
 """Dataset exchange for managers: streamed export, background export jobs, parquet import.
 
-Staff exchange the data of every project; a member with the manager role,
-that of their projects (as in the training API). Any other project id,
-existing or not, answers 404.
+Who may exchange which project's data: ``ManagerApi`` (as in the training API).
 """
 from types import SimpleNamespace
 
@@ -11,15 +9,14 @@ from django.utils.http import content_disposition_header
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
-from rest_framework.generics import ListAPIView, RetrieveAPIView, get_object_or_404
+from rest_framework.generics import get_object_or_404
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from annotate.apis.base import ManagerApi, ProjectFilterSerializer
 from config.fields import IdField
-from annotate.models import ExportFormat, ExportJob, RecordStatus, Role
-from annotate.permissions import MANAGER_PERMISSIONS, project_for_role
+from annotate.models import ExportFormat, ExportJob, RecordStatus
 from annotate.selectors.records import export_job_list, record_export_list
 from annotate.services.export_jobs import export_job_create
 from annotate.services.exports import export_chunks, export_filename
@@ -53,23 +50,13 @@ class ExportFilterSerializer(serializers.Serializer):
 
 class ExportQuerySerializer(ExportFilterSerializer):
     format = serializers.ChoiceField(choices=ExportFormat.values)
-    project = IdField()  # looked up by project_for_role: an unknown id and another team's both answer 404
+    project = IdField()  # looked up by manager_project: an unknown id and another team's both answer 404
     include_segments = serializers.BooleanField(default=False)
 
 
-def _split(data, user):
-    """(project, format, include_segments, filters) of validated export input; a project the user does not
-    manage is a 404 (403 for a member without the role)."""
-    filters = {key: data[key] for key in ExportFilterSerializer().fields if key in data}
-    return _managed_project(data["project"], user), data["format"], data["include_segments"], filters
-
-
-def _managed_project(project_id, user):
-    return project_for_role(user=user, project_id=project_id, roles=(Role.MANAGER,))
-
-
-class ManagerApi(APIView):
-    permission_classes = MANAGER_PERMISSIONS
+def _filters(data):
+    """The whitelisted filters of validated export input."""
+    return {key: data[key] for key in ExportFilterSerializer().fields if key in data}
 
 
 class ExportApi(ManagerApi):
@@ -79,10 +66,11 @@ class ExportApi(ManagerApi):
     def get(self, request):
         query = ExportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        project, export_format, include_segments, filters = _split(query.validated_data, request.user)
-        records = record_export_list(project_id=project.pk, **filters)
+        data = query.validated_data
+        project, export_format = self.manager_project(data["project"]), data["format"]
+        records = record_export_list(project_id=project.pk, **_filters(data))
         response = StreamingHttpResponse(
-            export_chunks(records=records, export_format=export_format, include_segments=include_segments),
+            export_chunks(records=records, export_format=export_format, include_segments=data["include_segments"]),
             content_type=CONTENT_TYPES[export_format],
         )
         name = export_filename(project_name=project.name, export_format=export_format)
@@ -108,7 +96,7 @@ class ImportApi(ManagerApi):
     def post(self, request):
         data = ImportInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        project = _managed_project(data.validated_data["project"], request.user)
+        project = self.manager_project(data.validated_data["project"])
         result = dataset_import(project=project, file=data.validated_data["file"])
         return Response(ImportOutputSerializer(result._asdict()).data, status=status.HTTP_201_CREATED)
 
@@ -127,45 +115,33 @@ class ExportJobOutputSerializer(serializers.ModelSerializer):
         return self.context["request"].build_absolute_uri(f"/api/export-jobs/{job.pk}/download/")
 
 
-class ExportJobFilterSerializer(serializers.Serializer):
-    project = IdField(required=False)
-
-
-class ExportJobListApi(ListAPIView):
+class ExportJobListApi(ManagerApi):
     """Background exports, newest first (``?project=`` narrows); POST queues one (same parameters as ``GET /api/export/``)."""
 
-    permission_classes = MANAGER_PERMISSIONS
-    serializer_class = ExportJobOutputSerializer
-
-    def get_queryset(self):
-        query = ExportJobFilterSerializer(data=self.request.query_params)
-        query.is_valid(raise_exception=True)
-        jobs = export_job_list(user=self.request.user)
-        if "project" in query.validated_data:
-            jobs = jobs.filter(project_id=query.validated_data["project"])
-        return jobs
-
-    @extend_schema(parameters=[ExportJobFilterSerializer])
-    def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
+    @extend_schema(parameters=[ProjectFilterSerializer], responses=ExportJobOutputSerializer(many=True))
+    def get(self, request):
+        return self.paginated(export_job_list(user=request.user, project_id=self.project_filter()),
+                              ExportJobOutputSerializer)
 
     @extend_schema(request=ExportQuerySerializer, responses={202: ExportJobOutputSerializer})
     def post(self, request):
         data = ExportQuerySerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        project, export_format, include_segments, filters = _split(data.validated_data, request.user)
-        filters = {key: value.isoformat() if hasattr(value, "isoformat") else value for key, value in filters.items()}
-        job = export_job_create(user=request.user, project=project, export_format=export_format,
-                                filters=filters, include_segments=include_segments)
+        values = data.validated_data
+        filters = {key: value.isoformat() if hasattr(value, "isoformat") else value
+                   for key, value in _filters(values).items()}
+        job = export_job_create(user=request.user, project=self.manager_project(values["project"]),
+                                export_format=values["format"], filters=filters,
+                                include_segments=values["include_segments"])
         return Response(ExportJobOutputSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
 
 
-class ExportJobDetailApi(RetrieveAPIView):
-    permission_classes = MANAGER_PERMISSIONS
-    serializer_class = ExportJobOutputSerializer
+class ExportJobDetailApi(ManagerApi):
 
-    def get_queryset(self):
-        return export_job_list(user=self.request.user)
+    @extend_schema(responses=ExportJobOutputSerializer)
+    def get(self, request, pk):
+        job = get_object_or_404(export_job_list(user=request.user), pk=pk)
+        return Response(ExportJobOutputSerializer(job, context={"request": request}).data)
 
 
 class ExportJobDownloadApi(ManagerApi):

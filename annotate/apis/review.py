@@ -1,15 +1,14 @@
 """Review: the next response with submitted annotations side by side; accept (optionally edited) or reject."""
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response as HttpResponse
 from rest_framework.views import APIView
 
 from annotate.apis.annotations import AnnotationOutputSerializer, AnnotationSegmentsField
 from config.fields import IdField
 from annotate.apis.tasks import TaskPromptOutputSerializer, TaskResponseOutputSerializer
-from annotate.permissions import REVIEWERS, project_for_role
-from annotate.roles import user_can_review
+from annotate.permissions import project_for_role
+from annotate.roles import REVIEWERS
 from annotate.selectors.annotations import annotation_get, review_next
 from annotate.services.review import annotation_accept, annotation_reject
 
@@ -35,8 +34,7 @@ class AnnotationRejectInputSerializer(serializers.Serializer):
 def _reviewable(user, annotation_id):
     """The annotation if the caller may review it: 404 when they can't see it, 403 when they only see their own."""
     annotation = annotation_get(user=user, annotation_id=annotation_id)
-    if not user_can_review(user, annotation.task.response.prompt.project_id):
-        raise PermissionDenied("Reviewing needs the reviewer or manager role in this project.")
+    project_for_role(user=user, project_id=annotation.task.response.prompt.project_id, roles=REVIEWERS)
     return annotation
 
 

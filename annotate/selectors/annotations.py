@@ -7,8 +7,8 @@ is "not found".
 from django.db.models import Min, Q
 from django.shortcuts import get_object_or_404
 
-from annotate.models import Annotation, AnnotationStatus, Membership, Response, Role
-from annotate.roles import user_is_manager
+from annotate.models import Annotation, AnnotationStatus, Response
+from annotate.roles import REVIEWERS, project_ids_with_role
 
 # The only filters the list accepts: exact matches on these, nothing that walks relations.
 ANNOTATION_FILTERS = {
@@ -25,8 +25,8 @@ def _with_related(queryset):
 
 def annotation_visible(*, user):
     annotations = Annotation.objects.all()
-    if not user_is_manager(user):
-        reviewed = Membership.objects.filter(user=user, role__in=(Role.REVIEWER, Role.MANAGER)).values("project_id")
+    reviewed = project_ids_with_role(user=user, roles=REVIEWERS)
+    if reviewed is not None:
         annotations = annotations.filter(Q(annotator=user) | Q(task__response__prompt__project_id__in=reviewed))
     return _with_related(annotations)
 

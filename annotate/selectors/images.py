@@ -2,8 +2,8 @@
 from django.db.models import Exists, OuterRef
 from django.http import Http404
 
-from annotate.models import ImageAsset, Membership, PreferenceRecord, Prompt
-from annotate.roles import user_is_manager
+from annotate.models import ImageAsset, PreferenceRecord, Prompt
+from annotate.roles import project_ids_with_role
 from config.fields import unstorable_text
 
 
@@ -16,8 +16,8 @@ def image_get_visible(*, user, name) -> ImageAsset:
     if unstorable_text(name):  # no stored name holds one; the database would refuse the query
         raise Http404("No such image")
     images = ImageAsset.objects.filter(file=name)
-    if not user_is_manager(user):
-        projects = Membership.objects.filter(user=user).values("project_id")
+    projects = project_ids_with_role(user=user)
+    if projects is not None:
         in_prompt = Prompt.objects.filter(image=OuterRef("pk"), project_id__in=projects)
         in_record = PreferenceRecord.objects.filter(image=OuterRef("pk"), project_id__in=projects)
         images = images.filter(Exists(in_prompt) | Exists(in_record))

@@ -1,10 +1,11 @@
 from annotate.models import Project
-from annotate.roles import user_is_manager
+from annotate.roles import project_ids_with_role
 
 
 def project_list(*, user):
-    """Projects the user works on; managers see all."""
+    """Projects the user works on; staff see all."""
     projects = Project.objects.all()
-    if not user_is_manager(user):
-        projects = projects.filter(memberships__user=user).distinct()
+    ids = project_ids_with_role(user=user)
+    if ids is not None:
+        projects = projects.filter(pk__in=ids)
     return projects.order_by("name")

@@ -8,7 +8,7 @@ from django.db.models.functions import Cast
 from django.utils.dateparse import parse_datetime
 
 from annotate.models import ExportJob, PreferenceRecord, RecordStatus
-from annotate.roles import project_ids_managed
+from annotate.roles import MANAGERS, project_ids_with_role
 
 EXPORT_FILTERS = (
     "status", "created_since", "created_until", "generation_batch", "checkpoint", "category", "reviewed_only",
@@ -59,8 +59,10 @@ def record_export_list(
     return records.order_by("id")
 
 
-def export_job_list(*, user) -> QuerySet:
-    """The export jobs of the projects ``user`` manages (every project's for staff)."""
-    managed = project_ids_managed(user=user)
+def export_job_list(*, user, project_id=None) -> QuerySet:
+    """The export jobs of the projects ``user`` manages (every project's for staff), of one project if given."""
+    managed = project_ids_with_role(user=user, roles=MANAGERS)
     jobs = ExportJob.objects.all()
-    return jobs if managed is None else jobs.filter(project_id__in=managed)
+    if managed is not None:
+        jobs = jobs.filter(project_id__in=managed)
+    return jobs if project_id is None else jobs.filter(project_id=project_id)

@@ -22,6 +22,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from PIL import Image
+from rest_framework import status
 
 from training.ddpo.alignment import alignment_from_diff, alignment_spans
 from annotate.models import ImageAsset, PreferenceRecord, Project, Prompt, RecordSource, Response
@@ -232,7 +233,7 @@ def dataset_import(*, project: Project, file, on_rows: Callable[[int, int], None
             default_storage.delete(name)
         if isinstance(error, IntegrityError):  # an import of the same rows or images committed meanwhile
             message = "Another import stored some of these rows meanwhile; send the file again (rows already there are skipped)."
-            raise ApplicationError(message, fields={"file": [message]}, status=409) from error
+            raise ApplicationError(message, fields={"file": [message]}, status=status.HTTP_409_CONFLICT) from error
         raise
 
 

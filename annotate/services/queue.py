@@ -9,6 +9,7 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
+from rest_framework import status
 
 from annotate.models import Annotation, AnnotationStatus, AnnotationTask
 from annotate.selectors.tasks import task_available, task_held
@@ -49,7 +50,7 @@ def task_lock_leased(*, user, task_id) -> AnnotationTask:
         .first()
     )
     if task is None:
-        raise ApplicationError(f"No open task {task_id} leased to you.", status=404)
+        raise ApplicationError(f"No open task {task_id} leased to you.", status=status.HTTP_404_NOT_FOUND)
     return task
 
 

@@ -2,7 +2,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-from annotate.models import Prompt, Role
+from annotate.models import Membership, Prompt, Role
 from tests.factories import make_project, make_user
 from jobs.models import JobStatus
 from training.models import ModelCheckpoint, TrainingMetric, TrainingRun
@@ -50,6 +50,19 @@ def test_project_manager_launches_in_own_project_only(project):
     assert client_for(manager).post("/api/training-runs/", {"project": project.pk}, format="json").status_code == 404
     assert client_for(manager).get("/api/training-runs/").json()["results"] == []
     assert [run["id"] for run in client_for(other).get("/api/training-runs/").json()["results"]] == [response.json()["id"]]
+
+
+def test_refusals_name_the_project(project):
+    """Another team's project is a 404 and a project without the manager role a 403, each naming the project."""
+    user = make_user(role=Role.MANAGER, project=make_project())
+    user.is_staff = False
+    user.save()
+    refused = client_for(user).post("/api/training-runs/", {"project": project.pk}, format="json")
+    assert refused.status_code == 404 and refused.json()["error"] == f"No project {project.pk} of yours."
+    Membership.objects.create(project=project, user=user, role=Role.ANNOTATOR)
+    refused = client_for(user).post("/api/training-runs/", {"project": project.pk}, format="json")
+    assert refused.status_code == 403 and refused.json()["error"] == f"This needs the manager role in project {project.pk}."
+    assert not TrainingRun.objects.exists()
 
 
 @pytest.mark.parametrize("body,field", [({"config": {}}, "project"), ({"project": "x"}, "project"),

@@ -14,11 +14,11 @@ import sys
 from pathlib import Path
 
 from .config import DDPOConfig
-from .data import PreferenceRecord, as_record
+from .data import PreferencePair, as_record
 from .trainer import train
 
 
-def read_records(path: Path) -> list[PreferenceRecord]:
+def read_records(path: Path) -> list[PreferencePair]:
     """The JSONL file's records, checked here once (``as_record``) so that errors name the file and line."""
     records = []
     with open(path, encoding="utf-8-sig") as f:  # a byte-order mark is not the records' fault

@@ -4,10 +4,10 @@ A record is what the web side stores for an accepted correction (or an
 imported row). Spans are half-open code-point ranges of the changed text on
 each side; `None` means "unknown" and falls back to `alignment.alignment_from_diff`.
 
-    PreferenceRecord(id="42", version=3, image="/media/img.png",
-                     question="Describe the image.",
-                     chosen="A red circle.", rejected="A blue circle.",
-                     chosen_spans=[[2, 5]], rejected_spans=[[2, 6]])
+    PreferencePair(id="42", version=3, image="/media/img.png",
+                   question="Describe the image.",
+                   chosen="A red circle.", rejected="A blue circle.",
+                   chosen_spans=[[2, 5]], rejected_spans=[[2, 6]])
 
 Each record is rendered with the processor's chat template: the prompt is
 the user turn (`[{type: image}, {type: text}]`, or a plain string without an
@@ -32,7 +32,9 @@ from .weights import token_weights
 
 
 @dataclass
-class PreferenceRecord:
+class PreferencePair:
+    """One stored preference record (``annotate.models.PreferenceRecord``) as the trainer reads it."""
+
     id: str
     version: int
     question: str
@@ -50,10 +52,10 @@ class PreferenceRecord:
 REQUIRED_TEXT = ("question", "chosen", "rejected")
 
 
-def as_record(record) -> PreferenceRecord:
-    """Accept a PreferenceRecord or a dict with the same keys (extra keys ignored); a record that cannot be
+def as_record(record) -> PreferencePair:
+    """Accept a PreferencePair or a dict with the same keys (extra keys ignored); a record that cannot be
     trained on is a ValueError naming it and the field."""
-    if isinstance(record, PreferenceRecord):
+    if isinstance(record, PreferencePair):
         return record
     if not isinstance(record, dict):
         raise ValueError(f"a record must be an object with id, version, question, chosen, rejected; got {record!r:.80}")
@@ -67,8 +69,8 @@ def as_record(record) -> PreferenceRecord:
     image = record.get("image")
     if isinstance(image, (str, Path)) and not Path(image).is_file():
         raise ValueError(f"{name}: image {image} is not a file")
-    fields = PreferenceRecord.__dataclass_fields__
-    return PreferenceRecord(**{k: v for k, v in record.items() if k in fields})
+    fields = PreferencePair.__dataclass_fields__
+    return PreferencePair(**{k: v for k, v in record.items() if k in fields})
 
 
 def _tokenizer(processor):
@@ -141,7 +143,7 @@ class PreferenceDataset(torch.utils.data.Dataset):
         n = self.max_completion_tokens or len(ids)
         return ids[:n], weights[:n]
 
-    def _tokenize_completions(self, r: PreferenceRecord) -> dict:
+    def _tokenize_completions(self, r: PreferencePair) -> dict:
         rejected_spans, chosen_spans = r.rejected_spans, r.chosen_spans
         if rejected_spans is None or chosen_spans is None:
             rejected_spans, chosen_spans = alignment_spans(alignment_from_diff(r.rejected, r.chosen))

@@ -2,10 +2,14 @@
 
 Image-text-to-text models (LLaVA, Qwen2-VL, ...) load through
 `AutoModelForImageTextToText` / `AutoProcessor`; anything else as a causal
-LM with `AutoTokenizer`. Offline use: set `HF_HUB_OFFLINE=1`.
+LM with `AutoTokenizer`. Offline use: set `HF_HUB_OFFLINE=1`. Every model of
+the project loads here: the trainer, `training.generation.load_generator`
+and `synthetic.evaluate.load_checkpoint`.
 """
 
 from __future__ import annotations
+
+from os import PathLike
 
 import torch
 from transformers import (
@@ -18,19 +22,20 @@ from transformers import (
 from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
 
-def is_vision_model(name_or_path: str) -> bool:
+def is_vision_model(name_or_path: str | PathLike) -> bool:
     return AutoConfig.from_pretrained(name_or_path).model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
 
-def load_processor(name_or_path: str):
+def load_processor(name_or_path: str | PathLike):
     if is_vision_model(name_or_path):
         return AutoProcessor.from_pretrained(name_or_path)
     return AutoTokenizer.from_pretrained(name_or_path)
 
 
-def load_model(name_or_path: str, *, dtype: str = "float32"):
+def load_model(name_or_path: str | PathLike, *, dtype: str = "float32"):
+    """The model in train mode; ``dtype="auto"`` keeps the dtype it was saved in."""
     auto = AutoModelForImageTextToText if is_vision_model(name_or_path) else AutoModelForCausalLM
-    return auto.from_pretrained(name_or_path, dtype=getattr(torch, dtype))
+    return auto.from_pretrained(name_or_path, dtype=dtype if dtype == "auto" else getattr(torch, dtype))
 
 
 def pad_token_id(processor) -> int:

@@ -173,7 +173,7 @@ def setup_distributed():
 
 
 def train(config: DDPOConfig | dict, records, *, on_metrics=None, should_stop=None, on_phase=None) -> Path:
-    """Train on `records` (PreferenceRecord or dicts).
+    """Train on `records` (PreferencePair or dicts).
 
     `on_metrics(step, dict)` is called on rank 0 after every optimizer step;
     `should_stop()` is polled after every step: when it returns True a

@@ -1,10 +1,9 @@
 // Manager dashboard: launch and follow DDPO runs (live SVG charts), activate checkpoints, generate batches.
 // Everything comes from the training API; the page polls while something is queued or running.
 import { api } from "./js/api.js";
-import { el, notify, replaceChildren } from "./js/dom.js";
+import { $, el, notify, pageData, replaceChildren } from "./js/dom.js";
 
-const project = JSON.parse(document.getElementById("page-data").textContent);
-const $ = (id) => document.getElementById(id);
+const project = pageData();
 const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
 const CHARTS = [
   ["Loss", ["loss"]],

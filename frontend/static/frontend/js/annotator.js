@@ -1,11 +1,10 @@
 // The annotator screen: one task at a time, drafts saved as you go.
 import { api } from "./api.js";
-import { el, isTyping, notify, replaceChildren, showImage, wireImageZoom } from "./dom.js";
+import { $, el, isTyping, notify, pageData, replaceChildren, showImage, wireImageZoom } from "./dom.js";
 import { SegmentEditor } from "./editor.js";
 
 const AUTOSAVE_MS = 3000;
-const page = JSON.parse(document.getElementById("page-data").textContent);
-const $ = (id) => document.getElementById(id);
+const page = pageData();
 
 const state = {
   task: null,

@@ -1,5 +1,12 @@
 // Tiny DOM helpers. User text only ever goes in as text nodes (never innerHTML).
 
+export const $ = (id) => document.getElementById(id);
+
+/** What the view handed the page's script through `json_script` (the #page-data element). */
+export function pageData() {
+  return JSON.parse($("page-data").textContent);
+}
+
 /** `el("li", {class: "x", dataset: {i: 1}, onclick: f}, "text", child)` */
 export function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
@@ -24,7 +31,7 @@ export function replaceChildren(node, ...children) {
 
 /** Show a message in the page's notice bar; kind is "info", "ok" or "error". */
 export function notify(message, kind = "info") {
-  const bar = document.getElementById("notice");
+  const bar = $("notice");
   if (!bar) return;
   bar.textContent = message;
   bar.className = `notice notice-${kind}`;
@@ -41,7 +48,7 @@ export function isTyping(target) {
 
 /** Show `url` in #image (hidden when there is none); a click zooms it in #zoom-dialog. */
 export function showImage(url) {
-  const image = document.getElementById("image");
+  const image = $("image");
   // Small images (e.g. the shapes world's model-sized renders) are upscaled with
   // sharp pixels; large photos keep smooth scaling.
   image.onload = () => image.classList.toggle("pixelated", image.naturalWidth < 128);
@@ -51,11 +58,11 @@ export function showImage(url) {
 }
 
 export function wireImageZoom() {
-  const zoom = document.getElementById("zoom-dialog");
-  document.getElementById("image-frame").addEventListener("click", () => {
-    const image = document.getElementById("image");
+  const zoom = $("zoom-dialog");
+  $("image-frame").addEventListener("click", () => {
+    const image = $("image");
     if (!image.getAttribute("src")) return;
-    document.getElementById("zoom-image").src = image.src;
+    $("zoom-image").src = image.src;
     zoom.showModal();
   });
   zoom.addEventListener("click", () => zoom.close());

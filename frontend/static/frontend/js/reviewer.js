@@ -1,10 +1,9 @@
 // The reviewer screen: every annotation of one answer side by side; accept, reject or edit-then-accept.
 import { api } from "./api.js";
-import { el, notify, replaceChildren, showImage, wireImageZoom } from "./dom.js";
+import { $, el, notify, pageData, replaceChildren, showImage, wireImageZoom } from "./dom.js";
 import { categoryClass, renderDiff, SegmentEditor, segmentChange } from "./editor.js";
 
-const page = JSON.parse(document.getElementById("page-data").textContent);
-const $ = (id) => document.getElementById(id);
+const page = pageData();
 const state = { item: null, decided: new Map(), editing: null };
 
 const editor = new SegmentEditor({
