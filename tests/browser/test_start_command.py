@@ -43,12 +43,13 @@ def dashboard_shows_checkpoint_0(browser, base_url):
         page.click("a[href$='/dashboard/']")
         row = page.locator("#runs tr", has_text="bootstrap")
         row.wait_for(timeout=15_000)  # listed as soon as the page has loaded: queued or running
-        # Steps appear once the worker has built the model (torch import, corpus, tokenizer: ~20-60 s).
+        # Steps appear once the worker has built the model (torch import, corpus, tokenizer, encoded examples:
+        # 30-80 s on 2 busy cores).
         page.wait_for_function(
             """() => [...document.querySelectorAll('#runs tr')].some(
                    (tr) => tr.textContent.includes('bootstrap') && /running/.test(tr.textContent)
                            && /\b([1-9]\d*)\/12000\b/.test(tr.textContent))""",
-            timeout=150_000,
+            timeout=300_000,
         )
         screenshot(page, "start-dashboard-checkpoint-0")
     finally:
