@@ -16,11 +16,9 @@ import logging
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
-from rest_framework import status
 
 from annotate.models import ImageAsset, Project, Prompt, RecordTrigger, Response
 from annotate.services import responses_create
-from config.errors import ApplicationError
 from jobs.models import JobStopped
 from jobs.services import job_enqueue
 from synthetic.describe import DESCRIBE
@@ -33,6 +31,7 @@ from training.services import (
     checkpoint_activate,
     generation_batch_create,
     training_run_record_metrics,
+    training_run_slot_claim,
     training_run_stop_requested,
     training_run_work,
 )
@@ -120,9 +119,7 @@ def bootstrap_run_create(*, project, bootstrap=None, first_batch=0, held_out=0) 
     """Queue the training of the project's checkpoint 0 (``synthetic.bootstrap``; ``bootstrap`` holds
     ``BootstrapConfig`` fields such as steps). Once trained it becomes the active checkpoint, answers
     ``first_batch`` fresh scenes (the answers become tasks) and is judged on ``held_out`` scenes."""
-    Project.objects.select_for_update().filter(pk=project.pk).first()  # as training_run_create: one at a time
-    if training_run_active_exists(project=project):
-        raise ApplicationError("A training run of this project is already queued or running.", status=status.HTTP_409_CONFLICT)
+    training_run_slot_claim(project=project)
     run = TrainingRun.objects.create(
         project=project, trigger=TrainingTrigger.BOOTSTRAP, task_name=BOOTSTRAP_TASK,
         config={"bootstrap": bootstrap or {}, "first_batch": first_batch, "held_out": held_out},

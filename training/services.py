@@ -103,6 +103,15 @@ def training_config_resolve(*, project, config=None) -> dict:
     return {name: value for name, value in resolved.to_dict().items() if name not in RESERVED_CONFIG_KEYS}
 
 
+def training_run_slot_claim(*, project) -> None:
+    """Inside the transaction that creates a run: lock the project (concurrent launches queue up here) and
+    refuse a second queued or running run with a 409."""
+    Project.objects.select_for_update().filter(pk=project.pk).first()
+    if training_run_active_exists(project=project):
+        raise ApplicationError("A training run of this project is already queued or running.",
+                               status=status.HTTP_409_CONFLICT)
+
+
 @transaction.atomic
 def training_run_create(*, project, base_checkpoint=None, config=None, trigger=TrainingTrigger.MANUAL,
                         created_by=None) -> TrainingRun:
@@ -110,9 +119,7 @@ def training_run_create(*, project, base_checkpoint=None, config=None, trigger=T
     with its settings resolved now (``training_config_resolve``): the worker reads them as they were at launch."""
     resolved = training_config_resolve(project=project, config=config)
     base_checkpoint = _checkpoint_of_project(project=project, checkpoint=base_checkpoint, field="base_checkpoint")
-    Project.objects.select_for_update().filter(pk=project.pk).first()  # concurrent launches queue up here
-    if training_run_active_exists(project=project):
-        raise ApplicationError("A training run of this project is already queued or running.", status=status.HTTP_409_CONFLICT)
+    training_run_slot_claim(project=project)
     run = TrainingRun.objects.create(project=project, base_checkpoint=base_checkpoint, config=resolved,
                                      trigger=trigger, created_by=created_by)
     job_enqueue(run)
