@@ -41,6 +41,13 @@ def job_enqueue(job) -> None:
     transaction.on_commit(lambda: job_send(job))
 
 
+def task_enqueue(task_name, *args, robust=False) -> None:
+    """Send a task that is no job by name once the current transaction commits (a worker must see what it
+    wrote); ``robust`` logs a broker's refusal instead of raising it. The queue is ``CELERY_TASK_ROUTES``'s
+    choice (the default queue unless routed)."""
+    transaction.on_commit(lambda: current_app.signature(task_name, args=args).apply_async(), robust=robust)
+
+
 @contextmanager
 def job_beating(job, *, every=BEAT_EVERY):
     """Beat ``job`` from a thread while the body runs, so the lost-worker check only fails jobs whose

@@ -14,7 +14,6 @@ annotation calls for, and is safe to run any number of times:
 import logging
 from datetime import timedelta
 
-from celery import current_app
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -29,6 +28,7 @@ from annotate.models import (
     RecordTrigger,
 )
 from config.errors import ApplicationError
+from jobs.services import task_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -40,15 +40,12 @@ CONTENT_FIELDS = (
 
 
 def record_sync_enqueue(*, annotation_id: int) -> None:
-    """Sync the annotation's record in a worker (queue ``default``) once the current transaction commits.
+    """Sync the annotation's record in a worker once the current transaction commits.
 
     A broker that refuses the message is logged, not raised: the annotation is stored by then and the
     request must not fail; ``records_sync_missing`` (beat) catches up later."""
     # By name: the task module imports these services, so they don't import it back.
-    transaction.on_commit(
-        lambda: current_app.signature(SYNC_TASK, args=(annotation_id,)).apply_async(queue="default"),
-        robust=True,
-    )
+    task_enqueue(SYNC_TASK, annotation_id, robust=True)
 
 
 def records_sync_missing(*, settled=timedelta(minutes=5), limit=1000) -> int:

@@ -10,7 +10,7 @@ from config.errors import ApplicationError
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name=SYNC_TASK, queue="default", autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+@shared_task(name=SYNC_TASK, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
 def preference_record_sync(annotation_id):
     """Bring the annotation's record to its current state; returns the record id (or ``None``)."""
     try:
@@ -21,7 +21,7 @@ def preference_record_sync(annotation_id):
     return record.pk if record is not None else None
 
 
-@shared_task(name="annotate.tasks.records.preference_records_sync_missing", queue="default")
+@shared_task(name="annotate.tasks.records.preference_records_sync_missing")
 def preference_records_sync_missing():
     """Beat: build the records whose sync message was lost; returns how many."""
     return records_sync_missing()
