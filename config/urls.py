@@ -1,7 +1,8 @@
 from django.contrib import admin
-from django.urls import include, path, register_converter
+from django.urls import include, path, re_path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from config.errors import API_NOT_FOUND, api_not_found
 from config.fields import IdConverter
 from config.health import healthz
 
@@ -16,5 +17,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/", include("annotate.urls")),
     path("api/", include("training.urls")),
+    re_path(r"^api/", api_not_found, name=API_NOT_FOUND),
     path("", include("frontend.urls")),
 ]
