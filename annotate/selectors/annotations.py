@@ -1,8 +1,9 @@
 """Reads of annotations, each limited to what the caller may see.
 
-An annotator sees their own annotations; a reviewer (or a project's manager)
-also every annotation of the projects they review; staff all. Anything else
-is "not found".
+An annotator sees their own annotations in the projects they are a member of;
+a reviewer (or a project's manager) also every annotation of the projects they
+review; staff all. Anything else (a project one was removed from included) is
+"not found".
 """
 from django.db.models import Min, Q
 from django.shortcuts import get_object_or_404
@@ -26,8 +27,10 @@ def _with_related(queryset):
 def annotation_visible(*, user):
     annotations = Annotation.objects.all()
     if not user_is_manager(user):
-        reviewed = Membership.objects.filter(user=user, role__in=(Role.REVIEWER, Role.MANAGER)).values("project_id")
-        annotations = annotations.filter(Q(annotator=user) | Q(task__response__prompt__project_id__in=reviewed))
+        member_of = Membership.objects.filter(user=user).values("project_id")
+        reviewed = member_of.filter(role__in=(Role.REVIEWER, Role.MANAGER))
+        annotations = annotations.filter(task__response__prompt__project_id__in=member_of).filter(
+            Q(annotator=user) | Q(task__response__prompt__project_id__in=reviewed))
     return _with_related(annotations)
 
 

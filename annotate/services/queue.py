@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotate.models import Annotation, AnnotationStatus, AnnotationTask
-from annotate.selectors.tasks import task_available, task_held
+from annotate.selectors.tasks import task_available, task_check_member, task_held
 from config.errors import ApplicationError
 
 
@@ -50,6 +50,7 @@ def task_lock_leased(*, user, task_id) -> AnnotationTask:
     )
     if task is None:
         raise ApplicationError(f"No open task {task_id} leased to you.", status=404)
+    task_check_member(user=user, task=task)
     return task
 
 
