@@ -1,8 +1,10 @@
 """Settings, all read from the environment (see README "Configuration").
 
-With no variable set this is the embedded default: SQLite under ``DATA_DIR``,
-Celery's filesystem transport, a generated secret key. Production sets
-``DEBUG=0``, ``SECRET_KEY``, ``ALLOWED_HOSTS``, ``DATABASE_URL`` and
+DEBUG is off unless ``DEBUG=1``; off, ``SECRET_KEY`` and ``ALLOWED_HOSTS`` are
+required and cookies and redirects expect TLS. The embedded default
+(``scripts/start.sh``, local plain HTTP) sets ``DEBUG=1``: SQLite under
+``DATA_DIR``, Celery's filesystem transport, a generated secret key.
+Production sets ``SECRET_KEY``, ``ALLOWED_HOSTS``, ``DATABASE_URL`` and
 ``CELERY_BROKER_URL``.
 """
 import os
@@ -14,7 +16,7 @@ from config.env import database_from_url, env_bool, env_int, env_list, secret_ke
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DATA_DIR", BASE_DIR / "var")).resolve()
 
-DEBUG = env_bool("DEBUG", True)
+DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = secret_key(DATA_DIR, DEBUG)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
