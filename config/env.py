@@ -22,6 +22,11 @@ def env_int(name, default):
     return int(value) if value else default
 
 
+def env_limits(prefix, defaults):
+    """``defaults`` (``{name: int}``), each overridden by ``<prefix>_<NAME>`` (``TRAINING_LIMIT_EPOCHS``)."""
+    return {name: env_int(f"{prefix}_{name.upper()}", value) for name, value in defaults.items()}
+
+
 def env_list(name, default=""):
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 

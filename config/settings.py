@@ -11,7 +11,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-from config.env import database_from_url, env_bool, env_int, env_list, secret_key, sqlite_database
+from config.env import database_from_url, env_bool, env_int, env_limits, env_list, secret_key, sqlite_database
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DATA_DIR", BASE_DIR / "var")).resolve()
@@ -157,6 +157,13 @@ SPECTACULAR_SETTINGS = {
     # No validator badge: Swagger UI would send the schema's URL to validator.swagger.io.
     "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
+
+# The largest jobs a client may ask for (training/services.py job_size_check): past one, a 400 naming the field.
+GENERATION_LIMITS = env_limits("GENERATION_LIMIT", {"max_new_tokens": 2048, "samples_per_prompt": 16, "batch_size": 256})
+TRAINING_LIMITS = env_limits("TRAINING_LIMIT", {
+    "epochs": 100, "max_steps": 100_000, "batch_size": 256, "grad_accum": 256, "max_completion_tokens": 8192,
+    "lora_r": 1024, "num_workers": 16,
+})
 
 # Celery: the embedded default uses the filesystem transport under DATA_DIR.
 BROKER_DIR = DATA_DIR / "broker"
