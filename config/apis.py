@@ -16,8 +16,8 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.errors import ApplicationError
 from config.auth import token_expires_at, token_get_or_rotate, token_revoke
+from config.errors import ApplicationError
 
 
 class TokenOutputSerializer(serializers.Serializer):

@@ -159,7 +159,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 # The largest jobs a client may ask for (training/services.py job_size_check): past one, a 400 naming the field.
-GENERATION_LIMITS = env_limits("GENERATION_LIMIT", {"max_new_tokens": 2048, "samples_per_prompt": 16, "batch_size": 256})
+GENERATION_LIMITS = env_limits("GENERATION_LIMIT", {
+    "max_new_tokens": 2048, "samples_per_prompt": 16, "batch_size": 256,
+})
 TRAINING_LIMITS = env_limits("TRAINING_LIMIT", {
     "epochs": 100, "max_steps": 100_000, "batch_size": 256, "grad_accum": 256, "max_completion_tokens": 8192,
     "lora_r": 1024, "num_workers": 16,

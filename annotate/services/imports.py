@@ -67,7 +67,8 @@ def _cell_chars(column):
 
 def _check_length(value, column, where):
     if len(value) > (limit := _cell_chars(column)):
-        raise _bad(f"{where}: `{column}` has {len(value)} characters; the limit is {limit} (from IMPORT_MAX_TEXT_CHARS).")
+        raise _bad(f"{where}: `{column}` has {len(value)} characters; the limit is {limit} "
+                   "(from IMPORT_MAX_TEXT_CHARS).")
 
 
 def _check_rows(rows):

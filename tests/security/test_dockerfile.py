@@ -12,8 +12,10 @@ import sys
 from tests.conftest import ROOT
 
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
-INSTRUCTIONS = [line.strip() for line in re.sub(r"\\\n", " ", DOCKERFILE).splitlines() if line.strip()[:1] not in ("", "#")]
-IMAGE_ENV = dict(token.split("=", 1) for line in INSTRUCTIONS if line.startswith("ENV ") for token in shlex.split(line[4:]))
+LINES = [line.strip() for line in re.sub(r"\\\n", " ", DOCKERFILE).splitlines()]  # continuation lines joined
+INSTRUCTIONS = [line for line in LINES if line[:1] not in ("", "#")]
+IMAGE_ENV = dict(token.split("=", 1)
+                 for line in INSTRUCTIONS if line.startswith("ENV ") for token in shlex.split(line[4:]))
 
 
 def test_the_image_does_not_turn_debug_on():
@@ -30,11 +32,12 @@ def test_the_running_image_finds_the_static_files_its_build_collected(tmp_path):
     env.update(IMAGE_ENV, DATA_DIR=str(tmp_path / "data"), STATIC_ROOT=str(tmp_path / "static"),
                PATH=f"{os.path.dirname(sys.executable)}:{env['PATH']}")
     build = next(line[4:] for line in INSTRUCTIONS if line.startswith("RUN ") and "collectstatic" in line)
-    built = subprocess.run(["bash", "-c", build], cwd=ROOT, env=env, capture_output=True, text=True)
+    built = subprocess.run(["bash", "-c", build], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     assert built.returncode == 0, built.stderr
     run = dict(env, SECRET_KEY="k" * 64, ALLOWED_HOSTS="example.org")
-    show = "import django; django.setup(); from django.templatetags.static import static; print(static('frontend/dashboard.js'))"
-    shown = subprocess.run([sys.executable, "-c", show], cwd=ROOT, env=dict(run, DJANGO_SETTINGS_MODULE="config.settings"),
-                           capture_output=True, text=True)
+    show = ("import django; django.setup(); from django.templatetags.static import static; "
+            "print(static('frontend/dashboard.js'))")
+    run["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    shown = subprocess.run([sys.executable, "-c", show], cwd=ROOT, env=run, capture_output=True, text=True, check=False)
     assert shown.returncode == 0, shown.stderr
     assert re.fullmatch(r"/static/frontend/dashboard\.[0-9a-f]{12}\.js", shown.stdout.strip())

@@ -47,7 +47,8 @@ def rlaifv_parquet(**texts):
 @pytest.mark.parametrize("depth", [1_000, 100_000])
 def test_deeply_nested_text_json_is_a_400(depth, settings):
     """A RecursionError in the JSON decoder was a 500."""
-    nested = json.dumps({"question": "q", "chosen": "c", "rejected": "r", "x": None}).replace("null", "[" * depth + "]" * depth)
+    nested = json.dumps({"question": "q", "chosen": "c", "rejected": "r", "x": None})
+    nested = nested.replace("null", "[" * depth + "]" * depth)
     assert_refused(post_import(rlhfv_parquet(text=nested)), "Row 1", "`text` is nested too deeply", settings=settings)
 
 

@@ -84,5 +84,5 @@ def test_the_environment_sets_them(tmp_path):
     env.pop("DATABASE_URL", None)
     show = ("import django; django.setup(); from django.conf import settings as s; "
             "print(s.TRAINING_LIMITS['epochs'], s.GENERATION_LIMITS['max_new_tokens'])")
-    shown = subprocess.run([sys.executable, "-c", show], cwd=ROOT, env=env, capture_output=True, text=True)
+    shown = subprocess.run([sys.executable, "-c", show], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     assert shown.stdout.split() == ["7", "99"], shown.stderr

@@ -97,7 +97,7 @@ def token_client(key):
 
 def test_a_token_expires_after_api_token_ttl(settings):
     user = make_user(username="victim")
-    logged_in, answer = token_login(PASSWORD)
+    answer = token_login(PASSWORD)[1]
     key = answer.json()["token"]
     assert token_client(key).get("/api/projects/").status_code == 200
     expires_at = Token.objects.get(key=key).created + settings.API_TOKEN_TTL
