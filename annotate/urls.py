@@ -1,5 +1,4 @@
 from django.urls import path
-from rest_framework.authtoken.views import obtain_auth_token
 
 from annotate.apis.agreement import ProjectAgreementApi
 from annotate.apis.annotations import AnnotationDetailApi, AnnotationListCreateApi
@@ -10,7 +9,6 @@ from annotate.apis.exchange import ExportApi, ExportJobDetailApi, ExportJobDownl
 
 
 urlpatterns = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
     path("projects/", ProjectListApi.as_view(), name="project-list"),
     path("projects/<id:project_id>/agreement/", ProjectAgreementApi.as_view(), name="project-agreement"),
     path("tasks/next/", TaskNextApi.as_view(), name="task-next"),

@@ -249,6 +249,7 @@ def main():
     os.environ.setdefault("DATABASE_URL", DEFAULT_DB)
     os.environ.setdefault("DATA_DIR", str(ROOT / "var" / "bench-export"))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("DEBUG", "1")  # this process: development settings (a generated key); the server is DEBUG=0
     if sys.argv[1:2] == ["--baseline"]:
         print(json.dumps(in_memory_export(int(sys.argv[2]))))
         return

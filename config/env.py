@@ -17,6 +17,16 @@ def env_bool(name, default=False):
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def env_int(name, default):
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+def env_limits(prefix, defaults):
+    """``defaults`` (``{name: int}``), each overridden by ``<prefix>_<NAME>`` (``TRAINING_LIMIT_EPOCHS``)."""
+    return {name: env_int(f"{prefix}_{name.upper()}", value) for name, value in defaults.items()}
+
+
 def env_list(name, default=""):
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 

@@ -8,10 +8,15 @@ from django.core.exceptions import (
     PermissionDenied, RequestDataTooBig, SuspiciousOperation, ValidationError as DjangoValidationError,
 )
 from django.http import Http404, JsonResponse
+from django.urls import Resolver404, resolve
 from django.views import defaults
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+
+API_NOT_FOUND = "api-not-found"
 
 
 class BodyTooLarge(exceptions.APIException):
@@ -60,10 +65,27 @@ def _is_api(request) -> bool:
     return request.path.startswith("/api/")
 
 
+def _is_endpoint(path) -> bool:
+    try:
+        return resolve(path).url_name != API_NOT_FOUND
+    except Resolver404:
+        return False
+
+
+@csrf_exempt  # it changes nothing; CSRF's HTML 403 would hide the JSON 404 from a POST
+def api_not_found(request):
+    """The last ``/api/`` route: an unknown path answers 404 in the API's error shape whatever DEBUG is
+    (``handler404`` alone is skipped with DEBUG on, which shows Django's HTML page listing every route)."""
+    message = f"No endpoint {request.path}."
+    if not request.path.endswith("/") and _is_endpoint(f"{request.path}/"):  # APPEND_SLASH cannot redirect a POST
+        message = f"No endpoint {request.path}; the endpoint is {request.path}/ (with the slash)."
+    return JsonResponse({"error": message, "fields": {}}, status=status.HTTP_404_NOT_FOUND)
+
+
 def page_not_found(request, exception):
-    """``handler404``: an unknown ``/api/`` path answers in the API's error shape, other paths Django's page."""
+    """``handler404``: a 404 raised under ``/api/`` answers in the API's error shape, other paths Django's page."""
     if _is_api(request):
-        return JsonResponse({"error": f"No endpoint {request.path}.", "fields": {}}, status=status.HTTP_404_NOT_FOUND)
+        return api_not_found(request)
     return defaults.page_not_found(request, exception)
 
 

@@ -1,20 +1,22 @@
 """Settings, all read from the environment (see README "Configuration").
 
-With no variable set this is the embedded default: SQLite under ``DATA_DIR``,
-Celery's filesystem transport, a generated secret key. Production sets
-``DEBUG=0``, ``SECRET_KEY``, ``ALLOWED_HOSTS``, ``DATABASE_URL`` and
+DEBUG is off unless ``DEBUG=1``; off, ``SECRET_KEY`` and ``ALLOWED_HOSTS`` are
+required and cookies and redirects expect TLS. The embedded default
+(``scripts/start.sh``, local plain HTTP) sets ``DEBUG=1``: SQLite under
+``DATA_DIR``, Celery's filesystem transport, a generated secret key.
+Production sets ``SECRET_KEY``, ``ALLOWED_HOSTS``, ``DATABASE_URL`` and
 ``CELERY_BROKER_URL``.
 """
 import os
 from datetime import timedelta
 from pathlib import Path
 
-from config.env import database_from_url, env_bool, env_list, secret_key, sqlite_database
+from config.env import database_from_url, env_bool, env_int, env_limits, env_list, secret_key, sqlite_database
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DATA_DIR", BASE_DIR / "var")).resolve()
 
-DEBUG = env_bool("DEBUG", True)
+DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = secret_key(DATA_DIR, DEBUG)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -29,6 +31,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI from our own static files, not a CDN
+    "axes",
     "django_celery_results",
     "django_celery_beat",
     # Imports point one way: jobs <- annotate <- training <- demo (tests/platform/test_import_direction.py).
@@ -48,6 +52,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: it turns a login refused during a lockout into a 429
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -80,6 +85,15 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+# Every password login (/api/auth/token/, /login/, /admin/login/) goes through authenticate(), where django-axes
+# counts failures per username and client address; past the limit even the right password is refused for the
+# cool-off (each failure meanwhile restarts it), and a success clears the count.
+AUTHENTICATION_BACKENDS = ["config.auth.LoginLockoutBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+API_TOKEN_TTL = timedelta(days=env_int("API_TOKEN_TTL_DAYS", 30))
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -105,13 +119,20 @@ STORAGES = {
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Dataset imports: a file past one of these is refused whole, before its pages are decompressed where the
+# parquet footer tells (annotate/services/imports.py).
+IMPORT_MAX_ROWS = env_int("IMPORT_MAX_ROWS", 1_000_000)
+IMPORT_MAX_TEXT_CHARS = env_int("IMPORT_MAX_TEXT_CHARS", 10_000)
+IMPORT_MAX_DECOMPRESSED_BYTES = env_int("IMPORT_MAX_DECOMPRESSED_BYTES", 4 * 1024**3)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "config.auth.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON only: the browsable API's forms need a queryset our APIViews don't declare (an HTML GET was a 500).
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "config.parsers.DepthSafeJSONParser",
         "rest_framework.parsers.FormParser",
@@ -130,7 +151,21 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "ENUM_NAME_OVERRIDES": {"JobStatusEnum": "jobs.models.JobStatus"},
     "PATH_CONVERTER_OVERRIDES": {"id": int},
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No validator badge: Swagger UI would send the schema's URL to validator.swagger.io.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
+
+# The largest jobs a client may ask for (training/services.py job_size_check): past one, a 400 naming the field.
+GENERATION_LIMITS = env_limits("GENERATION_LIMIT", {
+    "max_new_tokens": 2048, "samples_per_prompt": 16, "batch_size": 256,
+})
+TRAINING_LIMITS = env_limits("TRAINING_LIMIT", {
+    "epochs": 100, "max_steps": 100_000, "batch_size": 256, "grad_accum": 256, "max_completion_tokens": 8192,
+    "lora_r": 1024, "num_workers": 16,
+})
 
 # Celery: the embedded default uses the filesystem transport under DATA_DIR.
 BROKER_DIR = DATA_DIR / "broker"
@@ -186,4 +221,5 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {"axes.apps": {"level": "WARNING"}},  # its version banner on every manage.py command
 }

@@ -9,6 +9,9 @@ ensure_venv requirements.txt
 
 PORT=${PORT:-8000}
 export DATA_DIR=${DATA_DIR:-$ROOT/var}
+# Plain HTTP on 127.0.0.1 only: development settings (a generated key, no TLS redirect or secure-only
+# cookies). DEBUG is off by default everywhere else (README "Configuration").
+export DEBUG=${DEBUG:-1}
 mkdir -p "$DATA_DIR/logs"
 
 python manage.py migrate --noinput >"$DATA_DIR/logs/migrate.log"

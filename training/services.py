@@ -78,6 +78,15 @@ def _dataclass_from_json(cls, data, *, field):
         raise ApplicationError(f"Invalid {field}: {exc}", fields={field: [str(exc)]}) from exc
 
 
+def job_size_check(values, *, limits, field):
+    """A 400 naming ``<field>.<key>`` for each value of ``values`` above its limit in ``limits``
+    (``settings.TRAINING_LIMITS``, ``settings.GENERATION_LIMITS``): the largest job a client may ask for."""
+    errors = {f"{field}.{name}": [f"At most {limit} on this platform, got {values[name]}."]
+              for name, limit in limits.items() if values.get(name) is not None and values[name] > limit}
+    if errors:
+        raise ApplicationError(f"Invalid input: {', '.join(errors)}", fields=errors)
+
+
 def training_config_check(config):
     """Raise ApplicationError naming ``config`` unless it is a valid set of training.ddpo overrides."""
     if not isinstance(config, dict):
@@ -118,6 +127,7 @@ def training_run_create(*, project, base_checkpoint=None, config=None, trigger=T
     """Queue a DDPO run of the project's active records from ``base_checkpoint`` (default: the active one),
     with its settings resolved now (``training_config_resolve``): the worker reads them as they were at launch."""
     resolved = training_config_resolve(project=project, config=config)
+    job_size_check(resolved, limits=settings.TRAINING_LIMITS, field="config")
     base_checkpoint = _checkpoint_of_project(project=project, checkpoint=base_checkpoint, field="base_checkpoint")
     training_run_slot_claim(project=project)
     run = TrainingRun.objects.create(project=project, base_checkpoint=base_checkpoint, config=resolved,
@@ -284,6 +294,7 @@ def generation_batch_create(*, project, checkpoint=None, prompt_ids=None, limit=
     if limit is not None and limit < 1:
         raise ApplicationError("limit must be at least 1.", fields={"limit": [f"Must be at least 1, got {limit}."]})
     params = _dataclass_from_json(SamplingParams, params or {}, field="params").to_dict()
+    job_size_check(params, limits=settings.GENERATION_LIMITS, field="params")
     checkpoint = _checkpoint_of_project(project=project, checkpoint=checkpoint, field="checkpoint")
     prompts = _batch_prompts(project=project, checkpoint=checkpoint, prompt_ids=prompt_ids, limit=limit)
     if not prompts:

@@ -1,8 +1,9 @@
 """Reads of annotations, each limited to what the caller may see.
 
-An annotator sees their own annotations; a reviewer (or a project's manager)
-also every annotation of the projects they review; staff all. Anything else
-is "not found".
+An annotator sees their own annotations in the projects they are a member of;
+a reviewer (or a project's manager) also every annotation of the projects they
+review; staff all. Anything else (a project one was removed from included) is
+"not found".
 """
 from django.db.models import Min, Q
 from django.shortcuts import get_object_or_404
@@ -25,9 +26,11 @@ def _with_related(queryset):
 
 def annotation_visible(*, user):
     annotations = Annotation.objects.all()
-    reviewed = project_ids_with_role(user=user, roles=REVIEWERS)
-    if reviewed is not None:
-        annotations = annotations.filter(Q(annotator=user) | Q(task__response__prompt__project_id__in=reviewed))
+    member_of = project_ids_with_role(user=user)
+    if member_of is not None:
+        reviewed = project_ids_with_role(user=user, roles=REVIEWERS)
+        annotations = annotations.filter(task__response__prompt__project_id__in=member_of).filter(
+            Q(annotator=user) | Q(task__response__prompt__project_id__in=reviewed))
     return _with_related(annotations)
 
 

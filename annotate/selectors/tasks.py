@@ -2,9 +2,12 @@
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from rest_framework import status
 
 from annotate.models import Annotation, AnnotationStatus, AnnotationTask
+from annotate.roles import user_project_role
 from annotate.selectors.annotations import annotation_list
+from config.errors import ApplicationError
 
 DONE_STATUSES = (AnnotationStatus.SUBMITTED, AnnotationStatus.ACCEPTED, AnnotationStatus.REJECTED)
 
@@ -36,10 +39,21 @@ def task_held(*, user, project):
     ).order_by("lease_expires_at")
 
 
+def task_check_member(*, user, task):
+    """404 unless ``user`` is a member of the task's project: someone removed from it keeps no right to the slot
+    they held (its lease is still theirs until someone else takes it)."""
+    if user_project_role(user=user, project_id=task.response.prompt.project_id) is None:
+        raise ApplicationError(f"No task {task.pk} of yours: you are not a member of its project.",
+                               fields={"task": ["Not a member of its project."]}, status=status.HTTP_404_NOT_FOUND)
+
+
 def task_get_leased(*, user, task_id):
-    """A task the caller holds, with what the task JSON shows; 404 for anyone else's or a finished one."""
+    """A task the caller holds, with what the task JSON shows; 404 for anyone else's, a finished one, or one in a
+    project the caller is no longer a member of."""
     queryset = AnnotationTask.objects.select_related("response__prompt__image", "response__prompt__project")
-    return get_object_or_404(queryset, pk=task_id, leased_to=user, status=AnnotationTask.Status.OPEN)
+    task = get_object_or_404(queryset, pk=task_id, leased_to=user, status=AnnotationTask.Status.OPEN)
+    task_check_member(user=user, task=task)
+    return task
 
 
 def _sent_back_to(user):

@@ -14,6 +14,7 @@ from rest_framework import status
 
 from training.ddpo.alignment import SegmentError, apply_segments, segment_errors
 from annotate.models import Annotation, AnnotationStatus, AnnotationTask, Segment
+from annotate.selectors.tasks import task_check_member
 from annotate.services.queue import task_release
 from annotate.services.records import record_sync_enqueue
 from config.errors import ApplicationError
@@ -130,7 +131,8 @@ def _task_lock(task_id):
 
 
 def _check_writable(*, user, task, annotation):
-    """409 once the caller's annotation is final, 400 naming ``task`` when they don't hold the slot.
+    """409 once the caller's annotation is final, 400 naming ``task`` when they don't hold the slot, 404 when they
+    hold it but are no longer a member of its project.
 
     A rejected annotation is not final: its slot came back to the annotator to fix (``annotation_reject``).
     """
@@ -142,6 +144,7 @@ def _check_writable(*, user, task, annotation):
         )
     if task.leased_to_id != user.pk or task.status != AnnotationTask.Status.OPEN:
         raise _not_leased(task.pk)
+    task_check_member(user=user, task=task)
 
 
 @transaction.atomic

@@ -7,6 +7,12 @@ never read from the server's disk (``image_path`` is only recorded). A row
 is keyed by a hash of its content, so importing a file twice adds nothing.
 Changed spans come from the file's ``segments`` column when it has one (our
 own exports), else from ``alignment_from_diff``.
+
+Sizes are bounded by settings (``IMPORT_MAX_ROWS``, ``IMPORT_MAX_TEXT_CHARS``,
+``IMPORT_MAX_DECOMPRESSED_BYTES``): the parquet footer's uncompressed sizes
+are checked before any page is decompressed, so a small compressed file that
+expands to gigabytes is refused without being read; each cell is checked again
+as it is read (a footer can lie about sizes).
 """
 import hashlib
 import io
@@ -18,6 +24,7 @@ from typing import NamedTuple
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
@@ -33,6 +40,7 @@ MAX_IMAGE_PIXELS = 40_000_000  # decompression bombs: a small file that decodes 
 BATCH_ROWS = 256
 TEXT_KEYS = ("question", "chosen", "rejected")
 ORIGIN_COLUMNS = ("ds_name", "origin_dataset", "origin_split", "idx", "image_path")
+STRING_COLUMNS = (*TEXT_KEYS, "text", *ORIGIN_COLUMNS)
 
 
 class ImportResult(NamedTuple):
@@ -52,6 +60,41 @@ def _open(file):
         raise _bad(f"Not a parquet file: {error}")
 
 
+def _cell_chars(column):
+    """The most characters a cell of ``column`` may hold: one text, or in RLHF-V's ``text`` three texts as
+    JSON, each character escaped to at most 12 (a surrogate pair as two ``\\uXXXX``), plus the keys."""
+    return 3 * 12 * settings.IMPORT_MAX_TEXT_CHARS + 1024 if column == "text" else settings.IMPORT_MAX_TEXT_CHARS
+
+
+def _check_length(value, column, where):
+    if len(value) > (limit := _cell_chars(column)):
+        raise _bad(f"{where}: `{column}` has {len(value)} characters; the limit is {limit} "
+                   "(from IMPORT_MAX_TEXT_CHARS).")
+
+
+def _check_rows(rows):
+    if rows > settings.IMPORT_MAX_ROWS:
+        raise _bad(f"The file has more than {settings.IMPORT_MAX_ROWS} rows (IMPORT_MAX_ROWS).")
+
+
+def _check_sizes(metadata):
+    """Refuse a file by its footer: too many rows, too many bytes once decompressed, or a string column
+    larger than its rows' texts can be (what one cell decompressing to gigabytes looks like)."""
+    _check_rows(metadata.num_rows)
+    chunks = [(index, metadata.row_group(index)) for index in range(metadata.num_row_groups)]
+    chunks = [(index, group.num_rows, group.column(i)) for index, group in chunks for i in range(group.num_columns)]
+    total = sum(chunk.total_uncompressed_size for _, _, chunk in chunks)
+    if total > settings.IMPORT_MAX_DECOMPRESSED_BYTES:
+        raise _bad(f"The file decompresses to {total} bytes; the limit is {settings.IMPORT_MAX_DECOMPRESSED_BYTES} "
+                   "(IMPORT_MAX_DECOMPRESSED_BYTES).")
+    for index, rows, chunk in chunks:
+        column, size = chunk.path_in_schema, chunk.total_uncompressed_size
+        # At most 4 bytes a character in UTF-8 and 4 of length a value, plus a page header's worth.
+        if column in STRING_COLUMNS and size > rows * (4 * _cell_chars(column) + 4) + 4096:
+            raise _bad(f"Column `{column}` of row group {index} decompresses to {size} bytes, more than "
+                       f"{rows} row(s) of at most IMPORT_MAX_TEXT_CHARS characters can hold.")
+
+
 def _check_columns(names):
     missing = [] if "image" in names else ["image"]
     if "text" not in names:
@@ -63,10 +106,14 @@ def _check_columns(names):
 
 def _texts(row, where):
     if "text" in row:
+        if isinstance(row["text"], (str, bytes)):
+            _check_length(row["text"], "text", where)
         try:
             text = json.loads(row["text"])
         except (TypeError, ValueError) as error:
             raise _bad(f"{where}: `text` is not JSON ({error}).")
+        except RecursionError:
+            raise _bad(f"{where}: `text` is nested too deeply to be the JSON of a question and two answers.") from None
         if not isinstance(text, dict):
             raise _bad(f"{where}: `text` is not a JSON object.")
     else:
@@ -77,6 +124,7 @@ def _texts(row, where):
             raise _bad(f"{where}: {what} (or it is not a string).")
         if problem := unstorable_text(text[key]):
             raise _bad(f"{where}: `{key}`: {problem}")
+        _check_length(text[key], key, where)
     return tuple(text[key] for key in TEXT_KEYS)
 
 
@@ -135,8 +183,11 @@ def _parse(row, where):
     origin = {key: row[key] if isinstance(row[key], str) or key == "idx" and is_int64(row[key]) else str(row[key])
               for key in ORIGIN_COLUMNS if row.get(key) is not None}
     for key, value in origin.items():
-        if isinstance(value, str) and (problem := unstorable_text(value)):
+        if not isinstance(value, str):
+            continue
+        if problem := unstorable_text(value):
             raise _bad(f"{where}: `{key}`: {problem}")
+        _check_length(value, key, where)
     _check_path(origin.get("image_path"), where)
     image = _image(row["image"], where)
     key = hashlib.sha256(json.dumps([image[1], question, chosen, rejected]).encode()).hexdigest()
@@ -206,6 +257,7 @@ def _import_rows(project, parquet, saved, on_rows):
     seen = set(PreferenceRecord.objects.filter(project=project).exclude(import_key="").values_list("import_key", flat=True))
     total, done, created = parquet.metadata.num_rows, 0, 0
     for batch in _batches(parquet):
+        _check_rows(done + batch.num_rows)
         fresh = []
         for offset, row in enumerate(batch.to_pylist()):
             parsed = _parse(row, f"Row {done + offset}")
@@ -224,6 +276,7 @@ def dataset_import(*, project: Project, file, on_rows: Callable[[int, int], None
     """Import an RLHF-V / RLAIF-V parquet ``file`` (path or binary file object) into ``project``, all or nothing."""
     parquet = _open(file)
     _check_columns(parquet.schema_arrow.names)
+    _check_sizes(parquet.metadata)
     saved = []
     try:
         with transaction.atomic():

@@ -12,7 +12,7 @@ from django.utils import timezone
 from rest_framework import status
 
 from annotate.models import Annotation, AnnotationStatus, AnnotationTask
-from annotate.selectors.tasks import task_available, task_held
+from annotate.selectors.tasks import task_available, task_check_member, task_held
 from config.errors import ApplicationError
 
 
@@ -51,6 +51,7 @@ def task_lock_leased(*, user, task_id) -> AnnotationTask:
     )
     if task is None:
         raise ApplicationError(f"No open task {task_id} leased to you.", status=status.HTTP_404_NOT_FOUND)
+    task_check_member(user=user, task=task)
     return task
 
 

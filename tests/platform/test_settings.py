@@ -12,6 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def manage(*args, env):
+    """``manage.py`` on the project's settings (not the test run's, which default to DEBUG=1)."""
+    env = dict(env, DJANGO_SETTINGS_MODULE="config.settings")
     return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)
 
 
@@ -52,10 +54,22 @@ def test_production_refuses_missing_secret_key(tmp_path):
     assert result.returncode != 0 and "SECRET_KEY must be set" in result.stderr
 
 
-def test_embedded_default_keeps_generated_secret_key(tmp_path):
-    """The embedded default generates a key once and reuses it."""
-    env = dict(os.environ, DATA_DIR=str(tmp_path))
+def test_debug_is_off_by_default(tmp_path):
+    """No DEBUG variable: production settings, so a missing SECRET_KEY stops every command."""
+    env = dict(os.environ, DATA_DIR=str(tmp_path), ALLOWED_HOSTS="x")
     for name in ("SECRET_KEY", "DEBUG", "DATABASE_URL"):
+        env.pop(name, None)
+    result = manage("check", env=env)
+    assert result.returncode != 0 and "SECRET_KEY must be set" in result.stderr
+    shown = manage("shell", "-c", "from django.conf import settings as s; print(s.DEBUG, s.SECURE_SSL_REDIRECT)",
+                   env=dict(env, SECRET_KEY="k" * 64))
+    assert shown.returncode == 0 and shown.stdout.splitlines()[-1] == "False True", shown.stdout + shown.stderr
+
+
+def test_embedded_default_keeps_generated_secret_key(tmp_path):
+    """The embedded default (DEBUG=1, as scripts/start.sh sets it) generates a key once and reuses it."""
+    env = dict(os.environ, DATA_DIR=str(tmp_path), DEBUG="1")
+    for name in ("SECRET_KEY", "DATABASE_URL"):
         env.pop(name, None)
     assert manage("check", env=env).returncode == 0
     key = (tmp_path / "secret_key").read_text()
