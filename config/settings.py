@@ -164,10 +164,12 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "jobs-fail-lost": {"task": "jobs.tasks.jobs_fail_lost", "schedule": timedelta(minutes=2)},
     "jobs-resend-unstarted": {"task": "jobs.tasks.jobs_resend_unstarted", "schedule": timedelta(minutes=5)},
-    "records-sync-missing": {"task": "annotate.tasks.records.preference_records_sync_missing", "schedule": timedelta(minutes=5)},
+    "records-sync-missing": {"task": "annotate.tasks.records.preference_records_sync_missing", "schedule": timedelta(minutes=1)},
     "training-auto-trigger": {"task": "training.tasks.training_auto_trigger", "schedule": timedelta(minutes=5)},
 }
 CELERY_TIMEZONE = TIME_ZONE
+# How long an annotation's sync message has to build its record before the beat sweep does it instead.
+RECORDS_SYNC_GRACE_SECONDS = int(os.environ.get("RECORDS_SYNC_GRACE_SECONDS", 60))
 
 # Production: `manage.py check --deploy` passes with DEBUG=0 behind a TLS proxy.
 if not DEBUG:
