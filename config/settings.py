@@ -146,7 +146,7 @@ if CELERY_BROKER_URL.startswith("filesystem"):
         "store_processed": False,
     }
 else:
-    # Longer than any training run, so a long task is not redelivered mid-run.
+    # Longer than any training run, so a GPU job (acks_late) is not redelivered mid-run.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 48 * 3600))}
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
@@ -156,7 +156,11 @@ CELERY_TASK_ROUTES = {
     "training.tasks.generation_batch_execute": {"queue": "gpu"},
     "demo.tasks.bootstrap_run_execute": {"queue": "gpu"},
 }
-CELERY_TASK_ACKS_LATE = True
+# Acked on receipt: a task that is no long job (record syncs, exports, beat) is lost with a killed worker
+# instead of waiting out the visibility timeout, and a sweep makes it good (records_sync_missing within
+# RECORDS_SYNC_GRACE_SECONDS, the lost-job sweeps, the next beat). The long GPU jobs opt in to acks_late in
+# their decorators: a busy worker then holds no further job, and the long timeout covers them alone.
+CELERY_TASK_ACKS_LATE = False
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
