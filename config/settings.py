@@ -156,10 +156,11 @@ CELERY_TASK_ROUTES = {
     "training.tasks.generation_batch_execute": {"queue": "gpu"},
     "demo.tasks.bootstrap_run_execute": {"queue": "gpu"},
 }
-# Acked on receipt: a task that is no long job (record syncs, exports, beat) is lost with a killed worker
-# instead of waiting out the visibility timeout, and a sweep makes it good (records_sync_missing within
-# RECORDS_SYNC_GRACE_SECONDS, the lost-job sweeps, the next beat). The long GPU jobs opt in to acks_late in
-# their decorators: a busy worker then holds no further job, and the long timeout covers them alone.
+# Acked as it starts: a task that is no long job (record syncs, exports, beat) dies with a killed worker
+# instead of waiting out the visibility timeout (as do the few it had prefetched), and a sweep makes it good
+# (records_sync_missing after RECORDS_SYNC_GRACE_SECONDS, the lost-job sweeps, the next beat). The GPU jobs
+# opt in to acks_late in their decorators: a busy worker then reserves no further job, and the long
+# timeout covers them alone.
 CELERY_TASK_ACKS_LATE = False
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

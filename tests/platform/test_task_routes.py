@@ -24,8 +24,8 @@ def test_every_task_goes_to_the_queue_its_route_names():
 
 
 def test_only_the_gpu_jobs_are_acked_late():
-    """A record sync a killed worker had taken is gone at once (the sweep rebuilds it), not held unacked for the
-    visibility timeout; a GPU job stays unacked while it runs, and is redelivered only after it."""
+    """A record sync a killed worker had started is gone at once (the sweep rebuilds it), not held unacked for
+    the visibility timeout; a GPU job stays unacked while it runs, and is redelivered only after it."""
     if settings.CELERY_BROKER_URL.startswith("redis"):  # the filesystem transport never redelivers
         assert settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] >= 48 * 3600
     assert app.conf.task_reject_on_worker_lost
