@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from annotate import models
+from annotate.services.records import project_records_resync
 
 
 class MembershipInline(admin.TabularInline):
@@ -15,6 +16,11 @@ class ProjectAdmin(admin.ModelAdmin):
     list_filter = ["record_trigger"]
     search_fields = ["name", "instructions"]
     inlines = [MembershipInline]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "record_trigger" in form.changed_data:
+            project_records_resync(project_id=obj.pk)
 
 
 @admin.register(models.Membership)
@@ -65,6 +71,7 @@ class AnnotationAdmin(admin.ModelAdmin):
     list_filter = ["status", "no_hallucination", "task__response__prompt__project"]
     search_fields = ["annotator__username", "task__response__text"]
     raw_id_fields = ["task"]
+    readonly_fields = ["record_synced_version"]
     inlines = [SegmentInline]
 
 

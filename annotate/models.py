@@ -174,6 +174,8 @@ class Annotation(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="reviewed_annotations"
     )
     version = models.PositiveIntegerField(default=1, help_text="Bumped on every write; PATCH must send the current one.")
+    record_synced_version = models.PositiveIntegerField(
+        default=0, help_text="The version its record (or the lack of one) was last synced to; beat syncs the ones behind.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
@@ -190,6 +192,10 @@ class Annotation(models.Model):
             models.CheckConstraint(condition=Q(status__in=AnnotationStatus.values), name="annotation_status_valid"),
             models.CheckConstraint(condition=Q(version__gte=1), name="annotation_version_positive"),
         ]
+        # Only the annotations whose record is not synced yet (a few in flight, drafts left idle): the beat
+        # sweep reads them newest first without scanning the rest.
+        indexes = [models.Index(fields=["updated_at"], condition=Q(record_synced_version__lt=F("version")),
+                                name="annotation_record_due_idx")]
 
     def __str__(self):
         return f"Annotation {self.pk} by {self.annotator} ({self.status})"
@@ -247,8 +253,6 @@ class PreferenceRecord(models.Model):
     source = models.CharField(max_length=16, choices=RecordSource.choices, default=RecordSource.ANNOTATION)
     status = models.CharField(max_length=16, choices=RecordStatus.choices, default=RecordStatus.ACTIVE, db_index=True)
     version = models.PositiveIntegerField(default=1)
-    annotation_version = models.PositiveIntegerField(
-        default=0, help_text="The annotation's version this record was last synced from; beat re-syncs older ones.")
     origin = models.JSONField(default=dict, blank=True, help_text="ds_name, origin_dataset, origin_split, idx, image_path.")
     import_key = models.CharField(max_length=64, blank=True, help_text="Content hash of an imported row (idempotent import).")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -179,9 +179,12 @@ if CELERY_BROKER_URL.startswith("filesystem"):
         "processed_folder": str(BROKER_DIR / "processed"),
         "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
+        # How long an idle worker waits before it looks at the folder again (kombu's default: 1 s). It also
+        # waits this long whenever its prefetch slots are full, which at 1 s held one worker to ~2 records/s.
+        "polling_interval": float(os.environ.get("CELERY_BROKER_POLLING_INTERVAL", 0.1)),
     }
 else:
-    # Longer than any training run, so a long task is not redelivered mid-run.
+    # Longer than any training run, so a GPU job (acks_late) is not redelivered mid-run.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 48 * 3600))}
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
@@ -191,7 +194,12 @@ CELERY_TASK_ROUTES = {
     "training.tasks.generation_batch_execute": {"queue": "gpu"},
     "demo.tasks.bootstrap_run_execute": {"queue": "gpu"},
 }
-CELERY_TASK_ACKS_LATE = True
+# Acked as it starts: a task that is no long job (record syncs, exports, beat) dies with a killed worker
+# instead of waiting out the visibility timeout (as do the few it had prefetched), and a sweep makes it good
+# (records_sync_missing after RECORDS_SYNC_GRACE_SECONDS, the lost-job sweeps, the next beat). The GPU jobs
+# opt in to acks_late in their decorators: a busy worker then reserves no further job, and the long
+# timeout covers them alone.
+CELERY_TASK_ACKS_LATE = False
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
@@ -199,10 +207,12 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "jobs-fail-lost": {"task": "jobs.tasks.jobs_fail_lost", "schedule": timedelta(minutes=2)},
     "jobs-resend-unstarted": {"task": "jobs.tasks.jobs_resend_unstarted", "schedule": timedelta(minutes=5)},
-    "records-sync-missing": {"task": "annotate.tasks.records.preference_records_sync_missing", "schedule": timedelta(minutes=5)},
+    "records-sync-missing": {"task": "annotate.tasks.records.preference_records_sync_missing", "schedule": timedelta(minutes=1)},
     "training-auto-trigger": {"task": "training.tasks.training_auto_trigger", "schedule": timedelta(minutes=5)},
 }
 CELERY_TIMEZONE = TIME_ZONE
+# How long an annotation's sync message has to build its record before the beat sweep does it instead.
+RECORDS_SYNC_GRACE_SECONDS = int(os.environ.get("RECORDS_SYNC_GRACE_SECONDS", 60))
 
 # Production: `manage.py check --deploy` passes with DEBUG=0 behind a TLS proxy.
 if not DEBUG:

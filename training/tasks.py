@@ -1,20 +1,21 @@
 """Celery tasks of the training app: thin, take ids, do the work in services.
 
 ``training_run_execute`` and ``generation_batch_execute`` run on queue ``gpu``
-(``CELERY_TASK_ROUTES``); the rest on ``default``.
+(``CELERY_TASK_ROUTES``); the rest on ``default``. The GPU jobs are acked late
+(``CELERY_TASK_ACKS_LATE`` says why), the rest on receipt.
 """
 from celery import shared_task
 
 from training import services
 
 
-@shared_task(name="training.tasks.training_run_execute")
+@shared_task(name="training.tasks.training_run_execute", acks_late=True)
 def training_run_execute(run_id):
     run = services.training_run_execute(run_id=run_id)
     return run and run.status
 
 
-@shared_task(name="training.tasks.generation_batch_execute")
+@shared_task(name="training.tasks.generation_batch_execute", acks_late=True)
 def generation_batch_execute(batch_id):
     batch = services.generation_batch_execute(batch_id=batch_id)
     return batch and batch.status

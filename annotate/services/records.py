@@ -14,8 +14,9 @@ annotation calls for, and is safe to run any number of times:
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from training.ddpo.alignment import SegmentError, alignment_from_diff, alignment_spans, apply_segments
@@ -48,24 +49,32 @@ def record_sync_enqueue(*, annotation_id: int) -> None:
     task_enqueue(SYNC_TASK, annotation_id, robust=True)
 
 
-def records_sync_missing(*, settled=timedelta(minutes=5), limit=1000) -> int:
-    """Sync the annotations whose sync message was lost, changed more than ``settled`` ago: those that call for
-    a record and have none, and those whose record was synced from an older version of them (a lost rebuild
-    or retirement). Newest first, at most ``limit`` a run; returns how many it synced."""
-    reached = Q(status=AnnotationStatus.ACCEPTED) | Q(
-        status=AnnotationStatus.SUBMITTED, task__response__prompt__project__record_trigger=RecordTrigger.SUBMIT)
-    never_built = reached & Q(no_hallucination=False, record__isnull=True)
-    behind = Q(record__isnull=False, record__annotation_version__lt=F("version"))
-    missing = (Annotation.objects.filter(never_built | behind, updated_at__lt=timezone.now() - settled)
-               .order_by("-updated_at").values_list("pk", flat=True)[:limit])
+def records_sync_missing(*, grace: timedelta | None = None, limit: int = 1000) -> int:
+    """Sync the annotations whose record is behind them (``record_synced_version < version``: a lost or
+    refused sync message, a worker killed while it held one) and that changed more than ``grace`` ago
+    (default ``RECORDS_SYNC_GRACE_SECONDS``), so the message sent on commit normally gets there first.
+    Newest first, at most ``limit`` a run, by the partial index ``annotation_record_due_idx``; returns how
+    many it synced."""
+    if grace is None:
+        grace = timedelta(seconds=settings.RECORDS_SYNC_GRACE_SECONDS)
+    due = (Annotation.objects.filter(record_synced_version__lt=F("version"), updated_at__lt=timezone.now() - grace)
+           .order_by("-updated_at").values_list("pk", flat=True)[:limit])
     synced = 0
-    for annotation_id in missing:
+    for annotation_id in due:
         try:
             record_sync(annotation_id=annotation_id)
             synced += 1
         except ApplicationError as error:
             logger.error("No record for annotation %s: %s", annotation_id, error.message)
     return synced
+
+
+def project_records_resync(*, project_id: int) -> int:
+    """Mark the project's submitted annotations due for the beat sweep (its record trigger changed, so they now
+    call for a record or no longer do); returns how many."""
+    return Annotation.objects.filter(
+        task__response__prompt__project_id=project_id, status=AnnotationStatus.SUBMITTED
+    ).update(record_synced_version=0)
 
 
 def _trigger_statuses(trigger):
@@ -105,16 +114,10 @@ def _record_content(annotation):
     }
 
 
-def _mark_synced(record, annotation):
-    """The record already is what the annotation calls for: note the version (its content and updated_at stay)."""
-    if record.annotation_version != annotation.version:
-        record.annotation_version = annotation.version
-        record.save(update_fields=["annotation_version"])
-
-
 @transaction.atomic
 def record_sync(*, annotation_id: int) -> PreferenceRecord | None:
-    """Create, rebuild (version + 1) or retire the annotation's record; ``None`` when it has none and needs none."""
+    """Create, rebuild (version + 1) or retire the annotation's record; ``None`` when it has none and needs none.
+    Either way the annotation is marked in step (``record_synced_version``), without touching its ``updated_at``."""
     annotation = (
         Annotation.objects.select_for_update(of=("self",))
         .select_related("task__response__prompt__project")
@@ -123,29 +126,32 @@ def record_sync(*, annotation_id: int) -> PreferenceRecord | None:
     )
     if annotation is None:
         return None
+    record = _record_bring_in_step(annotation)
+    if annotation.record_synced_version != annotation.version:
+        Annotation.objects.filter(pk=annotation.pk).update(record_synced_version=annotation.version)
+    return record
+
+
+def _record_bring_in_step(annotation):
     record = PreferenceRecord.objects.select_for_update().filter(annotation=annotation).first()
     content = _record_content(annotation)
     if content is None:
         if record is not None and record.status == RecordStatus.ACTIVE:
-            record.status, record.annotation_version = RecordStatus.RETIRED, annotation.version
-            record.save(update_fields=["status", "annotation_version", "updated_at"])
-            logger.info("Retired record %s of annotation %s", record.pk, annotation_id)
-        elif record is not None:
-            _mark_synced(record, annotation)
+            record.status = RecordStatus.RETIRED
+            record.save(update_fields=["status", "updated_at"])
+            logger.info("Retired record %s of annotation %s", record.pk, annotation.pk)
         return record
     if record is None:
-        record = PreferenceRecord.objects.create(annotation=annotation, annotation_version=annotation.version, **content)
-        logger.info("Built record %s of annotation %s", record.pk, annotation_id)
+        record = PreferenceRecord.objects.create(annotation=annotation, **content)
+        logger.info("Built record %s of annotation %s", record.pk, annotation.pk)
         return record
     if all(getattr(record, field) == value for field, value in content.items()):
-        _mark_synced(record, annotation)
         return record
     for field, value in content.items():
         setattr(record, field, value)
     record.version += 1
-    record.annotation_version = annotation.version
     record.save()
-    logger.info("Rebuilt record %s of annotation %s as version %s", record.pk, annotation_id, record.version)
+    logger.info("Rebuilt record %s of annotation %s as version %s", record.pk, annotation.pk, record.version)
     return record
 
 

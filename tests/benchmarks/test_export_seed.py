@@ -16,7 +16,7 @@ def test_plan_covers_every_column_but_the_serial_key():
     every = {f.column for f in PreferenceRecord._meta.concrete_fields} - {"id"}
     assert columns[:len(GIVEN)] == GIVEN and set(columns) == every and len(columns) == len(every)
     values = dict(zip(columns[len(GIVEN):], shared))
-    assert values["annotation_version"] == 0 and values["status"] == "active" and values["import_key"] == ""
+    assert values["version"] == 1 and values["status"] == "active" and values["import_key"] == ""
     assert values["created_at"] == values["updated_at"] == NOW and values["annotation_id"] is None
 
 

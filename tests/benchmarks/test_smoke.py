@@ -26,6 +26,7 @@ TINY = {
     "loop.py": (["--bootstrap", "{tmp}/bootstrap", "--bootstrap-steps", "5", "--rounds", "1", "--tasks", "4",
                  "--held-out", "4", "--seeds", "1", "--threads", "1", "--out", "{tmp}/loop"],
                 r"relative reduction -?\d+\.\d%$"),
+    "records_worker.py": (["--annotations", "8", "--idle-seconds", "1"], r"records/s ours / baseline: \d+\.\d+x$"),
     "export.py": (["--records", "50", "--images", "5", "--port", "{port}"],
                   r"rows/s ours over the in-memory baseline: \d+\.\d+x$"),
 }

@@ -203,7 +203,7 @@ def test_the_beat_sweep_repairs_a_lost_retirement_or_rebuild(decision, django_ca
     project = make_project(record_trigger="submit")
     annotation = make_annotation(project=project, segments=[RED_TO_GREEN])
     record_sync(annotation_id=annotation.pk)
-    assert records_sync_missing(settled=timedelta(0)) == 0  # in step with its annotation
+    assert records_sync_missing(grace=timedelta(0)) == 0  # in step with its annotation
     reviewer = make_user(role="reviewer", project=project)
     with django_capture_on_commit_callbacks(execute=False):  # the sync message is lost
         if decision == "reject":
@@ -212,10 +212,10 @@ def test_the_beat_sweep_repairs_a_lost_retirement_or_rebuild(decision, django_ca
             annotation_accept(reviewer=reviewer, annotation_id=annotation.pk,
                               segments=[{**RED_TO_GREEN, "replacement": "pink"}])
     assert PreferenceRecord.objects.get().status == "active" and PreferenceRecord.objects.get().version == 1
-    assert records_sync_missing(settled=timedelta(0)) == 1
+    assert records_sync_missing(grace=timedelta(0)) == 1
     record = PreferenceRecord.objects.get()
     if decision == "reject":
         assert record.status == "retired"
     else:
         assert (record.status, record.version, record.chosen) == ("active", 2, "There is a pink circle and a blue square.")
-    assert records_sync_missing(settled=timedelta(0)) == 0
+    assert records_sync_missing(grace=timedelta(0)) == 0

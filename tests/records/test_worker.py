@@ -74,6 +74,6 @@ def test_a_broker_down_at_submit_loses_no_record(transactional_db, process_env):
     assert shell.returncode == 0 and shell.stdout.split()[-1] == "201", shell.stderr[-2000:]
     annotation = Annotation.objects.get()
     assert annotation.status == "submitted" and not PreferenceRecord.objects.exists()
-    assert records_sync_missing(settled=timedelta(0)) == 1
+    assert records_sync_missing(grace=timedelta(0)) == 1
     assert PreferenceRecord.objects.get(annotation=annotation).chosen == "There is a green circle."
-    assert records_sync_missing(settled=timedelta(0)) == 0
+    assert records_sync_missing(grace=timedelta(0)) == 0
