@@ -46,7 +46,7 @@ def dashboard_shows_checkpoint_0(browser, base_url):
         # Steps appear once the worker has built the model (torch import, corpus, tokenizer, encoded examples:
         # 30-80 s on 2 busy cores).
         page.wait_for_function(
-            """() => [...document.querySelectorAll('#runs tr')].some(
+            r"""() => [...document.querySelectorAll('#runs tr')].some(
                    (tr) => tr.textContent.includes('bootstrap') && /running/.test(tr.textContent)
                            && /\b([1-9]\d*)\/12000\b/.test(tr.textContent))""",
             timeout=300_000,
@@ -82,7 +82,11 @@ def test_start_command_serves_login_and_healthz(tmp_path, browser):
         assert health[0] == 200 and '"status": "ok"' in health[1], output[-3000:]
         assert f"http://127.0.0.1:{port}/" in output
         assert "annotator1" in output and "manager1" in output
-        dashboard_shows_checkpoint_0(browser, f"http://127.0.0.1:{port}")
+        try:
+            dashboard_shows_checkpoint_0(browser, f"http://127.0.0.1:{port}")
+        except Exception:
+            worker_log = tmp_path / "data" / "logs" / "worker.log"
+            pytest.fail(f"checkpoint 0 not shown training; the worker's log:\n{worker_log.read_text()[-4000:]}")
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
