@@ -23,6 +23,18 @@ class RecordTrigger(models.TextChoices):
     ACCEPT = "accept", "When a reviewer accepts it"
 
 
+class PromotionPolicy(models.TextChoices):
+    """What happens to a checkpoint once its evaluation is in (``training.promotion``)."""
+
+    MANUAL = "manual", "Manual: a manager promotes"
+    GATE = "gate", "Automatic when the evaluation passes the gate"
+    ALWAYS = "always", "Always promote"
+
+
+# The most prompts one automatic batch may take: the generation API's own bound on ``limit``.
+MAX_BATCH_PROMPTS = 10_000
+
+
 class Project(models.Model):
     name = models.CharField(max_length=200, unique=True)
     instructions = models.TextField(blank=True)
@@ -36,6 +48,19 @@ class Project(models.Model):
         default=0, help_text="Launch training when this many new records exist (0 = never)."
     )
     max_rewrite_chars = models.PositiveIntegerField(default=2000)
+    # The loop after a run (training.promotion). The gate by default: the platform keeps going by itself,
+    # but never hands annotators a checkpoint its held-out evaluation says is worse than the one it replaces.
+    promotion_policy = models.CharField(max_length=8, choices=PromotionPolicy.choices, default=PromotionPolicy.GATE)
+    promotion_margin = models.FloatField(
+        default=0.02, help_text="Gate: held-out preference accuracy may be below the active checkpoint's by at most this.")
+    judge_margin = models.FloatField(
+        default=0.02, help_text="Gate, where a judge scores checkpoints (the shapes world): the judge's response "
+                                "hallucination rate may be above the active checkpoint's by at most this.")
+    next_batch_size = models.PositiveIntegerField(
+        default=200, help_text="Prompts the newly promoted checkpoint answers in the batch queued after a promotion.")
+    next_batch_params = models.JSONField(
+        default=dict, blank=True, help_text="Sampling of that batch (training.generation.SamplingParams fields: "
+                                            "temperature, top_p, max_new_tokens, samples_per_prompt); {} = defaults.")
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -50,6 +75,18 @@ class Project(models.Model):
                                    violation_error_message="gamma must be a finite number >= 1."),
             models.CheckConstraint(condition=Q(beta__gt=0, beta__lte=sys.float_info.max), name="project_beta_valid",
                                    violation_error_message="beta must be a finite number > 0."),
+            models.CheckConstraint(condition=Q(promotion_policy__in=PromotionPolicy.values),
+                                   name="project_promotion_policy_valid"),
+            # Both compare shares (accuracy, hallucination rate): a margin is one too.
+            models.CheckConstraint(condition=Q(promotion_margin__gte=0, promotion_margin__lte=1),
+                                   name="project_promotion_margin_valid",
+                                   violation_error_message="promotion_margin must lie in [0, 1]."),
+            models.CheckConstraint(condition=Q(judge_margin__gte=0, judge_margin__lte=1),
+                                   name="project_judge_margin_valid",
+                                   violation_error_message="judge_margin must lie in [0, 1]."),
+            models.CheckConstraint(condition=Q(next_batch_size__gte=1, next_batch_size__lte=MAX_BATCH_PROMPTS),
+                                   name="project_next_batch_size_valid",
+                                   violation_error_message=f"next_batch_size must lie in [1, {MAX_BATCH_PROMPTS}]."),
         ]
 
     def __str__(self):

@@ -1,18 +1,21 @@
-"""Training API for managers: runs (launch, follow, cancel), checkpoints (list, activate), generation batches
-(launch, follow, cancel).
+"""Training API for managers: runs (launch, follow, cancel), checkpoints (list, activate, promote, keep),
+generation batches (launch, follow, cancel), and the loop of a project (its settings, its rounds).
 
 Who may manage which project: ``ManagerApi`` (as in the exchange API); a run,
 checkpoint or batch of a project the caller does not manage answers 404.
 """
+import math
+
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from annotate.apis.base import ManagerApi, ProjectFilterSerializer
+from annotate.models import MAX_BATCH_PROMPTS, Project, PromotionPolicy
 from config.fields import IdField
-from training import selectors, services
-from training.models import GenerationBatch, ModelCheckpoint, TrainingRun
+from training import promotion, selectors, services, timeline
+from training.models import GenerationBatch, ModelCheckpoint, PromotionDecision, PromotionOutcome, TrainingRun
 
 
 def _checkpoint_input(*, user, checkpoint_id, field):
@@ -131,10 +134,10 @@ class GenerationBatchOutputSerializer(serializers.ModelSerializer):
 class GenerationBatchCreateInputSerializer(serializers.Serializer):
     project = IdField()
     checkpoint = IdField(required=False, help_text="Default: the project's active checkpoint.")
-    prompts = serializers.ListField(child=IdField(), required=False, allow_empty=False, max_length=10000,
-                                    help_text="Prompt ids (at most 10000); default: prompts the checkpoint "
-                                              "has not answered.")
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=10000,
+    prompts = serializers.ListField(child=IdField(), required=False, allow_empty=False, max_length=MAX_BATCH_PROMPTS,
+                                    help_text=f"Prompt ids (at most {MAX_BATCH_PROMPTS}); default: prompts the "
+                                              "checkpoint has not answered.")
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_BATCH_PROMPTS,
                                      help_text="How many unanswered prompts when `prompts` is not given (64).")
     params = serializers.DictField(required=False, help_text="temperature, top_p, max_new_tokens, "
                                    "samples_per_prompt, batch_size, seed")
@@ -164,3 +167,111 @@ class GenerationBatchCancelApi(ManagerApi):
     def post(self, request, batch_id):
         batch = get_object_or_404(selectors.generation_batch_list(user=request.user), pk=batch_id)
         return Response(GenerationBatchOutputSerializer(services.generation_batch_cancel(batch=batch)).data)
+
+
+# Promotion and the loop ---------------------------------------------------------------------------
+
+
+class PromotionDecisionOutputSerializer(serializers.ModelSerializer):
+    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = PromotionDecision
+        fields = ["id", "checkpoint", "parent", "outcome", "kind", "policy", "reason", "decided_by", "next_batch",
+                  "note", "created_at"]
+
+
+class PromotionOverrideInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000,
+                                   help_text="Why, in words; stored with the decision.")
+
+
+class _CheckpointOverrideApi(ManagerApi):
+    """A manager's decision on a checkpoint, recorded with the caller as ``decided_by``."""
+
+    outcome = None
+
+    @extend_schema(request=PromotionOverrideInputSerializer, responses={201: PromotionDecisionOutputSerializer})
+    def post(self, request, checkpoint_id):
+        checkpoint = get_object_or_404(selectors.checkpoint_list(user=request.user), pk=checkpoint_id)
+        data = PromotionOverrideInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        decision = promotion.checkpoint_promotion_override(checkpoint=checkpoint, outcome=self.outcome, user=request.user,
+                                                           reason=data.validated_data.get("reason", ""))
+        return Response(PromotionDecisionOutputSerializer(decision).data, status=status.HTTP_201_CREATED)
+
+
+class CheckpointPromoteApi(_CheckpointOverrideApi):
+    """Activate the checkpoint and queue its first batch (``project.next_batch_size`` unanswered prompts)."""
+
+    outcome = PromotionOutcome.PROMOTED
+
+
+class CheckpointKeepApi(_CheckpointOverrideApi):
+    """Keep the active checkpoint: the decision is recorded, nothing else changes."""
+
+    outcome = PromotionOutcome.KEPT
+
+
+def _finite(value):
+    if not math.isfinite(value):
+        raise serializers.ValidationError("Must be a finite number.")
+    return value
+
+
+class ProjectLoopSettingsSerializer(serializers.ModelSerializer):
+    """The loop's settings of a project; PATCH any of them (next_batch_params is stored resolved)."""
+
+    promotion_policy = serializers.ChoiceField(choices=PromotionPolicy.choices, required=False)
+    promotion_margin = serializers.FloatField(min_value=0, max_value=1, validators=[_finite], required=False)
+    judge_margin = serializers.FloatField(min_value=0, max_value=1, validators=[_finite], required=False)
+    next_batch_size = serializers.IntegerField(min_value=1, max_value=MAX_BATCH_PROMPTS, required=False)
+    next_batch_params = serializers.DictField(required=False, help_text="temperature, top_p, max_new_tokens, "
+                                              "samples_per_prompt, batch_size, seed (SamplingParams)")
+
+    class Meta:
+        model = Project
+        fields = ["id", "name", *promotion.LOOP_SETTINGS]
+        read_only_fields = ["id", "name"]
+        extra_kwargs = {"auto_train_threshold": {"min_value": 0, "max_value": 2**31 - 1}}
+
+
+class ProjectSettingsApi(ManagerApi):
+    """``PATCH /api/projects/<id>/``: the project's loop settings (the training app validates the sampling)."""
+
+    @extend_schema(responses=ProjectLoopSettingsSerializer)
+    def get(self, request, project_id):
+        return Response(ProjectLoopSettingsSerializer(self.manager_project(project_id)).data)
+
+    @extend_schema(request=ProjectLoopSettingsSerializer, responses=ProjectLoopSettingsSerializer)
+    def patch(self, request, project_id):
+        project = self.manager_project(project_id)
+        data = ProjectLoopSettingsSerializer(project, data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        project = promotion.project_loop_settings_update(project=project, **data.validated_data)
+        return Response(ProjectLoopSettingsSerializer(project).data)
+
+
+class LoopRoundSerializer(serializers.Serializer):
+    round = serializers.IntegerField()
+    run = serializers.DictField()
+    checkpoint = serializers.DictField(allow_null=True)
+    evaluation = serializers.DictField(allow_null=True)
+    decision = serializers.DictField(allow_null=True)
+    batch = serializers.DictField(allow_null=True)
+    tasks = serializers.DictField(child=serializers.IntegerField(), allow_null=True)
+
+
+class ProjectLoopOutputSerializer(serializers.Serializer):
+    next_round = serializers.DictField(child=serializers.IntegerField())
+    notice = serializers.CharField(allow_null=True)
+    rounds = LoopRoundSerializer(many=True)
+
+
+class ProjectLoopApi(ManagerApi):
+    """The loop of a project, one round per training run, newest first (the dashboard's timeline)."""
+
+    @extend_schema(responses=ProjectLoopOutputSerializer)
+    def get(self, request, project_id):
+        loop = timeline.project_loop(project=self.manager_project(project_id))
+        return Response(ProjectLoopOutputSerializer(loop).data)

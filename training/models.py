@@ -102,3 +102,57 @@ class GenerationBatch(Job):
 
     def __str__(self):
         return f"Generation batch {self.pk} ({self.status})"
+
+
+class PromotionOutcome(models.TextChoices):
+    PROMOTED = "promoted", "Promoted"
+    KEPT = "kept", "Kept (the active checkpoint stays)"
+    PENDING = "pending", "Waiting for a manager"
+
+
+class DecisionKind(models.TextChoices):
+    POLICY = "policy", "The project's promotion policy"
+    OVERRIDE = "override", "A manager"
+
+
+class PromotionDecision(models.Model):
+    """Whether a checkpoint replaced the active one, who or what decided it and why (``training.promotion``).
+
+    One policy decision per checkpoint, taken when its evaluation is in; a manager may add overrides after it.
+    A promotion queues the next batch from the new checkpoint: ``next_batch``, or ``note`` says why none."""
+
+    checkpoint = models.ForeignKey(ModelCheckpoint, on_delete=models.CASCADE, related_name="promotion_decisions")
+    parent = models.ForeignKey(ModelCheckpoint, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+                               help_text="The active checkpoint when decided: the one a promotion replaces.")
+    outcome = models.CharField(max_length=8, choices=PromotionOutcome.choices)
+    kind = models.CharField(max_length=8, choices=DecisionKind.choices)
+    policy = models.CharField(max_length=8, help_text="The project's promotion policy when decided.")
+    reason = models.TextField()
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   help_text="The manager of an override; none for the policy.")
+    next_batch = models.OneToOneField(GenerationBatch, on_delete=models.SET_NULL, null=True, blank=True,
+                                      related_name="promotion_decision")
+    note = models.TextField(blank=True, help_text="Why a promotion queued no next batch (e.g. the prompt pool is empty).")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # Deciding twice (a resent evaluation task) must not promote twice.
+            models.UniqueConstraint(fields=["checkpoint"], condition=models.Q(kind=DecisionKind.POLICY),
+                                    name="one_policy_decision_per_checkpoint"),
+            models.CheckConstraint(condition=models.Q(outcome__in=PromotionOutcome.values),
+                                   name="promotiondecision_outcome_valid"),
+            models.CheckConstraint(condition=models.Q(kind__in=DecisionKind.values), name="promotiondecision_kind_valid"),
+            # The policy has no user; a manager's override promotes or keeps, it never waits.
+            models.CheckConstraint(condition=models.Q(kind=DecisionKind.POLICY, decided_by__isnull=True)
+                                   | models.Q(kind=DecisionKind.OVERRIDE, outcome__in=[PromotionOutcome.PROMOTED,
+                                                                                        PromotionOutcome.KEPT]),
+                                   name="promotiondecision_policy_by_nobody_override_decides"),
+            models.CheckConstraint(condition=models.Q(next_batch__isnull=True)
+                                   | models.Q(outcome=PromotionOutcome.PROMOTED),
+                                   name="promotiondecision_batch_only_after_promotion"),
+        ]
+
+    def __str__(self):
+        return f"{self.checkpoint} {self.outcome} ({self.kind})"

@@ -3,7 +3,7 @@ from django.db.models import Q
 
 from annotate.models import PreferenceRecord, Project, Prompt, RecordSource, RecordStatus
 from annotate.roles import MANAGERS, project_ids_with_role
-from jobs.models import FINISHED
+from jobs.models import FINISHED, JobStatus
 from training.models import GenerationBatch, ModelCheckpoint, TrainingMetric, TrainingRun
 
 
@@ -80,23 +80,37 @@ def training_run_active_exists(*, project):
     return TrainingRun.objects.filter(project=project).exclude(status__in=FINISHED).exists()
 
 
-def projects_due_for_training():
-    """Projects with an auto-train threshold, an active checkpoint, no unfinished run, and enough new records.
+def records_since_last_run(*, project) -> int:
+    """Active records created after the project's last finished run (succeeded, failed or cancelled) took
+    its records, i.e. started (or was created, when it never started): records that came while a run was
+    queued were trained on by it."""
+    last = project.training_runs.filter(status__in=FINISHED).order_by("-created_at").first()
+    records = PreferenceRecord.objects.filter(project=project, status=RecordStatus.ACTIVE)
+    if last is not None:
+        records = records.filter(created_at__gt=last.started_at or last.created_at)
+    return records.count()
 
-    "New" means created after the project's last finished run (succeeded, failed or cancelled) took its
-    records, i.e. started (or was created, when it never started): a failed or cancelled run is not
-    relaunched until that many more records arrive, and records that came while a run was queued were
-    trained on by it.
+
+def checkpoint_awaiting_decision(*, project):
+    """The output of the project's newest succeeded run while nothing has decided its fate yet (its
+    evaluation is running or queued): neither active nor the subject of any promotion decision."""
+    newest = (ModelCheckpoint.objects.filter(produced_by__project=project, produced_by__status=JobStatus.SUCCEEDED)
+              .order_by("-produced_by__created_at").first())
+    if newest is None or newest.is_active or newest.promotion_decisions.exists():
+        return None
+    return newest
+
+
+def projects_due_for_training():
+    """Projects with an auto-train threshold, an active checkpoint, no unfinished run, no checkpoint awaiting
+    its promotion decision, and at least the threshold of new records (``records_since_last_run``).
+
+    The run starts from the active checkpoint when it is created: waiting for the decision makes that the
+    newly promoted one, not the one it is about to replace. A failed or cancelled run is not relaunched
+    until that many more records arrive.
     """
-    due = []
-    candidates = Project.objects.filter(auto_train_threshold__gt=0, checkpoints__is_active=True)
-    for project in candidates.distinct():
-        if training_run_active_exists(project=project):
-            continue
-        last = project.training_runs.filter(status__in=FINISHED).order_by("-created_at").first()
-        records = PreferenceRecord.objects.filter(project=project, status=RecordStatus.ACTIVE)
-        if last is not None:
-            records = records.filter(created_at__gt=last.started_at or last.created_at)
-        if records.count() >= project.auto_train_threshold:
-            due.append(project)
-    return due
+    candidates = Project.objects.filter(auto_train_threshold__gt=0, checkpoints__is_active=True).distinct()
+    return [project for project in candidates
+            if not training_run_active_exists(project=project)
+            and checkpoint_awaiting_decision(project=project) is None
+            and records_since_last_run(project=project) >= project.auto_train_threshold]
