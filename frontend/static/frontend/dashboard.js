@@ -1,4 +1,5 @@
-// Manager dashboard: launch and follow DDPO runs (live SVG charts), activate checkpoints, generate batches.
+// Manager dashboard: the loop's timeline (one round per run: records -> run -> evaluation -> decision -> batch ->
+// tasks, with promote / keep), launch and follow DDPO runs (live SVG charts), activate checkpoints, generate batches.
 // Everything comes from the training API; the page polls while something is queued or running.
 import { api } from "./js/api.js";
 import { $, el, notify, pageData, replaceChildren } from "./js/dom.js";
@@ -190,6 +191,68 @@ function batchRow(batch) {
   );
 }
 
+const POLICIES = { manual: "manual (a manager promotes)", gate: "gate (promoted when its evaluation passes)", always: "always promote" };
+
+/** The evaluation's headline figures in words: held-out accuracy and margin, the judge's rate where there is one. */
+function headline(figures) {
+  const parts = [];
+  const accuracy = figures["heldout.preference_accuracy"];
+  if (accuracy !== undefined) parts.push(`held-out accuracy ${accuracy.toFixed(3)} on ${figures["heldout.records"]} records`);
+  if (figures["heldout.reward_margin"] !== undefined) parts.push(`margin ${formatNumber(figures["heldout.reward_margin"])}`);
+  const rate = figures["judge.response_hallucination_rate"];
+  if (rate !== undefined) parts.push(`judge: ${(100 * rate).toFixed(1)}% of answers hallucinate`);
+  return parts.join(" · ");
+}
+
+async function decide(checkpoint, action) {
+  try {
+    const decision = await api("POST", `/api/checkpoints/${checkpoint.id}/${action}/`);
+    notify(`${checkpoint.name} ${decision.outcome}.`, "ok");
+    refresh();
+  } catch (error) {
+    notify(error.message, "error");
+  }
+}
+
+function step(name, ...content) {
+  return el("li", { class: "step", dataset: { step: name } }, el("span", { class: "step-name" }, name), ...content);
+}
+
+function roundItem(round) {
+  const { run, checkpoint, evaluation, decision, batch, tasks } = round;
+  const open = checkpoint && !checkpoint.is_active && run.status === "succeeded";
+  const actions = open ? el("span", { class: "actions" },
+    el("button", { type: "button", onclick: () => decide(checkpoint, "promote") }, "Promote"),
+    !decision || decision.outcome === "pending" ? el("button", { type: "button", onclick: () => decide(checkpoint, "keep") }, "Keep") : null,
+  ) : null;
+  return el("li", { class: "round", dataset: { round: round.round } },
+    el("h3", {}, `Round ${round.round}`, checkpoint ? ` → ${checkpoint.name}` : "",
+      checkpoint && checkpoint.is_active ? [" ", el("span", { class: "badge ok" }, "active")] : null),
+    el("ol", { class: "steps" },
+      step("records", `${run.record_count || "?"} records`, el("span", { class: "muted" }, ` · ${run.trigger}`)),
+      step("run", badge(run.status), ` #${run.id} · step ${run.step}/${run.total_steps || "?"}`,
+        run.error ? el("span", { class: "error detail" }, run.error) : null),
+      step("evaluation", evaluation && evaluation.status ? badge(evaluation.status) : "—",
+        evaluation && evaluation.status === "done" ? el("span", { class: "detail" }, headline(evaluation.headline)) : null),
+      step("decision", decision ? el("span", { class: `badge outcome-${decision.outcome}` }, decision.outcome) : "—",
+        decision ? el("span", { class: "detail" }, decision.reason) : null,
+        decision && decision.note ? el("span", { class: "detail warn" }, decision.note) : null, actions),
+      step("batch", batch ? [badge(batch.status), ` #${batch.id} · ${batch.response_count} answers to ${batch.prompt_count} prompts`] : "—"),
+      step("tasks", tasks ? `${tasks.open} open · ${tasks.done} done` : "—"),
+    ));
+}
+
+function renderLoop(loop) {
+  $("loop-notice").hidden = !loop.notice;
+  $("loop-notice").textContent = loop.notice || "";
+  const { records, threshold } = loop.next_round;
+  $("loop-summary").textContent = `Promotion: ${POLICIES[loop.policy]}. ` + (threshold
+    ? `The next round starts at ${threshold} new records (${records} so far).`
+    : `Automatic training is off (no threshold); ${records} new records since the last run.`);
+  replaceChildren($("rounds"), loop.rounds.map(roundItem));
+  $("rounds-empty").hidden = loop.rounds.length > 0;
+}
+
 function exportRow(job) {
   return el("tr", {},
     el("td", {}, job.id),
@@ -217,6 +280,8 @@ async function refresh() {
       api("GET", `/api/training-runs/${query}`), api("GET", `/api/checkpoints/${query}`), api("GET", `/api/generation-batches/${query}`),
       api("GET", `/api/export-jobs/${query}`),
     ]).then((pages) => pages.map(results));
+    const loop = await api("GET", `/api/projects/${project.id}/loop/`);
+    renderLoop(loop);
     replaceChildren($("runs"), runs.map(runRow));
     $("runs-empty").hidden = runs.length > 0;
     replaceChildren($("checkpoints"), checkpoints.map(checkpointRow));
@@ -225,7 +290,8 @@ async function refresh() {
     fillCheckpointSelect($("launch-base"), checkpoints);
     fillCheckpointSelect($("generate-checkpoint"), checkpoints);
     if (selectedRun === null && runs.length) selectedRun = runs[0].id;
-    const busy = [...runs, ...batches, ...exports].some((job) => !FINISHED.has(job.status));
+    const busy = [...runs, ...batches, ...exports].some((job) => !FINISHED.has(job.status))
+      || loop.rounds.some((round) => round.evaluation && round.evaluation.status === "waiting");
     if (selectedRun !== null) await showRun(selectedRun);
     schedule(busy);
   } catch (error) {
