@@ -37,3 +37,11 @@ class GenerationBatchAdmin(admin.ModelAdmin):
     list_filter = ["status", "project"]
     search_fields = ["project__name", "error"]
     raw_id_fields = ["prompts"]
+
+
+@admin.register(models.PromotionDecision)
+class PromotionDecisionAdmin(admin.ModelAdmin):
+    list_display = ["id", "checkpoint", "outcome", "kind", "policy", "decided_by", "next_batch", "created_at"]
+    list_filter = ["outcome", "kind", "checkpoint__project"]
+    search_fields = ["reason", "note"]
+    raw_id_fields = ["checkpoint", "parent", "next_batch"]

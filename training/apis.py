@@ -263,7 +263,7 @@ class LoopRoundSerializer(serializers.Serializer):
 
 
 class ProjectLoopOutputSerializer(serializers.Serializer):
-    policy = serializers.ChoiceField(choices=PromotionPolicy.choices)
+    promotion_policy = serializers.ChoiceField(choices=PromotionPolicy.choices)
     next_round = serializers.DictField(child=serializers.IntegerField())
     notice = serializers.CharField(allow_null=True)
     rounds = LoopRoundSerializer(many=True)

@@ -103,11 +103,14 @@ def _locked(checkpoint) -> ModelCheckpoint:
     return ModelCheckpoint.objects.select_related("project").get(pk=checkpoint.pk)
 
 
-def _policy_outcome(*, checkpoint, parent):
+def _policy_outcome(*, checkpoint, parent, evaluation_error):
     project = checkpoint.project
     if checkpoint.is_active:
         return PromotionOutcome.KEPT, "already the active checkpoint (activated before its evaluation was in)"
-    passes, gate = promotion_gate(checkpoint=checkpoint, parent=parent, project=project)
+    if evaluation_error:
+        passes, gate = False, f"the evaluation failed ({evaluation_error}): nothing to gate on"
+    else:
+        passes, gate = promotion_gate(checkpoint=checkpoint, parent=parent, project=project)
     if project.promotion_policy == PromotionPolicy.ALWAYS:
         return PromotionOutcome.PROMOTED, f"policy always: promoted without a gate ({gate})"
     if project.promotion_policy == PromotionPolicy.MANUAL:
@@ -117,16 +120,18 @@ def _policy_outcome(*, checkpoint, parent):
 
 
 @transaction.atomic
-def checkpoint_promotion_decide(*, checkpoint) -> PromotionDecision:
-    """Apply the project's promotion policy to ``checkpoint``, whose evaluation is in (call it once the
-    evaluation succeeded). Gate: promote when every figure passes (``promotion_gate``); always: promote;
-    manual: record that a manager must decide. Deciding again returns the first decision unchanged."""
+def checkpoint_promotion_decide(*, checkpoint, evaluation_error="") -> PromotionDecision:
+    """Apply the project's promotion policy to ``checkpoint`` once the evaluation that follows its run ended:
+    succeeded (figures in ``eval_metrics``), or failed with ``evaluation_error`` (the gate then keeps the active
+    checkpoint, saying why; deciding anyway lets the next round start). Gate: promote when every figure passes
+    (``promotion_gate``); always: promote; manual: record that a manager must decide. Deciding again returns
+    the first decision unchanged."""
     checkpoint = _locked(checkpoint)
     decided = PromotionDecision.objects.filter(checkpoint=checkpoint, kind=DecisionKind.POLICY).first()
     if decided is not None:
         return decided
     parent = checkpoint_active(project=checkpoint.project)
-    outcome, reason = _policy_outcome(checkpoint=checkpoint, parent=parent)
+    outcome, reason = _policy_outcome(checkpoint=checkpoint, parent=parent, evaluation_error=evaluation_error)
     return _record(checkpoint=checkpoint, parent=parent, outcome=outcome, kind=DecisionKind.POLICY, reason=reason)
 
 

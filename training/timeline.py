@@ -78,7 +78,7 @@ def _notice(*, project, decisions):
 
 def project_loop(*, project, limit=ROUNDS_SHOWN) -> dict:
     """The project's last ``limit`` rounds, newest first, each ``{round, run, checkpoint, evaluation, decision,
-    batch, tasks}``, plus the promotion ``policy``, ``next_round`` (new records vs the auto-train threshold)
+    batch, tasks}``, plus the ``promotion_policy``, ``next_round`` (new records vs the auto-train threshold)
     and ``notice`` (what stops or holds the loop, or None)."""
     runs = list(project.training_runs.select_related("output_checkpoint").order_by("-created_at", "-id")[:limit])
     total = project.training_runs.count()
@@ -104,6 +104,6 @@ def project_loop(*, project, limit=ROUNDS_SHOWN) -> dict:
             "batch": _batch((decision and decision.next_batch) or (checkpoint and batch_of.get(checkpoint.pk))),
             "tasks": tasks.get(checkpoint.pk) if checkpoint else None,
         })
-    return {"policy": project.promotion_policy,
+    return {"promotion_policy": project.promotion_policy,
             "next_round": {"records": records_since_last_run(project=project), "threshold": project.auto_train_threshold},
             "notice": _notice(project=project, decisions=decisions), "rounds": rounds}

@@ -63,3 +63,15 @@ def test_the_timeline_shows_each_rounds_steps_and_a_manager_promotes(watched):
     assert override.decided_by.username in round_two.locator(".step[data-step='decision']").inner_text()
     assert override.next_batch.checkpoint == second
     assert round_one.locator("button:has-text('Promote')").count() == 1  # round one may be promoted back
+
+    page.click("#loop-title ~ details summary")
+    assert page.input_value("#loop-form select[name=promotion_policy]") == "manual"
+    assert page.input_value("#loop-form input[name=next_batch_size]") == "2"
+    page.select_option("#loop-form select[name=promotion_policy]", "always")
+    page.fill("#loop-form input[name=temperature]", "0.7")
+    page.fill("#loop-form input[name=samples_per_prompt]", "2")
+    page.click("#loop-form button[type=submit]")
+    page.wait_for_selector("#loop-summary:has-text('always promote')")
+    project.refresh_from_db()
+    assert project.promotion_policy == "always" and project.auto_train_threshold == 40
+    assert (project.next_batch_params["temperature"], project.next_batch_params["samples_per_prompt"]) == (0.7, 2)

@@ -142,7 +142,7 @@ def test_the_loop_api_gives_each_round_newest_first(project):
 
     loop = client_for(make_user(role=Role.MANAGER)).get(f"/api/projects/{project.pk}/loop/").json()
     assert loop["next_round"] == {"records": 0, "threshold": 5} and loop["notice"] is None
-    assert loop["policy"] == "gate"
+    assert loop["promotion_policy"] == "gate"
     assert [r["round"] for r in loop["rounds"]] == [3, 2, 1]
     assert [r["run"]["id"] for r in loop["rounds"]] == [run3.pk, run2.pk, run1.pk]
     third, middle, oldest = loop["rounds"]

@@ -105,6 +105,20 @@ def test_the_gate_without_a_parent_figure_or_without_records(project, metrics, o
     assert decision.outcome == outcome and says in decision.reason
 
 
+def test_a_failed_evaluation_is_decided_too_so_the_loop_goes_on(project):
+    """The gate keeps the active checkpoint and names the failure; the beat no longer waits for a decision."""
+    project.auto_train_threshold = 1
+    project.save()
+    checkpoint = trained(project, {})
+    make_record(project, 0)
+    assert services.training_auto_trigger() == []  # waiting for the evaluation
+    decision = promotion.checkpoint_promotion_decide(checkpoint=checkpoint, evaluation_error="CUDA out of memory")
+    assert decision.outcome == "kept"
+    assert decision.reason == "gate fails: the evaluation failed (CUDA out of memory): nothing to gate on"
+    [run] = services.training_auto_trigger()
+    assert run.base_checkpoint.name == "base"
+
+
 def test_manual_policy_promotes_nothing_until_a_manager_does(project):
     """Manual: the decision waits for a manager (the gate's verdict for information); the override promotes,
     records who, and queues the next batch."""

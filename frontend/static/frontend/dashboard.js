@@ -246,7 +246,7 @@ function renderLoop(loop) {
   $("loop-notice").hidden = !loop.notice;
   $("loop-notice").textContent = loop.notice || "";
   const { records, threshold } = loop.next_round;
-  $("loop-summary").textContent = `Promotion: ${POLICIES[loop.policy]}. ` + (threshold
+  $("loop-summary").textContent = `Promotion: ${POLICIES[loop.promotion_policy]}. ` + (threshold
     ? `The next round starts at ${threshold} new records (${records} so far).`
     : `Automatic training is off (no threshold); ${records} new records since the last run.`);
   replaceChildren($("rounds"), loop.rounds.map(roundItem));
@@ -346,6 +346,26 @@ $("export-form").addEventListener("submit", (event) => submit(event, async (form
   const job = await api("POST", "/api/export-jobs/", body);
   notify(`Export ${job.id} queued.`, "ok");
 }));
+
+const LOOP_NUMBERS = ["promotion_margin", "judge_margin", "auto_train_threshold", "next_batch_size"];
+const SAMPLING = ["samples_per_prompt", "temperature", "top_p", "max_new_tokens"];
+
+function fillLoopForm(settings) {
+  const form = $("loop-form");
+  form.promotion_policy.value = settings.promotion_policy;
+  for (const name of LOOP_NUMBERS) form[name].value = settings[name];
+  // {} until set: the generation form's defaults stand for SamplingParams' own.
+  for (const name of SAMPLING) form[name].value = settings.next_batch_params[name] ?? $("generate-form")[name].value;
+}
+
+$("loop-form").addEventListener("submit", (event) => submit(event, async (form) => {
+  const body = { promotion_policy: form.promotion_policy.value, ...numbers(form, LOOP_NUMBERS),
+    next_batch_params: numbers(form, SAMPLING) };
+  fillLoopForm(await api("PATCH", `/api/projects/${project.id}/`, body));
+  notify("Loop settings saved.", "ok");
+}));
+
+api("GET", `/api/projects/${project.id}/`).then(fillLoopForm, (error) => notify(error.message, "error"));
 
 // The project's settings and DDPOConfig's bounds, from the server: {gamma: {value: 5, min: 1}, ...}.
 for (const [name, attributes] of Object.entries(project.launch)) Object.assign($("launch-form")[name], attributes);
