@@ -71,7 +71,8 @@ def test_draft_patch_retried_is_no_stale_version(held):
 
 def test_claim_retried_gets_the_same_task_even_after_it_is_done(team):
     """A claim retried with its key answers the task it leased, even once that task is submitted; 204 replays too."""
-    team.response(), team.response()
+    for _ in range(2):
+        team.response()
     client = team.client(team.annotator)
     first = claim(client, team.project, "c-1")
     assert first.status_code == 200
@@ -85,6 +86,17 @@ def test_claim_retried_gets_the_same_task_even_after_it_is_done(team):
     assert empty.status_code == 204
     team.response()
     assert claim(client, team.project, "c-3").status_code == 204  # what the first call said, though work came
+
+
+def test_skip_retried_gets_the_first_answer(held):
+    """A skip retried with its key answers the first 200 again, not 404 for the slot it gave up."""
+    client, task = held
+    url = f"/api/tasks/{task['id']}/skip/"
+    first = client.post(url, {"reason": "blurry"}, format="json", headers={KEY: "skip"})
+    assert first.status_code == 200 and first.json()["status"] == "skipped"
+    assert_replayed(first, client.post(url, {"reason": "blurry"}, format="json", headers={KEY: "skip"}))
+    assert client.post(url, {"reason": "blurry"}, format="json").status_code == 404
+    assert Annotation.objects.get().version == 1
 
 
 def test_same_key_for_another_request_is_422(held):
@@ -121,7 +133,7 @@ def test_malformed_key_is_400_naming_the_header(held, key, problem):
     assert not Annotation.objects.exists() and not IdempotentRequest.objects.exists()
 
 
-def test_a_4xx_is_replayed_a_5xx_is_not_stored(held, monkeypatch):
+def test_a_4xx_is_replayed_a_5xx_is_not_stored(team, held, monkeypatch):
     """A validation 400 is stored and replayed; a server error leaves no outcome, so the retry runs anew."""
     client, task = held
     bad = submit(client, task["id"], "bad", [segment(5, 2)])
@@ -133,7 +145,7 @@ def test_a_4xx_is_replayed_a_5xx_is_not_stored(held, monkeypatch):
 
     monkeypatch.setattr("annotate.apis.annotations.annotation_save", broken)
     crashing = APIClient(raise_request_exception=False)
-    crashing.force_authenticate(client.handler._force_user)
+    crashing.force_authenticate(team.annotator)
     assert submit(crashing, task["id"], "crash").status_code == 500
     assert not IdempotentRequest.objects.filter(key="crash").exists()
     monkeypatch.undo()
