@@ -4,26 +4,13 @@ import math
 import pytest
 from rest_framework.test import APIClient
 
-from annotate.models import Annotation, AnnotationStatus, AnnotationTask, Prompt, Response, Role, Segment
-from tests.factories import make_image, make_project, make_user
+from annotate.models import Annotation, AnnotationStatus, Role, Segment
+from tests.factories import make_judged_response, make_project, make_user
 from training.models import ModelCheckpoint
 from training.verdicts import checkpoint_verdicts, project_verdicts, wilson_interval
 
 S, A, R, K, D = (AnnotationStatus.SUBMITTED, AnnotationStatus.ACCEPTED, AnnotationStatus.REJECTED,
                  AnnotationStatus.SKIPPED, AnnotationStatus.DRAFT)
-
-
-def _answer(project, checkpoint, text, judgements):
-    """A response of ``checkpoint`` with one slot per judgement ``(annotator, status, [category, ...])``."""
-    prompt = Prompt.objects.create(project=project, image=make_image(), question="Describe the image.")
-    response = Response.objects.create(prompt=prompt, checkpoint=checkpoint, text=text)
-    for slot, (annotator, status, categories) in enumerate(judgements):
-        task = AnnotationTask.objects.create(response=response, slot=slot, status="done")
-        annotation = Annotation.objects.create(task=task, annotator=annotator, status=status,
-                                               no_hallucination=not categories and status != K)
-        Segment.objects.bulk_create(Segment(annotation=annotation, start=i, end=i + 1, category=category,
-                                            replacement="x") for i, category in enumerate(categories))
-    return response
 
 
 @pytest.fixture
@@ -37,15 +24,15 @@ def fixture(db):
     shared = ModelCheckpoint.objects.create(project=None, name="hub base", path="org/model")
     # base: 3 counted judgements (2 hallucinated: 2 object + 1 number segments) on 2 answers of 5 and 10 words;
     # a rejected one (3 attribute segments), a skip and a draft are not counted.
-    _answer(project, base, "one two three four five", [(one, S, ["object", "object"]), (two, A, [])])
-    _answer(project, base, " a b\tc d e\nf g h i   j ", [(one, A, ["number"]), (two, R, ["attribute"] * 3)])
-    _answer(project, base, "x y z", [(one, K, []), (two, D, ["object"])])
+    make_judged_response(project, base, "one two three four five", [(one, S, ["object", "object"]), (two, A, [])])
+    make_judged_response(project, base, " a b\tc d e\nf g h i   j ", [(one, A, ["number"]), (two, R, ["attribute"] * 3)])
+    make_judged_response(project, base, "x y z", [(one, K, []), (two, D, ["object"])])
     # Another project's answer by base, and an answer written by no checkpoint: neither counts.
-    _answer(other, base, "w w w", [(make_user(role=Role.ANNOTATOR, project=other), S, ["object"])])
-    _answer(project, None, "w w w", [(one, S, ["object"])])
+    make_judged_response(other, base, "w w w", [(make_user(role=Role.ANNOTATOR, project=other), S, ["object"])])
+    make_judged_response(project, None, "w w w", [(one, S, ["object"])])
     # round 1: two clean judgements of one 4-word answer. round 2: no answers yet.
-    _answer(project, round1, "alpha beta gamma delta", [(one, S, []), (two, A, [])])
-    _answer(project, shared, "six words in this one answer", [(one, A, ["position"])])
+    make_judged_response(project, round1, "alpha beta gamma delta", [(one, S, []), (two, A, [])])
+    make_judged_response(project, shared, "six words in this one answer", [(one, A, ["position"])])
     return project, other, (base, round1, round2, shared)
 
 
@@ -74,7 +61,7 @@ def test_verdict_equals_a_hand_count(fixture):
 
 def test_verdict_follows_new_annotations(fixture):
     """Computed on read: a judgement submitted now is in the next answer; every project counts without a filter."""
-    project, _, (base, round1, _, _) = fixture
+    _, _, (base, round1, _, _) = fixture
     annotation = Annotation.objects.get(task__response__checkpoint=round1, status=S)
     Segment.objects.create(annotation=annotation, start=0, end=5, category="attribute", replacement="omega")
     verdict = checkpoint_verdicts(checkpoint_ids=[round1.pk])[round1.pk]
@@ -85,7 +72,9 @@ def test_verdict_follows_new_annotations(fixture):
 def _score_interval(k, n, z=1.959963984540054):
     """The Wilson interval found as what it is, independently of the closed form: the proportions p whose score
     statistic |k/n - p| / sqrt(p (1 - p) / n) is at most z, by bisection on each side of k/n."""
-    inside = lambda p: abs(k / n - p) <= z * math.sqrt(p * (1 - p) / n)  # noqa: E731
+    def inside(p):
+        return abs(k / n - p) <= z * math.sqrt(p * (1 - p) / n)
+
     def edge(outer, inner):
         for _ in range(200):
             middle = (outer + inner) / 2
