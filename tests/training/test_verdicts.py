@@ -120,3 +120,23 @@ def test_verdict_api_for_reviewers_and_managers(fixture):
     assert outsider.get(f"/api/checkpoints/{base.pk}/verdict/").status_code == 404
     assert outsider.get("/api/checkpoints/999999/verdict/").status_code == 404
     assert APIClient().get(f"/api/projects/{project.pk}/verdicts/").status_code in (401, 403)
+
+
+def test_queries_do_not_grow_with_checkpoints_or_annotations(fixture, django_assert_num_queries):
+    """Three aggregate queries for every checkpoint at once, plus the one listing the project's checkpoints."""
+    project, _, _ = fixture
+    with django_assert_num_queries(4):
+        project_verdicts(project=project)
+
+
+def test_schema_documents_the_verdict_endpoints_without_warnings(fixture):
+    """Both paths are in the OpenAPI schema, and no warning points into their views."""
+    from drf_spectacular.drainage import GENERATOR_STATS
+
+    GENERATOR_STATS.reset()
+    client = APIClient()
+    client.force_authenticate(make_user(role=Role.MANAGER))
+    schema = client.get("/api/schema/?format=json").json()
+    assert {"/api/projects/{project_id}/verdicts/", "/api/checkpoints/{checkpoint_id}/verdict/"} <= set(schema["paths"])
+    messages = list(GENERATOR_STATS._warn_cache) + list(GENERATOR_STATS._error_cache)
+    assert [m for m in messages if "verdict" in m.lower()] == []
