@@ -1,6 +1,7 @@
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
 
 from annotate.permissions import project_for_role
 from annotate.roles import REVIEWERS, user_project_role
@@ -51,3 +52,10 @@ def media(request, name):
         return FileResponse(image.file.open("rb"))
     except FileNotFoundError:
         raise Http404("No such file")
+
+
+def favicon(request):
+    """Browsers (and some API clients) ask ``/favicon.ico`` whatever the page says: send them to the static icon.
+
+    Not permanent: the static URL carries the file's hash in production and changes with it."""
+    return redirect(static("frontend/favicon.svg"))

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from training import apis
+from training import apis, verdict_apis
 
 urlpatterns = [
     path("training-runs/", apis.TrainingRunListCreateApi.as_view(), name="training-run-list"),
@@ -8,6 +8,9 @@ urlpatterns = [
     path("training-runs/<id:run_id>/cancel/", apis.TrainingRunCancelApi.as_view(), name="training-run-cancel"),
     path("checkpoints/", apis.CheckpointListApi.as_view(), name="checkpoint-list"),
     path("checkpoints/<id:checkpoint_id>/activate/", apis.CheckpointActivateApi.as_view(), name="checkpoint-activate"),
+    path("checkpoints/<id:checkpoint_id>/verdict/", verdict_apis.CheckpointVerdictApi.as_view(),
+         name="checkpoint-verdict"),
+    path("projects/<id:project_id>/verdicts/", verdict_apis.ProjectVerdictsApi.as_view(), name="project-verdicts"),
     path("generation-batches/", apis.GenerationBatchListCreateApi.as_view(), name="generation-batch-list"),
     path("generation-batches/<id:batch_id>/cancel/", apis.GenerationBatchCancelApi.as_view(),
          name="generation-batch-cancel"),

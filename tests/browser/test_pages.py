@@ -120,3 +120,13 @@ def test_media_serves_images_of_the_callers_projects_only(client, settings):
     client.force_login(make_user(role="manager"))
     assert client.get("/media/exports/1/secret.parquet").status_code == 404
     assert client.get(url).status_code == 200
+
+
+def test_favicon_is_served_and_linked(client):
+    """/favicon.ico sends anyone to the static icon, which exists; every page links it."""
+    from django.contrib.staticfiles import finders
+
+    answer = client.get("/favicon.ico")
+    assert answer.status_code == 302 and answer.url.endswith("frontend/favicon.svg")
+    assert finders.find("frontend/favicon.svg")
+    assert 'rel="icon" href="/static/frontend/favicon.svg"' in client.get(reverse("login")).content.decode()
