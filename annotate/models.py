@@ -8,6 +8,7 @@ import sys
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 
 from jobs.models import Job
 
@@ -338,3 +339,27 @@ class ExportJob(Job):
 
     def __str__(self):
         return f"Export {self.pk} ({self.format}, {self.status})"
+
+
+class IdempotentRequest(models.Model):
+    """The stored outcome of a write sent with an ``Idempotency-Key`` header (``annotate.apis.idempotency``).
+
+    Written in the transaction of the write itself, so a write that committed always has its outcome here for
+    the client's retry to get back, and one that rolled back never has.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=2000)
+    request_fingerprint = models.CharField(max_length=64, help_text="sha256 of the canonical query and body.")
+    status_code = models.PositiveSmallIntegerField(null=True, help_text="Null only inside the request's own transaction.")
+    body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotent_request_user_key_unique")]
+        indexes = [models.Index(fields=["created_at"], name="idempotent_request_created_idx")]
+
+    def __str__(self):
+        return f"{self.method} {self.path} [{self.key}] -> {self.status_code}"

@@ -209,10 +209,14 @@ CELERY_BEAT_SCHEDULE = {
     "jobs-resend-unstarted": {"task": "jobs.tasks.jobs_resend_unstarted", "schedule": timedelta(minutes=5)},
     "records-sync-missing": {"task": "annotate.tasks.records.preference_records_sync_missing", "schedule": timedelta(minutes=1)},
     "training-auto-trigger": {"task": "training.tasks.training_auto_trigger", "schedule": timedelta(minutes=5)},
+    "idempotent-requests-purge": {"task": "annotate.tasks.idempotency.idempotent_requests_purge",
+                                  "schedule": timedelta(hours=1)},
 }
 CELERY_TIMEZONE = TIME_ZONE
 # How long an annotation's sync message has to build its record before the beat sweep does it instead.
 RECORDS_SYNC_GRACE_SECONDS = int(os.environ.get("RECORDS_SYNC_GRACE_SECONDS", 60))
+# How long a write sent with an Idempotency-Key can be retried for its stored outcome; beat purges older ones.
+IDEMPOTENCY_KEY_TTL_HOURS = float(os.environ.get("IDEMPOTENCY_KEY_TTL_HOURS", "24"))
 
 # Production: `manage.py check --deploy` passes with DEBUG=0 behind a TLS proxy.
 if not DEBUG:

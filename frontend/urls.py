@@ -11,4 +11,5 @@ urlpatterns = [
     path("projects/<id:project_id>/review/", views.review, name="review"),
     path("projects/<id:project_id>/dashboard/", dashboard.dashboard, name="dashboard"),
     path("media/<path:name>", views.media, name="media"),
+    path("favicon.ico", views.favicon, name="favicon"),
 ]

@@ -1,23 +1,29 @@
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
 
 from annotate.permissions import project_for_role
 from annotate.roles import REVIEWERS, user_project_role
 from annotate.selectors import project_list
 from annotate.selectors.images import image_get_visible
-from annotate.selectors.tasks import tasks_returned_counts
+from annotate.selectors.annotations import review_waiting_counts
+from annotate.selectors.tasks import task_queue_position, tasks_returned_counts
 
 
 @login_required
 def home(request):
-    """The caller's projects: every member may annotate; reviewers and managers also review; answers sent back."""
+    """The caller's projects: every member may annotate; reviewers and managers also review; answers sent back;
+    what is left to annotate and to review."""
     projects = []
     returned = tasks_returned_counts(user=request.user)
     for project in project_list(user=request.user):
         role = user_project_role(user=request.user, project_id=project.id)
-        projects.append({"project": project, "role": role, "can_review": role in REVIEWERS,
-                         "returned": returned.get(project.id, 0)})
+        can_review = role in REVIEWERS
+        projects.append({"project": project, "role": role, "can_review": can_review,
+                         "returned": returned.get(project.id, 0),
+                         "queue": task_queue_position(user=request.user, project=project),
+                         "review": review_waiting_counts(project=project, reviewer=request.user) if can_review else None})
     return render(request, "frontend/home.html", {"projects": projects})
 
 
@@ -46,3 +52,10 @@ def media(request, name):
         return FileResponse(image.file.open("rb"))
     except FileNotFoundError:
         raise Http404("No such file")
+
+
+def favicon(request):
+    """Browsers (and some API clients) ask ``/favicon.ico`` whatever the page says: send them to the static icon.
+
+    Not permanent: the static URL carries the file's hash in production and changes with it."""
+    return redirect(static("frontend/favicon.svg"))

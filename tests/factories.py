@@ -7,7 +7,9 @@ from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from PIL import Image
 
-from annotate.models import AnnotationTask, ImageAsset, Membership, Project, Prompt, Response, Role
+from annotate.models import (
+    Annotation, AnnotationStatus, AnnotationTask, ImageAsset, Membership, Project, Prompt, Response, Role, Segment,
+)
 
 _counter = itertools.count(1)
 
@@ -52,4 +54,18 @@ def make_response(project, text="There is a red circle and a blue square.", ques
     response = Response.objects.create(prompt=prompt, text=text)
     for slot in range(slots if slots is not None else project.overlap):
         AnnotationTask.objects.create(response=response, slot=slot)
+    return response
+
+
+def make_judged_response(project, checkpoint, text, judgements):
+    """A response of ``checkpoint`` with a done slot per judgement ``(annotator, status, [category, ...])``: one
+    one-character segment per category; no categories is a "no hallucination" (or a skip, for that status)."""
+    prompt = Prompt.objects.create(project=project, image=make_image(), question="Describe the image.")
+    response = Response.objects.create(prompt=prompt, checkpoint=checkpoint, text=text)
+    for slot, (annotator, status, categories) in enumerate(judgements):
+        task = AnnotationTask.objects.create(response=response, slot=slot, status=AnnotationTask.Status.DONE)
+        annotation = Annotation.objects.create(task=task, annotator=annotator, status=status,
+                                               no_hallucination=not categories and status != AnnotationStatus.SKIPPED)
+        Segment.objects.bulk_create(Segment(annotation=annotation, start=i, end=i + 1, category=category,
+                                            replacement="x") for i, category in enumerate(categories))
     return response

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from training import apis
+from training import apis, verdict_apis
 
 urlpatterns = [
     path("training-runs/", apis.TrainingRunListCreateApi.as_view(), name="training-run-list"),
@@ -12,6 +12,9 @@ urlpatterns = [
     path("checkpoints/<id:checkpoint_id>/keep/", apis.CheckpointKeepApi.as_view(), name="checkpoint-keep"),
     path("projects/<id:project_id>/", apis.ProjectSettingsApi.as_view(), name="project-settings"),
     path("projects/<id:project_id>/loop/", apis.ProjectLoopApi.as_view(), name="project-loop"),
+    path("checkpoints/<id:checkpoint_id>/verdict/", verdict_apis.CheckpointVerdictApi.as_view(),
+         name="checkpoint-verdict"),
+    path("projects/<id:project_id>/verdicts/", verdict_apis.ProjectVerdictsApi.as_view(), name="project-verdicts"),
     path("generation-batches/", apis.GenerationBatchListCreateApi.as_view(), name="generation-batch-list"),
     path("generation-batches/<id:batch_id>/cancel/", apis.GenerationBatchCancelApi.as_view(),
          name="generation-batch-cancel"),

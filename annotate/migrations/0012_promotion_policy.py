@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotate', '0008_annotation_record_due_idx'),
+        ('annotate', '0009_idempotency_request'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -2,7 +2,9 @@
 // tasks, with promote / keep), launch and follow DDPO runs (live SVG charts), activate checkpoints, generate batches.
 // Everything comes from the training API; the page polls while something is queued or running.
 import { api } from "./js/api.js";
-import { $, el, notify, pageData, replaceChildren } from "./js/dom.js";
+import { $, el, notify, pageData, replaceChildren, svg } from "./js/dom.js";
+import { figuresTable, headline, verdictPanel } from "./js/evaluation.js";
+import { formatLearningRate, formatNumber, formatSettings, formatStep } from "./js/format.js";
 
 const project = pageData();
 const FINISHED = new Set(["succeeded", "failed", "cancelled"]);
@@ -12,35 +14,23 @@ const CHARTS = [
   ["Reward margin", ["rewards/margins"]],
   ["Rewards", ["rewards/chosen", "rewards/rejected"]],
   ["Log-probs", ["logps/chosen", "logps/rejected"]],
-  ["Learning rate", ["lr"]],
+  ["Learning rate", ["lr"], (value) => formatLearningRate(value, 3)],
   ["Tokens/s", ["tokens/s"]],
 ];
 const COLORS = ["#2f6fed", "#d9480f", "#2b8a3e", "#9c36b5"];
-const SVG = "http://www.w3.org/2000/svg";
+const VERDICT_EVERY_MS = 15000;  // the verdict reads every judged answer's text: not at the 2 s poll of a busy page
 
 let selectedRun = null;
 let timer = null;
+let verdictsAt = 0;
 
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : "—");
 const badge = (status) => el("span", { class: `badge status-${status}` }, status);
 const percent = (progress) => el("progress", { max: 1, value: progress, title: `${Math.round(progress * 100)}%` });
 const results = (page) => (Array.isArray(page) ? page : page.results);
 
-function svg(tag, attrs = {}, ...children) {
-  const node = document.createElementNS(SVG, tag);
-  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
-  node.append(...children);
-  return node;
-}
-
-function formatNumber(value) {
-  if (value === null || value === undefined) return "—";
-  const abs = Math.abs(value);
-  return abs !== 0 && (abs < 1e-3 || abs >= 1e5) ? value.toExponential(2) : value.toFixed(abs < 1 ? 4 : 2);
-}
-
-/** One line chart of `names` over `steps` (nulls leave gaps), drawn as inline SVG. */
-function lineChart(title, steps, series, names) {
+/** One line chart of `names` over `steps` (nulls leave gaps), drawn as inline SVG; `format` writes its values. */
+function lineChart(title, steps, series, names, format = formatNumber) {
   const width = 320, height = 140, pad = { left: 46, right: 8, top: 8, bottom: 18 };
   const values = names.flatMap((name) => series[name] || []).filter((v) => v !== null && Number.isFinite(v));
   const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": title });
@@ -53,8 +43,8 @@ function lineChart(title, steps, series, names) {
     chart.append(
       svg("line", { x1: pad.left, x2: width - pad.right, y1: height - pad.bottom, y2: height - pad.bottom, stroke: "#d0d5dd" }),
       svg("line", { x1: pad.left, x2: pad.left, y1: pad.top, y2: height - pad.bottom, stroke: "#d0d5dd" }),
-      svg("text", { x: pad.left - 4, y: pad.top + 8, "text-anchor": "end", "font-size": 9, fill: "#667085" }, formatNumber(high)),
-      svg("text", { x: pad.left - 4, y: height - pad.bottom, "text-anchor": "end", "font-size": 9, fill: "#667085" }, formatNumber(low)),
+      svg("text", { x: pad.left - 4, y: pad.top + 8, "text-anchor": "end", "font-size": 9, fill: "#667085" }, format(high)),
+      svg("text", { x: pad.left - 4, y: height - pad.bottom, "text-anchor": "end", "font-size": 9, fill: "#667085" }, format(low)),
       svg("text", { x: pad.left, y: height - 4, "font-size": 9, fill: "#667085" }, `step ${first}`),
       svg("text", { x: width - pad.right, y: height - 4, "text-anchor": "end", "font-size": 9, fill: "#667085" }, `${last}`),
     );
@@ -75,7 +65,7 @@ function lineChart(title, steps, series, names) {
       else if (points.length) chart.append(svg("path", { d: path, fill: "none", stroke: colour, "stroke-width": 1.5 }));
     });
   }
-  const latest = (name) => formatNumber((series[name] || []).at(-1));
+  const latest = (name) => format((series[name] || []).at(-1));
   const legend = el("div", { class: "legend" }, names.map((name, i) =>
     el("span", {}, el("span", { class: "swatch", style: `background:${COLORS[i % COLORS.length]}` }), `${name} ${latest(name)}`)));
   return el("div", { class: "chart" }, el("h3", {}, title), chart, legend);
@@ -86,7 +76,7 @@ function renderCharts(metrics) {
   const extra = Object.keys(metrics.series).filter((name) => !known.has(name) && name !== "epoch").map((name) => [name, [name]]);
   const charts = [...CHARTS, ...extra]
     .filter(([, names]) => names.some((name) => name in metrics.series))
-    .map(([title, names]) => lineChart(title, metrics.steps, metrics.series, names));
+    .map(([title, names, format]) => lineChart(title, metrics.steps, metrics.series, names, format));
   replaceChildren($("charts"), charts.length ? charts : el("p", { class: "muted" }, "No metrics logged yet."));
 }
 
@@ -94,7 +84,9 @@ async function showRun(id) {
   selectedRun = id;
   const run = await api("GET", `/api/training-runs/${id}/`);
   $("run-panel").hidden = false;
-  $("run-title").textContent = `Run ${run.id} · ${run.status} · step ${run.step}/${run.total_steps || "?"}`;
+  $("run-title").textContent = `Run ${run.id} · ${run.status} · step ${formatStep(run.step, run.total_steps)}`;
+  // The row from the same read as the chart: the list was read a moment before, a step earlier on a busy run.
+  document.querySelector(`#runs tr[data-run="${run.id}"]`)?.replaceWith(runRow(run));
   $("run-error").hidden = !run.error;
   $("run-error").textContent = run.error;
   renderCharts(run.metrics);
@@ -116,7 +108,7 @@ async function cancelRun(event, run) {
 function runRow(run) {
   const settings = run.trigger === "bootstrap"  // checkpoint 0 of the demo: trained from nothing, no DDPO settings
     ? "from nothing"
-    : [run.config.gamma, run.config.beta, run.config.learning_rate].join(" / ");  // resolved at launch
+    : formatSettings(run.config);  // resolved at launch
   const open = () => showRun(run.id).then(() => schedule());
   return el("tr", {
     dataset: { run: run.id }, class: run.id === selectedRun ? "selected" : "", tabindex: "0", title: "Show this run's metrics",
@@ -125,7 +117,7 @@ function runRow(run) {
   },
     el("td", {}, run.id),
     el("td", {}, badge(run.status), run.cancel_requested && !FINISHED.has(run.status) ? " (stopping)" : ""),
-    el("td", {}, percent(run.progress), ` ${run.step}/${run.total_steps || "?"}`),
+    el("td", {}, percent(run.progress), ` ${formatStep(run.step, run.total_steps)}`),
     el("td", {}, run.record_count || "—"),
     el("td", {}, settings),
     el("td", {}, run.trigger),
@@ -144,25 +136,13 @@ async function activate(checkpoint) {
   }
 }
 
-/** Evaluation metrics a line each: rates and coverage as percentages, nested groups (per category) flattened. */
-function metricsText(metrics) {
-  const line = (key, value) => {
-    if (value && typeof value === "object") return Object.entries(value).map(([k, v]) => line(`${key} ${k}`, v));
-    const name = key.replaceAll("_", " ");
-    if (typeof value !== "number") return [`${name}: ${value}`];
-    return [`${name}: ${/(rate|coverage)$/.test(key) ? `${(100 * value).toFixed(1)}%` : formatNumber(value)}`];
-  };
-  const lines = Object.entries(metrics || {}).flatMap(([key, value]) => line(key, value));
-  return lines.length ? lines.join("\n") : "—";
-}
-
 function checkpointRow(checkpoint) {
   return el("tr", {},
     el("td", {}, checkpoint.id),
     el("td", { title: checkpoint.path }, checkpoint.name, checkpoint.is_active ? [" ", el("span", { class: "badge ok" }, "active")] : null),
     el("td", {}, checkpoint.parent ?? "—"),
     el("td", {}, checkpoint.produced_by ?? "—"),
-    el("td", {}, el("pre", { class: "metrics-inline" }, metricsText(checkpoint.eval_metrics))),
+    el("td", {}, headline(checkpoint.eval_metrics)),
     el("td", {}, when(checkpoint.created_at)),
     el("td", {}, checkpoint.is_active ? "" : el("button", { type: "button", onclick: () => activate(checkpoint) }, "Activate")),
   );
@@ -194,7 +174,7 @@ function batchRow(batch) {
 const POLICIES = { manual: "manual (a manager promotes)", gate: "gate (promoted when its evaluation passes)", always: "always promote" };
 
 /** The evaluation's headline figures in words: held-out accuracy and margin, the judge's rate where there is one. */
-function headline(figures) {
+function roundFigures(figures) {
   const parts = [];
   const accuracy = figures["heldout.preference_accuracy"];
   if (accuracy !== undefined) parts.push(`held-out accuracy ${accuracy.toFixed(3)} on ${figures["heldout.records"]} records`);
@@ -233,7 +213,7 @@ function roundItem(round) {
       step("run", badge(run.status), ` #${run.id} · step ${run.step}/${run.total_steps || "?"}`,
         run.error ? el("span", { class: "error detail" }, run.error) : null),
       step("evaluation", evaluation && evaluation.status ? badge(evaluation.status) : "—",
-        evaluation && evaluation.status === "done" ? el("span", { class: "detail" }, headline(evaluation.headline)) : null),
+        evaluation && evaluation.status === "done" ? el("span", { class: "detail" }, roundFigures(evaluation.headline)) : null),
       step("decision", decision ? el("span", { class: `badge outcome-${decision.outcome}` }, decision.outcome) : "—",
         decision ? el("span", { class: "detail" }, decision.reason) : null,
         decision && decision.note ? el("span", { class: "detail warn" }, decision.note) : null, actions),
@@ -285,6 +265,7 @@ async function refresh() {
     replaceChildren($("runs"), runs.map(runRow));
     $("runs-empty").hidden = runs.length > 0;
     replaceChildren($("checkpoints"), checkpoints.map(checkpointRow));
+    replaceChildren($("checkpoint-figures-frame"), figuresTable(checkpoints) ?? el("p", { class: "muted small" }, "No checkpoint evaluated yet."));
     replaceChildren($("batches"), batches.map(batchRow));
     replaceChildren($("exports"), exports.map(exportRow));
     fillCheckpointSelect($("launch-base"), checkpoints);
@@ -293,11 +274,17 @@ async function refresh() {
     const busy = [...runs, ...batches, ...exports].some((job) => !FINISHED.has(job.status))
       || loop.rounds.some((round) => round.evaluation && round.evaluation.status === "waiting");
     if (selectedRun !== null) await showRun(selectedRun);
+    if (Date.now() - verdictsAt >= VERDICT_EVERY_MS) await showVerdicts();
     schedule(busy);
   } catch (error) {
     notify(error.message, "error");
     schedule(true);
   }
+}
+
+async function showVerdicts() {
+  verdictsAt = Date.now();
+  replaceChildren($("verdict"), verdictPanel(await api("GET", `/api/projects/${project.id}/verdicts/`)));
 }
 
 function schedule(busy = true) {
@@ -368,5 +355,9 @@ $("loop-form").addEventListener("submit", (event) => submit(event, async (form) 
 api("GET", `/api/projects/${project.id}/`).then(fillLoopForm, (error) => notify(error.message, "error"));
 
 // The project's settings and DDPOConfig's bounds, from the server: {gamma: {value: 5, min: 1}, ...}.
-for (const [name, attributes] of Object.entries(project.launch)) Object.assign($("launch-form")[name], attributes);
+// The learning rate in exponent form, as the runs table writes it (an input reads "1e-5" as a number).
+for (const [name, attributes] of Object.entries(project.launch)) {
+  const shown = name === "learning_rate" ? { value: formatLearningRate(attributes.value) } : {};
+  Object.assign($("launch-form")[name], attributes, shown);
+}
 refresh();
