@@ -225,3 +225,18 @@ def test_leases_and_annotations_record_when_work_started(db):
     assert answer.status_code == 201, answer.content
     annotation = Annotation.objects.get(pk=answer.json()["id"])
     assert annotation.started_at == second and annotation.submitted_at >= second
+
+
+def test_the_endpoints_are_in_the_schema_without_warnings(team):
+    """The JSON and CSV endpoints are in the OpenAPI schema; no warning points into their views."""
+    from drf_spectacular.drainage import GENERATOR_STATS
+
+    project, users, _ = team
+    GENERATOR_STATS.reset()
+    paths = _client(users["manager"]).get("/api/schema/?format=json").json()["paths"]
+    base = "/api/projects/{project_id}/analytics/"
+    assert {base, *(f"{base}{table}.csv" for table in ("batches", "annotators", "skip-reasons", "agreement",
+                                                        "verdicts"))} <= set(paths)
+    assert "text/csv" in paths[f"{base}annotators.csv"]["get"]["responses"]["200"]["content"]
+    messages = list(GENERATOR_STATS._warn_cache) + list(GENERATOR_STATS._error_cache)
+    assert [m for m in messages if "nalytics" in m or "Csv" in m or "tables" in m] == []
