@@ -172,6 +172,9 @@ class AnnotationTask(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="leased_tasks"
     )
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    leased_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When the slot last went to a new holder (a renewal keeps it): where an annotator's time starts.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -216,6 +219,9 @@ class Annotation(models.Model):
         default=0, help_text="The version its record (or the lack of one) was last synced to; beat syncs the ones behind.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="The slot's leased_at when the annotation was created; null before it was stored (untimed).")
     submitted_at = models.DateTimeField(null=True, blank=True)
     reviewed_at = models.DateTimeField(null=True, blank=True)
     annotator_segments = models.JSONField(

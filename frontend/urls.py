@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from frontend import dashboard, views
+from frontend import analytics, dashboard, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -10,6 +10,7 @@ urlpatterns = [
     path("projects/<id:project_id>/annotate/", views.annotate, name="annotate"),
     path("projects/<id:project_id>/review/", views.review, name="review"),
     path("projects/<id:project_id>/dashboard/", dashboard.dashboard, name="dashboard"),
+    path("projects/<id:project_id>/analytics/", analytics.analytics, name="analytics"),
     path("media/<path:name>", views.media, name="media"),
     path("favicon.ico", views.favicon, name="favicon"),
 ]

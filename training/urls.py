@@ -15,6 +15,8 @@ urlpatterns = [
     path("checkpoints/<id:checkpoint_id>/verdict/", verdict_apis.CheckpointVerdictApi.as_view(),
          name="checkpoint-verdict"),
     path("projects/<id:project_id>/verdicts/", verdict_apis.ProjectVerdictsApi.as_view(), name="project-verdicts"),
+    path("projects/<id:project_id>/analytics/verdicts.csv", verdict_apis.ProjectVerdictsCsvApi.as_view(),
+         name="project-analytics-verdicts-csv"),
     path("generation-batches/", apis.GenerationBatchListCreateApi.as_view(), name="generation-batch-list"),
     path("generation-batches/<id:batch_id>/cancel/", apis.GenerationBatchCancelApi.as_view(),
          name="generation-batch-cancel"),

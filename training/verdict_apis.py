@@ -2,11 +2,13 @@
 
 Outsiders get 404, annotators of the project 403 (``project_for_role``).
 """
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotate.apis.tables import CsvNegotiation, csv_download
 from annotate.permissions import project_for_role
 from annotate.roles import REVIEWERS
 from training.verdicts import checkpoint_verdict_get, project_verdicts
@@ -47,3 +49,33 @@ class ProjectVerdictsApi(APIView):
     def get(self, request, project_id):
         project = project_for_role(user=request.user, project_id=project_id, roles=REVIEWERS)
         return Response(VerdictOutputSerializer(project_verdicts(project=project), many=True).data)
+
+
+ANY_CATEGORY = "(any)"
+VERDICT_CSV_COLUMNS = ["checkpoint", "name", "category", "judgements", "answers", "with_category", "rate", "ci_low",
+                       "ci_high", "segments", "segments_per_100_words"]
+
+
+def verdict_csv_rows(verdicts):
+    """A row per checkpoint and category, after the checkpoint's ``(any)`` row (its overall figures): the judgements
+    with a segment of that category (any: ``hallucinated``), their share of the judgements, its segments."""
+    for verdict in verdicts:
+        checkpoint = {"checkpoint": verdict["checkpoint"].pk, "name": verdict["checkpoint"].name,
+                      "judgements": verdict["judgements"], "answers": verdict["answers"]}
+        yield {**checkpoint, "category": ANY_CATEGORY, "with_category": verdict["hallucinated"],
+               **{key: verdict[key] for key in ("rate", "ci_low", "ci_high", "segments", "segments_per_100_words")}}
+        for category, figures in verdict["by_category"].items():
+            yield {**checkpoint, "category": category, "with_category": figures["judgements"], "rate": figures["rate"],
+                   "ci_low": None, "ci_high": None, "segments": figures["segments"], "segments_per_100_words": None}
+
+
+class ProjectVerdictsCsvApi(APIView):
+    """The verdicts of ``ProjectVerdictsApi`` as CSV, by category (the team analytics page links it)."""
+
+    content_negotiation_class = CsvNegotiation
+
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
+    def get(self, request, project_id):
+        project = project_for_role(user=request.user, project_id=project_id, roles=REVIEWERS)
+        return csv_download(name=f"{project.name} verdicts", columns=VERDICT_CSV_COLUMNS,
+                            rows=verdict_csv_rows(project_verdicts(project=project)))

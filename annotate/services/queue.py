@@ -35,9 +35,10 @@ def task_next(*, user, project) -> AnnotationTask | None:
         task = task_available(user=user, project=project, now=now).select_for_update(skip_locked=True, of=("self",)).first()
         if task is None:
             return None
+    task.leased_at = now if task.leased_to_id != user.pk else task.leased_at  # a renewal keeps the start
     task.leased_to = user
     task.lease_expires_at = now + timedelta(minutes=project.lease_minutes)
-    task.save(update_fields=["leased_to", "lease_expires_at"])
+    task.save(update_fields=["leased_to", "lease_expires_at", "leased_at"])
     return task
 
 
