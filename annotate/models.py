@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from annotate import splits
 from jobs.models import Job
 
 DEFAULT_CATEGORIES = ["object", "position", "number", "attribute", "action", "other"]
@@ -36,6 +37,10 @@ class Project(models.Model):
         default=0, help_text="Launch training when this many new records exist (0 = never)."
     )
     max_rewrite_chars = models.PositiveIntegerField(default=2000)
+    heldout_percent = models.PositiveSmallIntegerField(default=5, help_text=(
+        "Share of new preference records held out for evaluation, never trained on (annotate/splits.py). A "
+        "record keeps the side it was given: a change applies to records built afterwards, except that the "
+        "records of an answer that already has one follow it, so a held-out record never trains."))
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -50,6 +55,8 @@ class Project(models.Model):
                                    violation_error_message="gamma must be a finite number >= 1."),
             models.CheckConstraint(condition=Q(beta__gt=0, beta__lte=sys.float_info.max), name="project_beta_valid",
                                    violation_error_message="beta must be a finite number > 0."),
+            models.CheckConstraint(condition=Q(heldout_percent__gte=0, heldout_percent__lte=50), name="project_heldout_percent_range",
+                                   violation_error_message="heldout_percent must be between 0 and 50."),
         ]
 
     def __str__(self):
@@ -230,12 +237,19 @@ class RecordStatus(models.TextChoices):
     RETIRED = "retired", "Retired"
 
 
+class RecordSplit(models.TextChoices):
+    TRAIN = splits.TRAIN, "Training"
+    HELDOUT = splits.HELDOUT, "Held out (evaluation only)"
+
+
 class PreferenceRecord(models.Model):
     """A dense preference pair: chosen (corrected), rejected (original) and where they differ.
 
     ``alignment`` lists ``{"rejected": [s, e], "chosen": [s, e], "category": c}``
     in code points of each side; ``chosen_spans`` / ``rejected_spans`` are the
     changed ranges per side, ready for ``training.ddpo.weights.token_weights``.
+    ``split`` is set once, when the record is created (``annotate.splits``), and
+    never changed by a rebuild: a held-out record is evaluation data for good.
     """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="records")
@@ -255,6 +269,8 @@ class PreferenceRecord(models.Model):
     version = models.PositiveIntegerField(default=1)
     origin = models.JSONField(default=dict, blank=True, help_text="ds_name, origin_dataset, origin_split, idx, image_path.")
     import_key = models.CharField(max_length=64, blank=True, help_text="Content hash of an imported row (idempotent import).")
+    split = models.CharField(max_length=8, choices=RecordSplit.choices, default=RecordSplit.TRAIN,
+                             help_text="Held-out records are evaluation data: no training run ever takes them.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -267,8 +283,10 @@ class PreferenceRecord(models.Model):
             models.CheckConstraint(condition=Q(source__in=RecordSource.values), name="record_source_valid"),
             models.CheckConstraint(condition=Q(status__in=RecordStatus.values), name="record_status_valid"),
             models.CheckConstraint(condition=Q(version__gte=1), name="record_version_positive"),
+            models.CheckConstraint(condition=Q(split__in=RecordSplit.values), name="record_split_valid"),
         ]
-        indexes = [models.Index(fields=["project", "status", "created_at"], name="record_export_idx")]
+        indexes = [models.Index(fields=["project", "status", "created_at"], name="record_export_idx"),
+                   models.Index(fields=["project", "split"], name="record_split_idx")]
 
     def __str__(self):
         return f"Record {self.pk} v{self.version}"

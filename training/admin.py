@@ -37,3 +37,11 @@ class GenerationBatchAdmin(admin.ModelAdmin):
     list_filter = ["status", "project"]
     search_fields = ["project__name", "error"]
     raw_id_fields = ["prompts"]
+
+
+@admin.register(models.CheckpointEvaluation)
+class CheckpointEvaluationAdmin(admin.ModelAdmin):
+    list_display = ["id", "checkpoint", "reference", "status", "record_count", "created_at"]
+    list_filter = ["status", "checkpoint__project"]
+    search_fields = ["checkpoint__name", "error"]
+    raw_id_fields = ["checkpoint", "reference"]
