@@ -143,6 +143,16 @@ async function activate(checkpoint) {
   }
 }
 
+async function evaluate(checkpoint) {
+  try {
+    await api("POST", `/api/checkpoints/${checkpoint.id}/evaluate/`);
+    notify(`${checkpoint.name}: evaluation queued.`, "ok");
+    refresh();
+  } catch (error) {
+    notify(error.message, "error");
+  }
+}
+
 /** Evaluation metrics a line each: rates and coverage as percentages, nested groups (per category) flattened. */
 function metricsText(metrics) {
   const line = (key, value) => {
@@ -163,7 +173,8 @@ function checkpointRow(checkpoint) {
     el("td", {}, checkpoint.produced_by ?? "—"),
     el("td", {}, el("pre", { class: "metrics-inline" }, metricsText(checkpoint.eval_metrics))),
     el("td", {}, when(checkpoint.created_at)),
-    el("td", {}, checkpoint.is_active ? "" : el("button", { type: "button", onclick: () => activate(checkpoint) }, "Activate")),
+    el("td", {}, checkpoint.is_active ? "" : el("button", { type: "button", onclick: () => activate(checkpoint) }, "Activate"),
+      " ", el("button", { type: "button", onclick: () => evaluate(checkpoint) }, "Evaluate")),
   );
 }
 
