@@ -140,7 +140,8 @@ class CheckpointEvaluation(Job):
                                       "The checkpoint the rewards are measured against, resolved when queued: "
                                       "its parent (its run's base), or itself without one. Null once deleted."))
     judge_scenes = models.PositiveIntegerField(default=0, help_text=(
-        "Held-out scenes the shapes-world judge describes (EVALUATION_JUDGE_SCENES; 0 for other projects)."))
+        "Held-out scenes the judge describes (EVALUATION_JUDGE_SCENES) if the project is a shapes world when "
+        "the evaluation runs; other projects have no judge."))
     metrics = models.JSONField(default=dict, blank=True)
     record_count = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)

@@ -320,10 +320,9 @@ def checkpoint_evaluation_create(*, checkpoint, reference=None, created_by=None)
     if checkpoint_evaluation_unfinished_exists(checkpoint=checkpoint):
         raise ApplicationError("An evaluation of this checkpoint is already queued or running.",
                                status=status.HTTP_409_CONFLICT)
-    shapes = project_is_shapes_world(project=checkpoint.project)
     evaluation = CheckpointEvaluation.objects.create(
         checkpoint=checkpoint, reference=reference or checkpoint.parent or checkpoint, created_by=created_by,
-        judge_scenes=settings.EVALUATION_JUDGE_SCENES if shapes else 0)
+        judge_scenes=settings.EVALUATION_JUDGE_SCENES)
     job_enqueue(evaluation)
     return evaluation
 
@@ -354,7 +353,7 @@ def _checkpoint_evaluate(evaluation) -> dict:
     project = evaluation.checkpoint.project
     config = checkpoint_evaluation_config(evaluation=evaluation)
     records = heldout_records(project=project, limit=settings.EVALUATION_MAX_RECORDS)
-    share = 0.5 if evaluation.judge_scenes else 1.0  # of the progress bar, before the judge's part
+    share = 0.5 if evaluation.judge_scenes else 1.0  # of the progress bar, before the judge's part (if any)
 
     def report(done, total):
         if not evaluation.beat(progress=share * done / total):
@@ -364,7 +363,8 @@ def _checkpoint_evaluate(evaluation) -> dict:
     metrics = {"evaluation": evaluation.pk, "heldout": {
         **heldout, "available": heldout_record_count(project=project), "reference": evaluation.reference_id,
         "gamma": config.gamma, "beta": config.beta, "average": config.average}}
-    if evaluation.judge_scenes:
+    # Asked when it runs, not when it was queued: checkpoint 0 of the demo is queued before its project has prompts.
+    if evaluation.judge_scenes and project_is_shapes_world(project=project):
         metrics["judge"] = evaluate_held_out(evaluation.checkpoint.path, evaluation.judge_scenes)
     return metrics
 

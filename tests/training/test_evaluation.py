@@ -3,7 +3,7 @@ held-out records against the checkpoint's reference, stored on the checkpoint.""
 import pytest
 from rest_framework.test import APIClient
 
-from annotate.models import PreferenceRecord, Prompt, RecordSplit, Role
+from annotate.models import PreferenceRecord, RecordSplit, Role
 from config.errors import ApplicationError
 from jobs.models import JobStatus
 from tests.factories import make_image, make_project, make_user
@@ -28,20 +28,18 @@ def manager_of(project):
 
 
 def test_the_reference_is_the_parent_or_the_checkpoint_itself(base, settings):
-    """A child is measured against its parent (its run's base), a base model against itself; the judge reads
-    held-out scenes only in a shapes-world project; a second one while the first waits is a 409."""
+    """A child is measured against its parent (its run's base), a base model against itself, or against the
+    reference asked for; the judge's size is the platform's; a second one while the first waits is a 409."""
     child = ModelCheckpoint.objects.create(project=base.project, name="child", path="/nowhere/child", parent=base)
     assert services.checkpoint_evaluation_create(checkpoint=child).reference == child.parent
     first = services.checkpoint_evaluation_create(checkpoint=base)
-    assert (first.reference, first.judge_scenes, first.status) == (base, 0, JobStatus.QUEUED)
+    assert (first.reference, first.judge_scenes, first.status) == (base, settings.EVALUATION_JUDGE_SCENES, "queued")
     with pytest.raises(ApplicationError) as caught:
         services.checkpoint_evaluation_create(checkpoint=base)
     assert caught.value.status == 409
     first.transition(JobStatus.RUNNING)
     first.transition(JobStatus.FAILED, error="out of memory")
-    Prompt.objects.create(project=base.project, question="Describe.", origin={"dataset": "shapes"})
-    again = services.checkpoint_evaluation_create(checkpoint=base, reference=child)
-    assert again.reference == child and again.judge_scenes == settings.EVALUATION_JUDGE_SCENES
+    assert services.checkpoint_evaluation_create(checkpoint=base, reference=child).reference == child
 
 
 def test_a_checkpoint_of_no_project_or_a_reference_of_another_is_refused(base):

@@ -25,7 +25,7 @@ class Migration(migrations.Migration):
                 ('finished_at', models.DateTimeField(blank=True, null=True)),
                 ('heartbeat_at', models.DateTimeField(blank=True, null=True)),
                 ('sent_at', models.DateTimeField(blank=True, help_text='When its task last went to the broker.', null=True)),
-                ('judge_scenes', models.PositiveIntegerField(default=0, help_text='Held-out scenes the shapes-world judge describes (EVALUATION_JUDGE_SCENES; 0 for other projects).')),
+                ('judge_scenes', models.PositiveIntegerField(default=0, help_text='Held-out scenes the judge describes (EVALUATION_JUDGE_SCENES) if the project is a shapes world when the evaluation runs; other projects have no judge.')),
                 ('metrics', models.JSONField(blank=True, default=dict)),
                 ('record_count', models.PositiveIntegerField(default=0)),
                 ('checkpoint', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='evaluations', to='training.modelcheckpoint')),
