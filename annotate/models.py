@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from annotate import splits
 from jobs.models import Job
 
 DEFAULT_CATEGORIES = ["object", "position", "number", "attribute", "action", "other"]
@@ -62,6 +63,10 @@ class Project(models.Model):
     next_batch_params = models.JSONField(
         default=dict, blank=True, help_text="Sampling of that batch (training.generation.SamplingParams fields: "
                                             "temperature, top_p, max_new_tokens, samples_per_prompt); {} = defaults.")
+    heldout_percent = models.PositiveSmallIntegerField(default=5, help_text=(
+        "Share of new preference records held out for evaluation, never trained on (annotate/splits.py). A "
+        "record keeps the side it was given: a change applies to records built afterwards, except that the "
+        "records of an answer that already has one follow it, so a held-out record never trains."))
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -88,6 +93,8 @@ class Project(models.Model):
             models.CheckConstraint(condition=Q(next_batch_size__gte=1, next_batch_size__lte=MAX_BATCH_PROMPTS),
                                    name="project_next_batch_size_valid",
                                    violation_error_message=f"next_batch_size must lie in [1, {MAX_BATCH_PROMPTS}]."),
+            models.CheckConstraint(condition=Q(heldout_percent__gte=0, heldout_percent__lte=50), name="project_heldout_percent_range",
+                                   violation_error_message="heldout_percent must be between 0 and 50."),
         ]
 
     def __str__(self):
@@ -274,12 +281,19 @@ class RecordStatus(models.TextChoices):
     RETIRED = "retired", "Retired"
 
 
+class RecordSplit(models.TextChoices):
+    TRAIN = splits.TRAIN, "Training"
+    HELDOUT = splits.HELDOUT, "Held out (evaluation only)"
+
+
 class PreferenceRecord(models.Model):
     """A dense preference pair: chosen (corrected), rejected (original) and where they differ.
 
     ``alignment`` lists ``{"rejected": [s, e], "chosen": [s, e], "category": c}``
     in code points of each side; ``chosen_spans`` / ``rejected_spans`` are the
     changed ranges per side, ready for ``training.ddpo.weights.token_weights``.
+    ``split`` is set once, when the record is created (``annotate.splits``), and
+    never changed by a rebuild: a held-out record is evaluation data for good.
     """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="records")
@@ -299,6 +313,8 @@ class PreferenceRecord(models.Model):
     version = models.PositiveIntegerField(default=1)
     origin = models.JSONField(default=dict, blank=True, help_text="ds_name, origin_dataset, origin_split, idx, image_path.")
     import_key = models.CharField(max_length=64, blank=True, help_text="Content hash of an imported row (idempotent import).")
+    split = models.CharField(max_length=8, choices=RecordSplit.choices, default=RecordSplit.TRAIN,
+                             help_text="Held-out records are evaluation data: no training run ever takes them.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -311,8 +327,10 @@ class PreferenceRecord(models.Model):
             models.CheckConstraint(condition=Q(source__in=RecordSource.values), name="record_source_valid"),
             models.CheckConstraint(condition=Q(status__in=RecordStatus.values), name="record_status_valid"),
             models.CheckConstraint(condition=Q(version__gte=1), name="record_version_positive"),
+            models.CheckConstraint(condition=Q(split__in=RecordSplit.values), name="record_split_valid"),
         ]
-        indexes = [models.Index(fields=["project", "status", "created_at"], name="record_export_idx")]
+        indexes = [models.Index(fields=["project", "status", "created_at"], name="record_export_idx"),
+                   models.Index(fields=["project", "split"], name="record_split_idx")]
 
     def __str__(self):
         return f"Record {self.pk} v{self.version}"

@@ -166,6 +166,10 @@ TRAINING_LIMITS = env_limits("TRAINING_LIMIT", {
     "epochs": 100, "max_steps": 100_000, "batch_size": 256, "grad_accum": 256, "max_completion_tokens": 8192,
     "lora_r": 1024, "num_workers": 16,
 })
+# The size of a checkpoint's evaluation (training/services.py checkpoint_evaluation_create): the project's
+# first held-out records, and for the shapes world the held-out scenes the judge reads (synthetic's 500).
+EVALUATION_MAX_RECORDS = env_int("EVALUATION_MAX_RECORDS", 2000)
+EVALUATION_JUDGE_SCENES = env_int("EVALUATION_JUDGE_SCENES", 500)
 
 # Celery: the embedded default uses the filesystem transport under DATA_DIR.
 BROKER_DIR = DATA_DIR / "broker"
@@ -192,6 +196,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "training.tasks.training_run_execute": {"queue": "gpu"},
     "training.tasks.generation_batch_execute": {"queue": "gpu"},
+    "training.tasks.checkpoint_evaluation_execute": {"queue": "gpu"},
     "demo.tasks.bootstrap_run_execute": {"queue": "gpu"},
 }
 # Acked as it starts: a task that is no long job (record syncs, exports, beat) dies with a killed worker

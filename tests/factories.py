@@ -17,7 +17,10 @@ PASSWORD = "test-pass-123"
 
 
 def make_project(**fields):
+    """A project; no held-out split unless ``heldout_percent`` is given, so a test's records all train (which
+    of them a split would hold out depends on the ids the database hands out)."""
     fields.setdefault("name", f"project-{next(_counter)}")
+    fields.setdefault("heldout_percent", 0)
     return Project.objects.create(**fields)
 
 

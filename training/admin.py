@@ -45,3 +45,11 @@ class PromotionDecisionAdmin(admin.ModelAdmin):
     list_filter = ["outcome", "kind", "checkpoint__project"]
     search_fields = ["reason", "note"]
     raw_id_fields = ["checkpoint", "parent", "next_batch"]
+
+
+@admin.register(models.CheckpointEvaluation)
+class CheckpointEvaluationAdmin(admin.ModelAdmin):
+    list_display = ["id", "checkpoint", "reference", "status", "record_count", "created_at"]
+    list_filter = ["status", "checkpoint__project"]
+    search_fields = ["checkpoint__name", "error"]
+    raw_id_fields = ["checkpoint", "reference"]

@@ -1,5 +1,5 @@
-"""Training API for managers: runs (launch, follow, cancel), checkpoints (list, activate, promote, keep),
-generation batches (launch, follow, cancel), and the loop of a project (its settings, its rounds).
+"""Training API for managers: runs (launch, follow, cancel), checkpoints (list, activate, evaluate, promote,
+keep), generation batches (launch, follow, cancel), and the loop of a project (its settings, its rounds).
 
 Who may manage which project: ``ManagerApi`` (as in the exchange API); a run,
 checkpoint or batch of a project the caller does not manage answers 404.
@@ -15,7 +15,8 @@ from annotate.apis.base import ManagerApi, ProjectFilterSerializer
 from annotate.models import MAX_BATCH_PROMPTS, Project, PromotionPolicy
 from config.fields import IdField
 from training import promotion, selectors, services, timeline
-from training.models import GenerationBatch, ModelCheckpoint, PromotionDecision, PromotionOutcome, TrainingRun
+from training.models import (CheckpointEvaluation, GenerationBatch, ModelCheckpoint, PromotionDecision,
+                             PromotionOutcome, TrainingRun)
 
 
 def _checkpoint_input(*, user, checkpoint_id, field):
@@ -101,10 +102,32 @@ class TrainingRunCancelApi(ManagerApi):
 # Checkpoints -----------------------------------------------------------------------------------
 
 
+class CheckpointEvaluationOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CheckpointEvaluation
+        fields = ["id", "checkpoint", "reference", "status", "progress", "record_count", "judge_scenes", "metrics",
+                  "error", "created_at", "started_at", "finished_at"]
+
+
+class CheckpointEvaluationSummarySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CheckpointEvaluation
+        fields = ["id", "status", "progress", "error", "created_at", "finished_at"]
+
+
 class CheckpointOutputSerializer(serializers.ModelSerializer):
+    evaluation = serializers.SerializerMethodField(help_text="Its latest evaluation (null before the first): "
+                                                   "eval_metrics hold the figures of the last one that succeeded.")
+
     class Meta:
         model = ModelCheckpoint
-        fields = ["id", "project", "name", "path", "parent", "produced_by", "eval_metrics", "is_active", "created_at"]
+        fields = ["id", "project", "name", "path", "parent", "produced_by", "eval_metrics", "evaluation", "is_active",
+                  "created_at"]
+
+    @extend_schema_field(CheckpointEvaluationSummarySerializer(allow_null=True))
+    def get_evaluation(self, checkpoint):
+        latest = next(iter(checkpoint.evaluations.all()), None)  # newest first; prefetched by checkpoint_list
+        return latest and CheckpointEvaluationSummarySerializer(latest).data
 
 
 class CheckpointListApi(ManagerApi):
@@ -119,6 +142,36 @@ class CheckpointActivateApi(ManagerApi):
     def post(self, request, checkpoint_id):
         checkpoint = get_object_or_404(selectors.checkpoint_list(user=request.user), pk=checkpoint_id)
         return Response(CheckpointOutputSerializer(services.checkpoint_activate(checkpoint=checkpoint)).data)
+
+
+class CheckpointEvaluateInputSerializer(serializers.Serializer):
+    reference = IdField(required=False, help_text="Default: the checkpoint's parent (its run's base), or the "
+                                                   "checkpoint itself when it has none.")
+
+
+class CheckpointEvaluationListApi(ManagerApi):
+    """A checkpoint's evaluations, newest first."""
+
+    @extend_schema(responses=CheckpointEvaluationOutputSerializer(many=True))
+    def get(self, request, checkpoint_id):
+        checkpoint = get_object_or_404(selectors.checkpoint_list(user=request.user), pk=checkpoint_id)
+        return self.paginated(selectors.checkpoint_evaluation_list(checkpoint=checkpoint),
+                              CheckpointEvaluationOutputSerializer)
+
+
+class CheckpointEvaluateApi(ManagerApi):
+    """Queue an evaluation of the checkpoint (409 while one is queued or running)."""
+
+    @extend_schema(request=CheckpointEvaluateInputSerializer, responses={201: CheckpointEvaluationOutputSerializer})
+    def post(self, request, checkpoint_id):
+        checkpoint = get_object_or_404(selectors.checkpoint_list(user=request.user), pk=checkpoint_id)
+        data = CheckpointEvaluateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        reference = _checkpoint_input(user=request.user, checkpoint_id=data.validated_data.get("reference"),
+                                      field="reference")
+        evaluation = services.checkpoint_evaluation_create(checkpoint=checkpoint, reference=reference,
+                                                           created_by=request.user)
+        return Response(CheckpointEvaluationOutputSerializer(evaluation).data, status=status.HTTP_201_CREATED)
 
 
 # Generation batches ----------------------------------------------------------------------------

@@ -156,3 +156,56 @@ class PromotionDecision(models.Model):
 
     def __str__(self):
         return f"{self.checkpoint} {self.outcome} ({self.kind})"
+
+
+class CheckpointEvaluation(Job):
+    """A checkpoint measured on its project's held-out records (and, for the shapes world, by the judge);
+    executes on a worker of queue ``gpu``. One is queued by itself for every checkpoint a run produces.
+
+    ``metrics`` (copied to ``ModelCheckpoint.eval_metrics`` when it succeeds)::
+
+        {"evaluation": <this id>,
+         "heldout": {                       # training.ddpo.evaluate.evaluate_pairs, on held-out records
+             "records": n,                  # pairs evaluated: the first EVALUATION_MAX_RECORDS, oldest first
+             "available": m,                # active held-out records of the project
+             "reference": <checkpoint id>,  # what the implicit reward is measured against
+             "gamma": g, "beta": b, "average": true,   # as the checkpoint's run trained (else the project's)
+             "preference_accuracy": ...,    # share of pairs with reward(chosen) > reward(rejected); ties 1/2
+             "reward_margin": ...,          # mean reward(chosen) - reward(rejected)
+             "loss": ...,                   # mean DDPO loss
+             "chosen_changed_logp_delta": ...,    # mean policy - reference log-prob per corrected token
+             "rejected_changed_logp_delta": ...,  # the same on the hallucinated tokens of the rejected side
+             "chosen_logp": ..., "rejected_logp": ...,  # mean weighted log-prob of each side under the policy
+             "logp_accuracy": ...},         # share of pairs whose chosen side the policy finds likelier
+         "judge": {...}}                    # shapes world only: synthetic.evaluate.evaluate_held_out, e.g.
+                                            # response_hallucination_rate, mention_hallucination_rate, coverage,
+                                            # held_out (scenes judged)
+
+    With no held-out record the figures of ``heldout`` are null. A checkpoint without a parent (a base model)
+    is its own reference: its rewards and margins are 0 and its accuracy 1/2 by construction; only the
+    log-probs and ``logp_accuracy`` say something about it.
+    """
+
+    task_name = "training.tasks.checkpoint_evaluation_execute"
+
+    checkpoint = models.ForeignKey(ModelCheckpoint, on_delete=models.CASCADE, related_name="evaluations")
+    reference = models.ForeignKey(ModelCheckpoint, on_delete=models.SET_NULL, null=True, blank=True,
+                                  related_name="+", help_text=(
+                                      "The checkpoint the rewards are measured against, resolved when queued: "
+                                      "its parent (its run's base), or itself without one. Null once deleted."))
+    judge_scenes = models.PositiveIntegerField(default=0, help_text=(
+        "Held-out scenes the judge describes (EVALUATION_JUDGE_SCENES) if the project is a shapes world when "
+        "the evaluation runs; other projects have no judge."))
+    metrics = models.JSONField(default=dict, blank=True)
+    record_count = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = Job.status_constraints("checkpointevaluation") + [
+            models.UniqueConstraint(fields=["checkpoint"], condition=models.Q(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]),
+                                    name="one_unfinished_evaluation_per_checkpoint"),
+        ]
+
+    def __str__(self):
+        return f"Evaluation {self.pk} of checkpoint {self.checkpoint_id} ({self.status})"

@@ -10,16 +10,24 @@ decision's note, instead of failing.
 
 The gate reads ``ModelCheckpoint.eval_metrics``: ``heldout.preference_accuracy`` (on ``heldout.records``
 held-out records, each checkpoint against its run's reference, i.e. its parent) and, where a judge scores
-the checkpoint (the shapes world), ``judge.response_hallucination_rate``.
+the checkpoint (the shapes world), ``judge.response_hallucination_rate``. The evaluation job's worker body
+(``checkpoint_evaluation_execute``) lives here: its end is where a run's checkpoint is decided.
 """
+import logging
+
 from django.db import transaction
 from rest_framework import status
 
 from annotate.models import Project, PromotionPolicy
 from config.errors import ApplicationError
-from training.models import DecisionKind, ModelCheckpoint, PromotionDecision, PromotionOutcome
+from jobs.models import JobStatus, JobStopped
+from jobs.services import job_beating
+from training.models import CheckpointEvaluation, DecisionKind, ModelCheckpoint, PromotionDecision, PromotionOutcome
 from training.selectors import checkpoint_active, prompts_without_response
-from training.services import checkpoint_activate, generation_batch_create, sampling_params_resolve
+from training.services import (checkpoint_activate, checkpoint_evaluation_measure, generation_batch_create,
+                               sampling_params_resolve)
+
+logger = logging.getLogger(__name__)
 
 # A checkpoint's accuracy against its own parent is the share of held-out pairs it moved towards the
 # correction: above one half it learned more than it unlearned. The bar when the active checkpoint has no
@@ -166,3 +174,41 @@ def project_loop_settings_update(*, project, **changes) -> Project:
         setattr(project, name, value)
     project.save(update_fields=list(changes))
     return project
+
+
+# The end of an evaluation -----------------------------------------------------------------------
+
+
+@transaction.atomic
+def _checkpoint_evaluation_store(*, evaluation, metrics):
+    """Succeed with ``metrics``, make them the checkpoint's ``eval_metrics`` and, for a run's checkpoint, let the
+    project's policy decide on it in the same transaction (a promotion queues the next batch on commit); nothing
+    if the evaluation stopped meanwhile."""
+    ModelCheckpoint.objects.select_for_update().filter(pk=evaluation.checkpoint_id).first()
+    if not evaluation.transition(JobStatus.SUCCEEDED, metrics=metrics, record_count=metrics["heldout"]["records"]):
+        raise JobStopped
+    ModelCheckpoint.objects.filter(pk=evaluation.checkpoint_id).update(eval_metrics=metrics)
+    if evaluation.checkpoint.produced_by_id is not None:
+        checkpoint_promotion_decide(checkpoint=evaluation.checkpoint)
+
+
+def checkpoint_evaluation_execute(*, evaluation_id) -> CheckpointEvaluation | None:
+    """The worker's body: score the held-out pairs (and judge the held-out scenes), store the metrics on the
+    evaluation and its checkpoint, then decide on a run's checkpoint (a failed evaluation is decided too: the
+    gate keeps the active checkpoint and says why, and the next round can start)."""
+    evaluation = (CheckpointEvaluation.objects.select_related("checkpoint__project", "checkpoint__produced_by",
+                                                              "reference").filter(pk=evaluation_id).first())
+    if evaluation is None or not evaluation.transition(JobStatus.RUNNING):
+        return evaluation
+    try:
+        with job_beating(evaluation):
+            metrics = checkpoint_evaluation_measure(evaluation)
+        _checkpoint_evaluation_store(evaluation=evaluation, metrics=metrics)
+    except JobStopped:
+        logger.info("Evaluation %s stopped while running: %s", evaluation.pk, evaluation.stored_status() or "deleted")
+    except Exception as exc:
+        logger.exception("Evaluation %s failed", evaluation.pk)
+        error = f"{type(exc).__name__}: {exc}"
+        if evaluation.transition(JobStatus.FAILED, error=error) and evaluation.checkpoint.produced_by_id is not None:
+            checkpoint_promotion_decide(checkpoint=evaluation.checkpoint, evaluation_error=error)
+    return evaluation

@@ -1,4 +1,4 @@
-"""Writes of the training app: training runs, checkpoints, generation batches.
+"""Writes of the training app: training runs, checkpoints and their evaluations, generation batches.
 
 Long jobs follow one pattern: ``<job>_create`` validates, saves a queued row
 and enqueues the task by name once the transaction commits; the worker calls
@@ -10,6 +10,7 @@ torch and transformers load only inside the ``_execute`` bodies (gpu worker).
 """
 import logging
 import math
+from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -23,9 +24,20 @@ from training.ddpo.config import DDPOConfig
 from training.generation import SamplingParams, generate, load_generator
 from jobs.models import JobStatus, JobStopped
 from jobs.services import job_beating, job_enqueue
-from training.models import GenerationBatch, ModelCheckpoint, TrainingMetric, TrainingRun, TrainingTrigger
+from training.models import (
+    CheckpointEvaluation,
+    GenerationBatch,
+    ModelCheckpoint,
+    TrainingMetric,
+    TrainingRun,
+    TrainingTrigger,
+)
 from training.selectors import (
     checkpoint_active,
+    checkpoint_evaluation_unfinished_exists,
+    heldout_record_count,
+    heldout_records,
+    project_is_shapes_world,
     projects_due_for_training,
     prompts_without_response,
     training_records,
@@ -53,15 +65,20 @@ def _checkpoint_of_project(*, project, checkpoint, field):
 # Training runs ---------------------------------------------------------------------------------
 
 
+def reference_cache_dir(*, checkpoint_id) -> Path:
+    """Where the per-token log-probs of a checkpoint used as reference are kept: every run from it and every
+    evaluation against it reads and fills the same cache."""
+    return settings.CHECKPOINT_ROOT / "reference-cache" / f"checkpoint-{checkpoint_id}"
+
+
 def training_run_config(*, run) -> DDPOConfig:
     """The run's full DDPO config: its settings, resolved at creation, and the paths this service owns."""
-    root = settings.CHECKPOINT_ROOT
     return DDPOConfig.from_dict({
         **run.config,
         "model": run.base_checkpoint.path,
-        "output_dir": str(root / f"run-{run.pk}"),
+        "output_dir": str(settings.CHECKPOINT_ROOT / f"run-{run.pk}"),
         # The reference is the base checkpoint: runs from the same base share its cached log-probs.
-        "reference_cache_dir": str(root / "reference-cache" / f"checkpoint-{run.base_checkpoint_id}"),
+        "reference_cache_dir": str(reference_cache_dir(checkpoint_id=run.base_checkpoint_id)),
         "resume": False,
     })
 
@@ -181,7 +198,7 @@ def training_run_stop_requested(run) -> bool:
 
 @transaction.atomic
 def _training_run_finish(*, run, output_path):
-    """Succeed and register the output checkpoint, unless a cancel came first.
+    """Succeed, register the output checkpoint and queue its evaluation, unless a cancel came first.
 
     The row lock orders this with ``training_run_cancel``: a cancel answered
     200 ("requested") always ends the run cancelled, never succeeded."""
@@ -190,10 +207,12 @@ def _training_run_finish(*, run, output_path):
         return None
     if not run.transition(JobStatus.SUCCEEDED, step=run.total_steps):
         return None
-    return ModelCheckpoint.objects.create(
+    checkpoint = ModelCheckpoint.objects.create(
         project=run.project, name=f"{run.project.name} run {run.pk}", path=str(output_path),
         parent=run.base_checkpoint, produced_by=run,
     )
+    checkpoint_evaluation_create(checkpoint=checkpoint)
+    return checkpoint
 
 
 def training_run_work(*, run_id, body) -> TrainingRun | None:
@@ -277,6 +296,87 @@ def checkpoint_activate(*, checkpoint) -> ModelCheckpoint:
     siblings.filter(pk=checkpoint.pk).update(is_active=True)
     checkpoint.is_active = True
     return checkpoint
+
+
+@transaction.atomic
+def checkpoint_metrics_merge(*, checkpoint, metrics: dict) -> ModelCheckpoint:
+    """Replace some top-level parts of the checkpoint's ``eval_metrics`` (e.g. ``judge``), keeping the rest."""
+    stored = ModelCheckpoint.objects.select_for_update().get(pk=checkpoint.pk).eval_metrics
+    checkpoint.eval_metrics = {**stored, **metrics}
+    ModelCheckpoint.objects.filter(pk=checkpoint.pk).update(eval_metrics=checkpoint.eval_metrics)
+    return checkpoint
+
+
+# Checkpoint evaluations ------------------------------------------------------------------------
+
+# What a run's config says about how its pairs are scored; the rest of it (learning rate, epochs...) is training.
+SCORING_KEYS = ("gamma", "beta", "average", "dtype", "bf16", "max_completion_tokens", "shared_prefix", "batch_size")
+
+
+@transaction.atomic
+def checkpoint_evaluation_create(*, checkpoint, reference=None, created_by=None) -> CheckpointEvaluation:
+    """Queue the evaluation of ``checkpoint`` on its project's held-out records against ``reference`` (default:
+    its parent, i.e. its run's base and reference; a checkpoint without one is its own), and by the judge for a
+    shapes-world project. Its size is the platform's (EVALUATION_MAX_RECORDS, EVALUATION_JUDGE_SCENES), not the
+    caller's. A 409 while one of the checkpoint is queued or running."""
+    if checkpoint.project_id is None:
+        raise ApplicationError("A checkpoint of no project has no held-out records to be evaluated on.",
+                               fields={"checkpoint": ["Belongs to no project."]})
+    if reference is not None and reference.project_id not in (None, checkpoint.project_id):
+        raise ApplicationError("The reference belongs to another project.", fields={"reference": ["Not in this project."]})
+    ModelCheckpoint.objects.select_for_update().filter(pk=checkpoint.pk).first()  # concurrent requests queue up here
+    if checkpoint_evaluation_unfinished_exists(checkpoint=checkpoint):
+        raise ApplicationError("An evaluation of this checkpoint is already queued or running.",
+                               status=status.HTTP_409_CONFLICT)
+    evaluation = CheckpointEvaluation.objects.create(
+        checkpoint=checkpoint, reference=reference or checkpoint.parent or checkpoint, created_by=created_by,
+        judge_scenes=settings.EVALUATION_JUDGE_SCENES)
+    job_enqueue(evaluation)
+    return evaluation
+
+
+def checkpoint_evaluation_config(*, evaluation) -> DDPOConfig:
+    """How the held-out pairs are scored: as the checkpoint's run trained (``SCORING_KEYS`` of its config), else
+    with the project's gamma and beta; policy, reference and the reference's log-prob cache."""
+    checkpoint, reference = evaluation.checkpoint, evaluation.reference
+    if reference is None:
+        raise ApplicationError("The reference checkpoint was deleted; evaluate against another one.")
+    run_config = checkpoint.produced_by.config if checkpoint.produced_by else {}
+    return DDPOConfig.from_dict({
+        "gamma": checkpoint.project.gamma, "beta": checkpoint.project.beta,
+        **{name: value for name, value in run_config.items() if name in SCORING_KEYS},
+        "model": checkpoint.path, "reference": reference.path, "output_dir": "-",
+        "reference_cache_dir": str(reference_cache_dir(checkpoint_id=reference.pk)),
+    })
+
+
+def _finite_figures(figures: dict) -> dict:
+    return {name: _finite(value) if isinstance(value, float) else value for name, value in figures.items()}
+
+
+def checkpoint_evaluation_measure(evaluation) -> dict:
+    """The worker's figures for ``evaluation``: the held-out pairs scored against its reference, and the judge's
+    figures on held-out scenes for a shapes world (``CheckpointEvaluation`` gives the schema)."""
+    from synthetic.evaluate import evaluate_held_out  # torch: gpu worker only
+    from training.ddpo.evaluate import evaluate_pairs
+
+    project = evaluation.checkpoint.project
+    config = checkpoint_evaluation_config(evaluation=evaluation)
+    records = heldout_records(project=project, limit=settings.EVALUATION_MAX_RECORDS)
+    share = 0.5 if evaluation.judge_scenes else 1.0  # of the progress bar, before the judge's part (if any)
+
+    def report(done, total):
+        if not evaluation.beat(progress=share * done / total):
+            raise JobStopped
+
+    heldout = _finite_figures(evaluate_pairs(config, records, on_batch=report))
+    metrics = {"evaluation": evaluation.pk, "heldout": {
+        **heldout, "available": heldout_record_count(project=project), "reference": evaluation.reference_id,
+        "gamma": config.gamma, "beta": config.beta, "average": config.average}}
+    # Asked when it runs, not when it was queued: checkpoint 0 of the demo is queued before its project has prompts.
+    if evaluation.judge_scenes and project_is_shapes_world(project=project):
+        metrics["judge"] = evaluate_held_out(evaluation.checkpoint.path, evaluation.judge_scenes)
+    return metrics
 
 
 # Generation batches ----------------------------------------------------------------------------

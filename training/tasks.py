@@ -1,12 +1,12 @@
 """Celery tasks of the training app: thin, take ids, do the work in services.
 
-``training_run_execute`` and ``generation_batch_execute`` run on queue ``gpu``
+``training_run_execute``, ``generation_batch_execute`` and ``checkpoint_evaluation_execute`` run on queue ``gpu``
 (``CELERY_TASK_ROUTES``); the rest on ``default``. The GPU jobs are acked late
 (``CELERY_TASK_ACKS_LATE`` says why), the rest on receipt.
 """
 from celery import shared_task
 
-from training import services
+from training import promotion, services
 
 
 @shared_task(name="training.tasks.training_run_execute", acks_late=True)
@@ -19,6 +19,12 @@ def training_run_execute(run_id):
 def generation_batch_execute(batch_id):
     batch = services.generation_batch_execute(batch_id=batch_id)
     return batch and batch.status
+
+
+@shared_task(name="training.tasks.checkpoint_evaluation_execute", acks_late=True)
+def checkpoint_evaluation_execute(evaluation_id):
+    evaluation = promotion.checkpoint_evaluation_execute(evaluation_id=evaluation_id)
+    return evaluation and evaluation.status
 
 
 @shared_task(name="training.tasks.training_auto_trigger")

@@ -4,7 +4,7 @@ from django.db.models import Count
 
 from annotate.models import AnnotationTask
 from jobs.models import JobStatus
-from training.models import GenerationBatch, PromotionDecision, PromotionOutcome
+from training.models import CheckpointEvaluation, GenerationBatch, PromotionDecision, PromotionOutcome
 from training.selectors import checkpoint_awaiting_decision, records_since_last_run
 
 ROUNDS_SHOWN = 20
@@ -18,13 +18,17 @@ def _run(run):
             "created_at": run.created_at, "finished_at": run.finished_at}
 
 
-def _evaluation(run, checkpoint):
-    """The checkpoint's figures once stored; "waiting" while a succeeded run's checkpoint has none."""
+def _evaluation(run, checkpoint, evaluation):
+    """The checkpoint's newest evaluation job (status, progress, error) and its stored headline figures;
+    "waiting" while a succeeded run's checkpoint has neither."""
     if checkpoint is None:
         return None
     metrics = checkpoint.eval_metrics or {}
     headline = {f"{group}.{name}": metrics[group][name] for group, names in HEADLINE.items()
                 for name in names if isinstance(metrics.get(group), dict) and name in metrics[group]}
+    if evaluation is not None:
+        return {"id": evaluation.pk, "status": evaluation.status, "progress": evaluation.progress,
+                "error": evaluation.error, "headline": headline}
     if metrics:
         return {"status": "done", "headline": headline}
     return {"status": "waiting" if run.status == JobStatus.SUCCEEDED else None, "headline": {}}
@@ -89,6 +93,8 @@ def project_loop(*, project, limit=ROUNDS_SHOWN) -> dict:
     decision_of = _latest_by(decisions, lambda d: d.checkpoint_id)
     batch_of = _latest_by(GenerationBatch.objects.filter(checkpoint_id__in=ids).order_by("-created_at", "-id"),
                           lambda b: b.checkpoint_id)
+    evaluation_of = _latest_by(CheckpointEvaluation.objects.filter(checkpoint_id__in=ids).order_by("-created_at", "-id"),
+                               lambda e: e.checkpoint_id)
     tasks = _tasks_by_checkpoint(ids)
     rounds = []
     for index, run in enumerate(runs):
@@ -98,7 +104,7 @@ def project_loop(*, project, limit=ROUNDS_SHOWN) -> dict:
             "round": total - index,
             "run": _run(run),
             "checkpoint": checkpoint and {"id": checkpoint.pk, "name": checkpoint.name, "is_active": checkpoint.is_active},
-            "evaluation": _evaluation(run, checkpoint),
+            "evaluation": _evaluation(run, checkpoint, checkpoint and evaluation_of.get(checkpoint.pk)),
             "decision": _decision(decision),
             # The batch the promotion queued, else the newest one someone asked of this checkpoint.
             "batch": _batch((decision and decision.next_batch) or (checkpoint and batch_of.get(checkpoint.pk))),

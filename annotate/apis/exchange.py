@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from annotate.apis.base import ManagerApi, ProjectFilterSerializer
 from config.fields import IdField
-from annotate.models import ExportFormat, ExportJob, RecordStatus
+from annotate.models import ExportFormat, ExportJob, RecordSplit, RecordStatus
 from annotate.selectors.records import export_job_list, record_export_list
 from annotate.services.export_jobs import export_job_create
 from annotate.services.exports import export_chunks, export_filename
@@ -46,6 +46,8 @@ class ExportFilterSerializer(serializers.Serializer):
     checkpoint = IdField(required=False)
     category = serializers.CharField(required=False, max_length=64)
     reviewed_only = serializers.BooleanField(default=False)
+    split = serializers.ChoiceField(choices=RecordSplit.values, required=False,
+                                    help_text="Only the records of this side of the held-out split (default: both).")
 
 
 class ExportQuerySerializer(ExportFilterSerializer):

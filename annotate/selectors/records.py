@@ -11,7 +11,7 @@ from annotate.models import ExportJob, PreferenceRecord, RecordStatus
 from annotate.roles import MANAGERS, project_ids_with_role
 
 EXPORT_FILTERS = (
-    "status", "created_since", "created_until", "generation_batch", "checkpoint", "category", "reviewed_only",
+    "status", "created_since", "created_until", "generation_batch", "checkpoint", "category", "reviewed_only", "split",
 )
 
 
@@ -39,8 +39,10 @@ def record_export_list(
     checkpoint: int | None = None,
     category: str | None = None,
     reviewed_only: bool = False,
+    split: str | None = None,
 ) -> QuerySet:
-    """The project's records matching every given filter, oldest first; ``status="all"`` takes retired ones too."""
+    """The project's records matching every given filter, oldest first; ``status="all"`` takes retired ones too,
+    no ``split`` both sides of the held-out split."""
     records = PreferenceRecord.objects.filter(project_id=project_id)
     if status != "all":
         records = records.filter(status=status)
@@ -56,6 +58,8 @@ def record_export_list(
         records = _with_category(records, category)
     if reviewed_only:
         records = records.filter(annotation__reviewed_at__isnull=False)
+    if split is not None:
+        records = records.filter(split=split)
     return records.order_by("id")
 
 

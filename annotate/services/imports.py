@@ -4,7 +4,8 @@ One file is one transaction: a bad row anywhere rejects the whole file with
 an ``ApplicationError`` naming the row and the problem, and the image files
 already written are removed again. Images are deduplicated by sha256 and
 never read from the server's disk (``image_path`` is only recorded). A row
-is keyed by a hash of its content, so importing a file twice adds nothing.
+is keyed by a hash of its content, so importing a file twice adds nothing, and the
+same hash puts it on the same side of the held-out split (``annotate.splits``).
 Changed spans come from the file's ``segments`` column when it has one (our
 own exports), else from ``alignment_from_diff``.
 
@@ -33,6 +34,7 @@ from rest_framework import status
 
 from training.ddpo.alignment import alignment_from_diff, alignment_spans
 from annotate.models import ImageAsset, PreferenceRecord, Project, Prompt, RecordSource, Response
+from annotate.splits import record_split, record_split_key
 from config.errors import ApplicationError
 from config.fields import is_int64, unstorable_text
 
@@ -236,6 +238,7 @@ def _store(project, rows, saved):
             chosen=row["chosen"], rejected=row["rejected"], alignment=row["alignment"],
             rejected_spans=rejected_spans, chosen_spans=chosen_spans, source=RecordSource.IMPORTED,
             origin=row["origin"], import_key=row["key"],
+            split=record_split(record_split_key(import_key=row["key"]), project.heldout_percent),
         ))
     PreferenceRecord.objects.bulk_create(records)
 

@@ -159,6 +159,17 @@ def save_checkpoint(directory: Path, model, processor, config, state: dict | Non
     return directory
 
 
+def mixed_precision(config: DDPOConfig, device):
+    """(whether bf16 autocast is on, a factory of its context): on CUDA unless ``config.bf16`` says."""
+    use_bf16 = device.type == "cuda" if config.bf16 is None else config.bf16
+    return use_bf16, lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)
+
+
+def reference_cache(config: DDPOConfig, use_bf16: bool) -> ReferenceCache:
+    """The on-disk reference log-probs of ``config``'s reference at the precision it runs in."""
+    return ReferenceCache(config.cache_dir, config.reference_model, precision=config.dtype + "-bf16" * use_bf16)
+
+
 def setup_distributed():
     """(world size, rank, device, whether we started the process group) from torchrun's env."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -195,8 +206,7 @@ def run(config: DDPOConfig | dict, records, *, on_metrics=None, should_stop=None
         return output / "final", None                   # finished earlier: a retried task is a no-op
     output.mkdir(parents=True, exist_ok=True)
     world, rank, device, owns_group = setup_distributed()
-    use_bf16 = device.type == "cuda" if config.bf16 is None else config.bf16
-    autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)  # noqa: E731
+    use_bf16, autocast = mixed_precision(config, device)
     resume = latest_checkpoint(output) if config.resume else None
     if resume is not None:
         same_run(config, resume)
@@ -209,7 +219,7 @@ def run(config: DDPOConfig | dict, records, *, on_metrics=None, should_stop=None
     collate = PairCollator(pad_token_id(processor))
     model = build_policy(config, resume).to(device)
     model.train()
-    cache = ReferenceCache(config.cache_dir, config.reference_model, precision=config.dtype + "-bf16" * use_bf16)
+    cache = reference_cache(config, use_bf16)
     announce = (on_phase if on_phase is not None and rank == 0 else lambda name: None)
     announce("reference")
     openings = dataset.shared_openings()

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('training', '0006_bootstrap_runs'),
+        ('training', '0007_checkpoint_evaluation'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -136,6 +136,16 @@ async function activate(checkpoint) {
   }
 }
 
+async function evaluate(checkpoint) {
+  try {
+    await api("POST", `/api/checkpoints/${checkpoint.id}/evaluate/`);
+    notify(`${checkpoint.name}: evaluation queued.`, "ok");
+    refresh();
+  } catch (error) {
+    notify(error.message, "error");
+  }
+}
+
 function checkpointRow(checkpoint) {
   return el("tr", {},
     el("td", {}, checkpoint.id),
@@ -144,7 +154,8 @@ function checkpointRow(checkpoint) {
     el("td", {}, checkpoint.produced_by ?? "—"),
     el("td", {}, headline(checkpoint.eval_metrics)),
     el("td", {}, when(checkpoint.created_at)),
-    el("td", {}, checkpoint.is_active ? "" : el("button", { type: "button", onclick: () => activate(checkpoint) }, "Activate")),
+    el("td", {}, checkpoint.is_active ? "" : el("button", { type: "button", onclick: () => activate(checkpoint) }, "Activate"),
+      " ", el("button", { type: "button", onclick: () => evaluate(checkpoint) }, "Evaluate")),
   );
 }
 
@@ -213,7 +224,8 @@ function roundItem(round) {
       step("run", badge(run.status), ` #${run.id} · step ${run.step}/${run.total_steps || "?"}`,
         run.error ? el("span", { class: "error detail" }, run.error) : null),
       step("evaluation", evaluation && evaluation.status ? badge(evaluation.status) : "—",
-        evaluation && evaluation.status === "done" ? el("span", { class: "detail" }, roundFigures(evaluation.headline)) : null),
+        evaluation && Object.keys(evaluation.headline).length ? el("span", { class: "detail" }, roundFigures(evaluation.headline))
+          : evaluation && evaluation.error ? el("span", { class: "detail" }, evaluation.error) : null),
       step("decision", decision ? el("span", { class: `badge outcome-${decision.outcome}` }, decision.outcome) : "—",
         decision ? el("span", { class: "detail" }, decision.reason) : null,
         decision && decision.note ? el("span", { class: "detail warn" }, decision.note) : null, actions),
@@ -272,7 +284,7 @@ async function refresh() {
     fillCheckpointSelect($("generate-checkpoint"), checkpoints);
     if (selectedRun === null && runs.length) selectedRun = runs[0].id;
     const busy = [...runs, ...batches, ...exports].some((job) => !FINISHED.has(job.status))
-      || loop.rounds.some((round) => round.evaluation && round.evaluation.status === "waiting");
+      || loop.rounds.some((round) => round.evaluation && ["waiting", "queued", "running"].includes(round.evaluation.status));
     if (selectedRun !== null) await showRun(selectedRun);
     if (Date.now() - verdictsAt >= VERDICT_EVERY_MS) await showVerdicts();
     schedule(busy);
