@@ -197,6 +197,7 @@ CELERY_TASK_ROUTES = {
     "training.tasks.training_run_execute": {"queue": "gpu"},
     "training.tasks.generation_batch_execute": {"queue": "gpu"},
     "training.tasks.checkpoint_evaluation_execute": {"queue": "gpu"},
+    "training.tasks.playground_request_execute": {"queue": "gpu"},
     "demo.tasks.bootstrap_run_execute": {"queue": "gpu"},
 }
 # Acked as it starts: a task that is no long job (record syncs, exports, beat) dies with a killed worker

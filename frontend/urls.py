@@ -9,6 +9,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("projects/<id:project_id>/annotate/", views.annotate, name="annotate"),
     path("projects/<id:project_id>/review/", views.review, name="review"),
+    path("projects/<id:project_id>/playground/", views.playground, name="playground"),
     path("projects/<id:project_id>/dashboard/", dashboard.dashboard, name="dashboard"),
     path("projects/<id:project_id>/analytics/", analytics.analytics, name="analytics"),
     path("media/<path:name>", views.media, name="media"),

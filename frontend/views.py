@@ -6,9 +6,12 @@ from django.templatetags.static import static
 from annotate.permissions import project_for_role
 from annotate.roles import REVIEWERS, user_project_role
 from annotate.selectors import project_list
-from annotate.selectors.images import image_get_visible
+from annotate.selectors.images import image_get_visible, image_list_of_project
 from annotate.selectors.annotations import review_waiting_counts
 from annotate.selectors.tasks import task_queue_position, tasks_returned_counts
+from training.playground_selectors import playground_checkpoints
+
+PLAYGROUND_IMAGES = 60  # the newest of the project's images offered to pick from; any other can be uploaded
 
 
 @login_required
@@ -42,6 +45,20 @@ def annotate(request, project_id):
 def review(request, project_id):
     project = project_for_role(user=request.user, project_id=project_id, roles=REVIEWERS)
     return render(request, "frontend/review.html", {"project": project, "page_data": _page_data(project)})
+
+
+@login_required
+def playground(request, project_id):
+    """Ask one or two checkpoints about an image, side by side; mark words, send an answer to the queue."""
+    project = project_for_role(user=request.user, project_id=project_id, roles=REVIEWERS)
+    page_data = {
+        **_page_data(project),
+        "checkpoints": [{"id": c.id, "name": c.name, "is_active": c.is_active}
+                        for c in playground_checkpoints(project=project)],
+        "images": [{"id": image.id, "url": image.file.url, "width": image.width, "height": image.height}
+                   for image in image_list_of_project(project=project)[:PLAYGROUND_IMAGES]],
+    }
+    return render(request, "frontend/playground.html", {"project": project, "page_data": page_data})
 
 
 @login_required

@@ -53,3 +53,11 @@ class CheckpointEvaluationAdmin(admin.ModelAdmin):
     list_filter = ["status", "checkpoint__project"]
     search_fields = ["checkpoint__name", "error"]
     raw_id_fields = ["checkpoint", "reference"]
+
+
+@admin.register(models.PlaygroundRequest)
+class PlaygroundRequestAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "checkpoint", "second_checkpoint", "status", "created_by", "created_at"]
+    list_filter = ["status", "project"]
+    search_fields = ["project__name", "question", "error"]
+    raw_id_fields = ["image", "checkpoint", "second_checkpoint"]

@@ -198,6 +198,29 @@ class CheckpointEvaluation(Job):
         "the evaluation runs; other projects have no judge."))
     metrics = models.JSONField(default=dict, blank=True)
     record_count = models.PositiveIntegerField(default=0)
+
+
+class PlaygroundRequest(Job):
+    """One question about one image put to one or two checkpoints, answered side by side on queue ``gpu``.
+
+    An answer can then be sent to the annotation queue as a task (``sent``),
+    with the words its sender marked as hallucination-prone by hand."""
+
+    task_name = "training.tasks.playground_request_execute"
+
+    project = models.ForeignKey("annotate.Project", on_delete=models.CASCADE, related_name="playground_requests")
+    image = models.ForeignKey("annotate.ImageAsset", on_delete=models.PROTECT, null=True, blank=True,
+                              related_name="playground_requests")
+    question = models.TextField()
+    checkpoint = models.ForeignKey(ModelCheckpoint, on_delete=models.CASCADE, related_name="playground_requests")
+    second_checkpoint = models.ForeignKey(ModelCheckpoint, on_delete=models.CASCADE, null=True, blank=True,
+                                          related_name="playground_requests_second",
+                                          help_text="The one shown beside the first, if any.")
+    params = models.JSONField(default=dict, blank=True, help_text="training.generation.SamplingParams, resolved.")
+    answers = models.JSONField(default=dict, blank=True, help_text="Checkpoint id (a string) -> its answer.")
+    sent = models.JSONField(default=dict, blank=True, help_text=(
+        "Checkpoint id (a string) -> {response, marks}: the Response its answer became, and the [start, end) "
+        "code-point ranges its sender marked as hallucination-prone."))
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
 
     class Meta:
@@ -209,3 +232,17 @@ class CheckpointEvaluation(Job):
 
     def __str__(self):
         return f"Evaluation {self.pk} of checkpoint {self.checkpoint_id} ({self.status})"
+
+
+        constraints = Job.status_constraints("playgroundrequest") + [
+            models.CheckConstraint(condition=~models.Q(second_checkpoint=models.F("checkpoint")),
+                                   name="playgroundrequest_two_different_checkpoints"),
+        ]
+
+    def __str__(self):
+        return f"Playground request {self.pk} ({self.status})"
+
+    @property
+    def checkpoints(self) -> list[ModelCheckpoint]:
+        """The checkpoints asked, in the order they are shown."""
+        return [self.checkpoint] + ([self.second_checkpoint] if self.second_checkpoint_id else [])

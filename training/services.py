@@ -105,11 +105,11 @@ def job_size_check(values, *, limits, field):
 
 
 def sampling_params_resolve(params, *, field) -> dict:
-    """``SamplingParams`` of a client's JSON object, defaults filled in, within ``GENERATION_LIMITS``; a 400
-    naming ``field`` (or ``<field>.<key>``) otherwise."""
-    resolved = _dataclass_from_json(SamplingParams, params, field=field).to_dict()
-    job_size_check(resolved, limits=settings.GENERATION_LIMITS, field=field)
-    return resolved
+    """A client's sampling settings (a JSON object, None for the defaults) as a full ``SamplingParams`` dict,
+    within ``settings.GENERATION_LIMITS``; else a 400 naming ``field`` (or ``<field>.<key>``)."""
+    params = _dataclass_from_json(SamplingParams, params or {}, field=field).to_dict()
+    job_size_check(params, limits=settings.GENERATION_LIMITS, field=field)
+    return params
 
 
 def training_config_check(config):
@@ -401,7 +401,7 @@ def generation_batch_create(*, project, checkpoint=None, prompt_ids=None, limit=
     ``enqueue=False`` leaves the batch for the caller to execute (the CLI, in its own process)."""
     if limit is not None and limit < 1:
         raise ApplicationError("limit must be at least 1.", fields={"limit": [f"Must be at least 1, got {limit}."]})
-    params = sampling_params_resolve(params or {}, field="params")
+    params = sampling_params_resolve(params, field="params")
     checkpoint = _checkpoint_of_project(project=project, checkpoint=checkpoint, field="checkpoint")
     prompts = _batch_prompts(project=project, checkpoint=checkpoint, prompt_ids=prompt_ids, limit=limit)
     if not prompts:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from training import apis, verdict_apis
+from training import apis, playground_apis, verdict_apis
 
 urlpatterns = [
     path("training-runs/", apis.TrainingRunListCreateApi.as_view(), name="training-run-list"),
@@ -23,4 +23,7 @@ urlpatterns = [
     path("generation-batches/", apis.GenerationBatchListCreateApi.as_view(), name="generation-batch-list"),
     path("generation-batches/<id:batch_id>/cancel/", apis.GenerationBatchCancelApi.as_view(),
          name="generation-batch-cancel"),
+    path("playground/", playground_apis.PlaygroundCreateApi.as_view(), name="playground-create"),
+    path("playground/<id:request_id>/", playground_apis.PlaygroundDetailApi.as_view(), name="playground-detail"),
+    path("playground/<id:request_id>/send/", playground_apis.PlaygroundSendApi.as_view(), name="playground-send"),
 ]

@@ -130,3 +130,29 @@ def test_favicon_is_served_and_linked(client):
     assert answer.status_code == 302 and answer.url.endswith("frontend/favicon.svg")
     assert finders.find("frontend/favicon.svg")
     assert 'rel="icon" href="/static/frontend/favicon.svg"' in client.get(reverse("login")).content.decode()
+
+
+def test_the_playground_is_for_reviewers_and_managers(client):
+    """Home links it for reviewers and managers, not annotators; an annotator gets 403, an outsider 404; the page
+    hands its script the project's checkpoints (shared ones too) and images, escaped."""
+    from annotate.models import Prompt
+    from tests.factories import make_image
+    from training.models import ModelCheckpoint
+
+    project = make_project()
+    Prompt.objects.create(project=project, image=make_image(), question="Describe the image.")
+    ModelCheckpoint.objects.create(project=project, name="</script><b>run</b>", path="/nowhere", is_active=True)
+    ModelCheckpoint.objects.create(project=None, name="base", path="/nowhere/base")
+    url = reverse("playground", args=[project.id])
+    client.force_login(make_user(role="annotator", project=project))
+    assert url not in client.get(reverse("home")).content.decode()
+    assert client.get(url).status_code == 403
+    client.force_login(make_user(role="annotator", project=make_project()))
+    assert client.get(url).status_code == 404
+    client.force_login(make_user(role="reviewer", project=project))
+    assert url in client.get(reverse("home")).content.decode()
+    page = client.get(url)
+    assert page.status_code == 200 and "<b>run</b>" not in page.content.decode()
+    data = json.loads(page.content.decode().split('id="page-data" type="application/json">')[1].split("</script>")[0])
+    assert [(c["name"], c["is_active"]) for c in data["checkpoints"]] == [("base", False), ("</script><b>run</b>", True)]
+    assert len(data["images"]) == 1 and data["images"][0]["url"].startswith("/media/")

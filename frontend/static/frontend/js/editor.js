@@ -3,7 +3,7 @@
 // reviewer's edit-then-accept.
 import { el, notify, replaceChildren } from "./dom.js";
 import { correctedText, cutAtSegments, diffPieces, findOverlap, segmentProblem, sortSegments } from "./segments.js";
-import { codePointToUtf16, graphemeBoundaries, snapToGraphemes, utf16ToCodePoint } from "./text.js";
+import { codePointToUtf16, graphemeBoundaries, selectionIn } from "./text.js";
 
 const HISTORY_LIMIT = 200;
 
@@ -181,26 +181,7 @@ export class SegmentEditor {
   // --- selection ---------------------------------------------------------------------------------
   /** The current selection in the answer as code-point offsets {start, end}, or null. */
   selectionOffsets() {
-    const selection = document.getSelection();
-    if (!selection || !selection.rangeCount) return null;
-    const range = selection.getRangeAt(0);
-    if (!range.intersectsNode(this.answer)) return null;
-    // A drag that overshoots the answer is clipped to it.
-    const whole = document.createRange();
-    whole.selectNodeContents(this.answer);
-    const from = range.compareBoundaryPoints(Range.START_TO_START, whole) <= 0 ? 0 : this.utf16At(range.startContainer, range.startOffset);
-    const to = range.compareBoundaryPoints(Range.END_TO_END, whole) >= 0 ? this.text.length : this.utf16At(range.endContainer, range.endOffset);
-    if (from === 0 && to === this.text.length && !this.answer.contains(range.startContainer) && !this.answer.contains(range.endContainer)) return null;
-    const [start, end] = snapToGraphemes(this.bounds, from, to);
-    return { start: utf16ToCodePoint(this.text, start), end: utf16ToCodePoint(this.text, end) };
-  }
-
-  /** UTF-16 offset in the answer text of a DOM position inside the answer. */
-  utf16At(node, offset) {
-    const range = document.createRange();
-    range.setStart(this.answer, 0);
-    range.setEnd(node, offset);
-    return range.toString().length;
+    return selectionIn(this.answer, this.text, this.bounds);
   }
 
   /** Put the caret at code point `cp` of the answer. */
