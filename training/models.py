@@ -198,6 +198,17 @@ class CheckpointEvaluation(Job):
         "the evaluation runs; other projects have no judge."))
     metrics = models.JSONField(default=dict, blank=True)
     record_count = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = Job.status_constraints("checkpointevaluation") + [
+            models.UniqueConstraint(fields=["checkpoint"], condition=models.Q(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]),
+                                    name="one_unfinished_evaluation_per_checkpoint"),
+        ]
+
+    def __str__(self):
+        return f"Evaluation {self.pk} of checkpoint {self.checkpoint_id} ({self.status})"
 
 
 class PlaygroundRequest(Job):
@@ -225,15 +236,6 @@ class PlaygroundRequest(Job):
 
     class Meta:
         ordering = ["-created_at"]
-        constraints = Job.status_constraints("checkpointevaluation") + [
-            models.UniqueConstraint(fields=["checkpoint"], condition=models.Q(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]),
-                                    name="one_unfinished_evaluation_per_checkpoint"),
-        ]
-
-    def __str__(self):
-        return f"Evaluation {self.pk} of checkpoint {self.checkpoint_id} ({self.status})"
-
-
         constraints = Job.status_constraints("playgroundrequest") + [
             models.CheckConstraint(condition=~models.Q(second_checkpoint=models.F("checkpoint")),
                                    name="playgroundrequest_two_different_checkpoints"),
