@@ -297,7 +297,7 @@ def training_run_records_take(*, run, output) -> list[dict]:
     run.trained_records.all().delete()  # an earlier attempt's set whose folder is gone: this one starts over
     TrainingRunRecord.objects.bulk_create([
         TrainingRunRecord(run=run, record_id=int(record["id"]), record_version=record["version"]) for record in records
-    ])
+    ], batch_size=10_000)
     _write_atomically(output / RECORDS_FILE, json.dumps(records))
     return records
 
