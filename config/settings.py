@@ -219,6 +219,13 @@ CELERY_BEAT_SCHEDULE = {
                                   "schedule": timedelta(hours=1)},
 }
 CELERY_TIMEZONE = TIME_ZONE
+# A running job without a heartbeat for this long lost its worker (jobs.services.jobs_fail_lost); its worker
+# beats ten times as often.
+JOBS_LOST_AFTER_SECONDS = env_int("JOBS_LOST_AFTER_SECONDS", 600)
+# A training run whose worker was lost is sent again, up to this many attempts in all, and continues from its
+# last saved step: it saves one every TRAINING_RUN_SAVE_STEPS optimizer steps unless its config sets save_steps.
+TRAINING_RUN_MAX_ATTEMPTS = env_int("TRAINING_RUN_MAX_ATTEMPTS", 3)
+TRAINING_RUN_SAVE_STEPS = env_int("TRAINING_RUN_SAVE_STEPS", 50)
 # How long an annotation's sync message has to build its record before the beat sweep does it instead.
 RECORDS_SYNC_GRACE_SECONDS = int(os.environ.get("RECORDS_SYNC_GRACE_SECONDS", 60))
 # How long a write sent with an Idempotency-Key can be retried for its stored outcome; beat purges older ones.

@@ -6,8 +6,10 @@ the processor would differ from what the model learned. They are named after
 their scene (``scene-<seed>.png``), so the simulated annotator finds a task's
 scene from its image URL. Checkpoint 0 is a training run like any other
 (trigger ``bootstrap``, no base checkpoint, its own task on queue ``gpu``): the
-dashboard lists it with its steps, a manager can cancel it, a lost worker fails
-it. torch loads only inside the ``_execute`` body and ``checkpoint_evaluate``.
+dashboard lists it with its steps, a manager can cancel it, a lost worker's run
+is sent again like any run's but starts over: ``synthetic.bootstrap`` saves no
+steps to resume from (it is seeded). torch loads only inside the ``_execute``
+body and ``checkpoint_evaluate``.
 """
 import hashlib
 import io
@@ -32,6 +34,7 @@ from training.services import (
     checkpoint_metrics_merge,
     generation_batch_create,
     training_run_record_metrics,
+    training_run_resumed,
     training_run_slot_claim,
     training_run_stop_requested,
     training_run_work,
@@ -144,6 +147,8 @@ def _bootstrap_train(run):
     options = run.config["bootstrap"]
     run.total_steps = options.get("steps", BootstrapConfig.steps)
     run.beat(total_steps=run.total_steps)
+    if run.attempts > 1:
+        training_run_resumed(run=run, step=0)
 
     def on_step(step, values):
         training_run_record_metrics(run=run, step=step, values=values)

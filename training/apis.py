@@ -6,6 +6,7 @@ checkpoint or batch of a project the caller does not manage answers 404.
 """
 import math
 
+from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -16,7 +17,7 @@ from annotate.models import MAX_BATCH_PROMPTS, Project, PromotionPolicy
 from config.fields import IdField
 from training import promotion, selectors, services, timeline
 from training.models import (CheckpointEvaluation, GenerationBatch, ModelCheckpoint, PromotionDecision,
-                             PromotionOutcome, TrainingRun)
+                             PromotionOutcome, TrainingRun, TrainingRunInterruption)
 
 
 def _checkpoint_input(*, user, checkpoint_id, field):
@@ -32,14 +33,26 @@ def _checkpoint_input(*, user, checkpoint_id, field):
 # Training runs ---------------------------------------------------------------------------------
 
 
+class TrainingRunInterruptionOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TrainingRunInterruption
+        fields = ["attempt", "at", "step", "resumed_step", "reason"]
+
+
 class TrainingRunOutputSerializer(serializers.ModelSerializer):
     output_checkpoint = serializers.PrimaryKeyRelatedField(read_only=True)
+    interruptions = TrainingRunInterruptionOutputSerializer(many=True, read_only=True)
+    max_attempts = serializers.SerializerMethodField(help_text="TRAINING_RUN_MAX_ATTEMPTS: attempts a run gets.")
 
     class Meta:
         model = TrainingRun
         fields = ["id", "project", "base_checkpoint", "output_checkpoint", "status", "progress", "step",
                   "total_steps", "record_count", "config", "trigger", "cancel_requested", "error",
-                  "created_at", "started_at", "finished_at", "heartbeat_at"]
+                  "created_at", "started_at", "finished_at", "heartbeat_at", "attempts", "max_attempts",
+                  "interruptions"]
+
+    def get_max_attempts(self, run) -> int:
+        return settings.TRAINING_RUN_MAX_ATTEMPTS
 
 
 class TrainingRunMetricsSerializer(serializers.Serializer):

@@ -55,6 +55,12 @@ class TrainingRun(Job):
     step = models.PositiveIntegerField(default=0)
     total_steps = models.PositiveIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
+    attempts = models.PositiveIntegerField(default=1, help_text=(
+        "Which attempt runs (or ran last): a run whose worker was lost is sent again, up to "
+        "TRAINING_RUN_MAX_ATTEMPTS, and continues from its last saved step."))
+
+    # A lost worker's run is sent again (training_run_resume_lost) instead of failed: its steps are saved.
+    resume_service = "training.services.training_run_resume_lost"
 
     class Meta:
         ordering = ["-created_at"]
@@ -63,10 +69,41 @@ class TrainingRun(Job):
             # training_run_create checks this under a project lock; the database holds it for every other writer.
             models.UniqueConstraint(fields=["project"], condition=models.Q(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]),
                                     name="one_unfinished_run_per_project"),
+            models.CheckConstraint(condition=models.Q(attempts__gte=1), name="trainingrun_attempts_positive"),
         ]
 
     def __str__(self):
         return f"Training run {self.pk} ({self.status})"
+
+
+class TrainingRunInterruption(models.Model):
+    """An attempt of a run that ended without finishing: its worker was lost (no heartbeat)."""
+
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="interruptions")
+    attempt = models.PositiveIntegerField(help_text="The attempt that was interrupted (1 = the first).")
+    at = models.DateTimeField(help_text="When the lost worker was noticed.")
+    step = models.PositiveIntegerField(help_text="The last step the interrupted attempt reported.")
+    resumed_step = models.PositiveIntegerField(null=True, blank=True, help_text=(
+        "The saved step the next attempt continued from (0: from the start); empty until it starts."))
+    reason = models.TextField()
+
+    class Meta:
+        ordering = ["run", "attempt"]
+        constraints = [models.UniqueConstraint(fields=["run", "attempt"], name="one_interruption_per_run_attempt")]
+
+
+class TrainingRunRecord(models.Model):
+    """A record a run trained on, at the version it trained on: the run's record set, chosen when its first
+    attempt started (a resumed attempt trains on the same set)."""
+
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="trained_records")
+    # RESTRICT: a record a run trained on is deleted only with its project (and so with the run).
+    record = models.ForeignKey("annotate.PreferenceRecord", on_delete=models.RESTRICT,
+                               related_name="training_run_records")
+    record_version = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "record"], name="one_row_per_run_record")]
 
 
 class TrainingMetric(models.Model):

@@ -18,8 +18,8 @@ def _managed(queryset, *, user, project_id=None, field="project_id"):
 
 
 def training_run_list(*, user, project_id=None):
-    return _managed(TrainingRun.objects.select_related("project", "base_checkpoint", "output_checkpoint"),
-                    user=user, project_id=project_id)
+    runs = TrainingRun.objects.select_related("project", "base_checkpoint", "output_checkpoint")
+    return _managed(runs.prefetch_related("interruptions"), user=user, project_id=project_id)
 
 
 def training_run_metrics(*, run):

@@ -6,21 +6,28 @@ and enqueues the task by name once the transaction commits; the worker calls
 a job cancelled or taken meanwhile is left alone), beats while it works and
 ends in succeeded / failed (with the error text) / cancelled. ``_execute``
 is not one transaction: its progress must be visible while it runs.
+A training run whose worker is lost is sent again (``training_run_resume_lost``)
+and continues from the last step saved in its output folder, on the record set
+its first attempt took (``TrainingRunRecord``, and a snapshot in the folder).
 torch and transformers load only inside the ``_execute`` bodies (gpu worker).
 """
+import json
 import logging
 import math
+import os
+import shutil
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from rest_framework import status
 
 from annotate.models import Project, Prompt, Response
 from annotate.services.responses import responses_create
 from config.errors import ApplicationError
 from config.fields import unstorable_json
-from training.ddpo.config import DDPOConfig
+from training.ddpo.config import CONFIG_NAME, DDPOConfig
 from training.generation import SamplingParams, generate, load_generator
 from jobs.models import JobStatus, JobStopped
 from jobs.services import job_beating, job_enqueue
@@ -30,6 +37,8 @@ from training.models import (
     ModelCheckpoint,
     TrainingMetric,
     TrainingRun,
+    TrainingRunInterruption,
+    TrainingRunRecord,
     TrainingTrigger,
 )
 from training.selectors import (
@@ -51,6 +60,9 @@ RESERVED_CONFIG_KEYS = {"model", "output_dir", "reference", "reference_cache_dir
 # Stand-ins for the required paths while checking settings before there is a run.
 PLACEHOLDER_PATHS = {"model": "-", "output_dir": "-"}
 DEFAULT_BATCH_PROMPTS = 64
+# The records a run trains on, as training.ddpo takes them, beside its checkpoints: a resumed attempt trains
+# on exactly these, whatever was re-annotated since.
+RECORDS_FILE = "records.json"
 
 
 def _checkpoint_of_project(*, project, checkpoint, field):
@@ -72,14 +84,18 @@ def reference_cache_dir(*, checkpoint_id) -> Path:
 
 
 def training_run_config(*, run) -> DDPOConfig:
-    """The run's full DDPO config: its settings, resolved at creation, and the paths this service owns."""
+    """The run's full DDPO config: its settings, resolved at creation, and the paths this service owns.
+
+    Every attempt after the first resumes from the last step saved in the run's own folder; steps are saved
+    every ``save_steps`` (the run's, or ``TRAINING_RUN_SAVE_STEPS``; a resumed run may change it)."""
     return DDPOConfig.from_dict({
         **run.config,
         "model": run.base_checkpoint.path,
         "output_dir": str(settings.CHECKPOINT_ROOT / f"run-{run.pk}"),
         # The reference is the base checkpoint: runs from the same base share its cached log-probs.
         "reference_cache_dir": str(reference_cache_dir(checkpoint_id=run.base_checkpoint_id)),
-        "resume": False,
+        "resume": run.attempts > 1,
+        "save_steps": run.config.get("save_steps") or settings.TRAINING_RUN_SAVE_STEPS,
     })
 
 
@@ -192,17 +208,35 @@ def training_run_record_metrics(*, run, step, values):
 
 
 def training_run_stop_requested(run) -> bool:
-    """A cancel was asked for, or the run stopped running (failed as lost, deleted)."""
-    return not TrainingRun.objects.filter(pk=run.pk, status=JobStatus.RUNNING, cancel_requested=False).exists()
+    """A cancel was asked for, or this attempt stopped running (failed or taken for lost and sent again, deleted)."""
+    return not TrainingRun.objects.filter(pk=run.pk, status=JobStatus.RUNNING, cancel_requested=False,
+                                          attempts=run.attempts).exists()
+
+
+def _training_run_locked_attempt(run):
+    """Lock the run's row; its ``(cancel_requested, attempts)``, None once it is deleted."""
+    return TrainingRun.objects.select_for_update().filter(pk=run.pk).values_list("cancel_requested", "attempts").first()
+
+
+@transaction.atomic
+def _training_run_end(*, run, to, **fields) -> bool:
+    """Move this attempt of the run to ``to``; a no-op once a later attempt owns the run (this worker was
+    taken for lost, e.g. frozen past JOBS_LOST_AFTER_SECONDS, and the run was sent again)."""
+    locked = _training_run_locked_attempt(run)
+    return locked is not None and locked[1] == run.attempts and run.transition(to, **fields)
 
 
 @transaction.atomic
 def _training_run_finish(*, run, output_path):
-    """Succeed, register the output checkpoint and queue its evaluation, unless a cancel came first.
+    """Succeed, register the output checkpoint and queue its evaluation, unless a cancel came first or a later
+    attempt owns the run.
 
     The row lock orders this with ``training_run_cancel``: a cancel answered
     200 ("requested") always ends the run cancelled, never succeeded."""
-    if TrainingRun.objects.select_for_update().filter(pk=run.pk, cancel_requested=True).exists():
+    locked = _training_run_locked_attempt(run)
+    if locked is None or locked[1] != run.attempts:
+        return None
+    if locked[0]:
         run.transition(JobStatus.CANCELLED)
         return None
     if not run.transition(JobStatus.SUCCEEDED, step=run.total_steps):
@@ -226,25 +260,101 @@ def training_run_work(*, run_id, body) -> TrainingRun | None:
         with job_beating(run):
             output_path = body(run)
     except JobStopped:
-        run.transition(JobStatus.CANCELLED)  # a no-op for a run failed as lost or deleted
+        _training_run_end(run=run, to=JobStatus.CANCELLED)  # a no-op for a run failed as lost or deleted
         return run
     except Exception as exc:
         logger.exception("Training run %s failed", run.pk)
-        run.transition(JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+        _training_run_end(run=run, to=JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
         return run
     _training_run_finish(run=run, output_path=output_path)
     return run
 
 
-def _ddpo_train(run):
-    from training.ddpo.trainer import train  # torch: gpu worker only
+@transaction.atomic
+def training_run_resume_lost(*, job_id, lost_after) -> bool:
+    """The lost-worker sweep's service for runs (``TrainingRun.resume_service``): note the interruption and
+    send the run again, to continue from its last saved step, within ``TRAINING_RUN_MAX_ATTEMPTS`` attempts;
+    past them it fails. Cancel wins: a run whose cancel was requested ends cancelled. Returns whether the run
+    was still lost (it may have beaten, finished or been cancelled since the sweep listed it)."""
+    run = TrainingRun.objects.select_for_update().filter(
+        pk=job_id, status=JobStatus.RUNNING, heartbeat_at__lt=timezone.now() - lost_after).first()
+    if run is None:
+        return False
+    if run.cancel_requested:  # the worker died before it saw the request
+        return run.transition(JobStatus.CANCELLED)
+    reason = f"worker lost (no heartbeat for {round(lost_after.total_seconds())} s)"
+    TrainingRunInterruption.objects.create(run=run, attempt=run.attempts, at=timezone.now(), step=run.step,
+                                           reason=reason)
+    if run.attempts >= settings.TRAINING_RUN_MAX_ATTEMPTS:
+        return run.transition(JobStatus.FAILED, error=f"Worker lost: {reason}, attempt {run.attempts} of "
+                                                      f"{settings.TRAINING_RUN_MAX_ATTEMPTS}.")
+    run.transition(JobStatus.QUEUED, attempts=run.attempts + 1, heartbeat_at=None)
+    job_enqueue(run)
+    return True
 
+
+def training_run_resumed(*, run, step) -> None:
+    """An attempt after an interrupted one starts from saved step ``step`` (0: from the start): noted on the
+    interruption; the lost attempt's metrics past it are dropped (this attempt logs those steps again)."""
+    TrainingRunInterruption.objects.filter(run=run, attempt=run.attempts - 1).update(resumed_step=step)
+    TrainingMetric.objects.filter(run=run, step__gt=step).delete()
+    run.step = step
+    run.beat(progress=step / run.total_steps if run.total_steps else 0.0, step=step)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(text)
+    partial.replace(path)
+
+
+@transaction.atomic
+def training_run_records_take(*, run, output) -> list[dict]:
+    """The run's record set, taken now from the project's training records: stored (ids and versions) and
+    written to its folder."""
     records = training_records(project=run.project)
     if not records:
         raise ApplicationError("The project has no active preference records.")
+    run.trained_records.all().delete()  # an earlier attempt's set whose folder is gone: this one starts over
+    TrainingRunRecord.objects.bulk_create([
+        TrainingRunRecord(run=run, record_id=int(record["id"]), record_version=record["version"]) for record in records
+    ], batch_size=10_000)
+    _write_atomically(output / RECORDS_FILE, json.dumps(records))
+    return records
+
+
+def _ddpo_records(*, run, output) -> list[dict]:
+    """The records this attempt trains on: those its run took, when an earlier attempt left them with its
+    steps; otherwise the project's now, in an emptied folder (a run id's folder may hold steps of a run of
+    an earlier database)."""
+    snapshot = output / RECORDS_FILE
+    if run.attempts > 1 and snapshot.exists() and run.trained_records.exists():
+        return json.loads(snapshot.read_text())
+    shutil.rmtree(output, ignore_errors=True)
+    output.mkdir(parents=True)
+    return training_run_records_take(run=run, output=output)
+
+
+def _saved_step(output: Path, total_steps: int) -> int:
+    """The step an attempt resumes from: its folder's last saved step (the trainer's rule), all when done."""
+    from training.ddpo.trainer import latest_checkpoint  # torch: gpu worker only
+
+    if (output / "final" / CONFIG_NAME).exists():
+        return total_steps
+    saved = latest_checkpoint(output)
+    return int(saved.name.split("-")[1]) if saved else 0
+
+
+def _ddpo_train(run):
+    from training.ddpo.trainer import train  # torch: gpu worker only
+
     config = training_run_config(run=run)
+    output = Path(config.output_dir)
+    records = _ddpo_records(run=run, output=output)
     run.record_count, run.total_steps = len(records), _total_steps(config, len(records))
     run.beat(record_count=run.record_count, total_steps=run.total_steps)
+    if run.attempts > 1:
+        training_run_resumed(run=run, step=_saved_step(output, run.total_steps))
     return train(
         config, records,
         on_metrics=lambda step, values: training_run_record_metrics(run=run, step=step, values=values),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -150,12 +151,19 @@ def same_run(config: DDPOConfig, saved: Path) -> None:
 
 
 def save_checkpoint(directory: Path, model, processor, config, state: dict | None, *, merge=False):
-    directory.mkdir(parents=True, exist_ok=True)
-    (model.merge_and_unload() if merge else model).save_pretrained(directory, safe_serialization=True)
-    processor.save_pretrained(directory)
-    config.save(directory)
+    """Write a checkpoint whole or not at all: into a partial folder renamed when complete, so a process
+    killed while saving leaves no half-written state for resume to load."""
+    partial = directory.with_name(f".{directory.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)  # and the output folder, when a caller (benchmarks/loop.py) made none
+    (model.merge_and_unload() if merge else model).save_pretrained(partial, safe_serialization=True)
+    processor.save_pretrained(partial)
+    config.save(partial)
     if state is not None:
-        torch.save(state, directory / STATE_NAME)
+        torch.save(state, partial / STATE_NAME)
+    if directory.exists():  # the same step saved again (a run started over with resume=false)
+        shutil.rmtree(directory)
+    partial.rename(directory)
     return directory
 
 
@@ -206,6 +214,9 @@ def run(config: DDPOConfig | dict, records, *, on_metrics=None, should_stop=None
         return output / "final", None                   # finished earlier: a retried task is a no-op
     output.mkdir(parents=True, exist_ok=True)
     world, rank, device, owns_group = setup_distributed()
+    if rank == 0:  # what a process killed while saving left behind
+        for stale in output.glob(".*.partial-*"):
+            shutil.rmtree(stale, ignore_errors=True)
     use_bf16, autocast = mixed_precision(config, device)
     resume = latest_checkpoint(output) if config.resume else None
     if resume is not None:

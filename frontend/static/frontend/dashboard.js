@@ -105,6 +105,15 @@ async function cancelRun(event, run) {
   }
 }
 
+/** "attempt 2/3, resumed at step 40" once a lost worker's run was sent again (each interruption on hover). */
+function attemptNote(run) {
+  if (run.attempts < 2) return "";
+  const last = run.interruptions[run.interruptions.length - 1];
+  const resumed = last && last.resumed_step !== null ? `, resumed at step ${last.resumed_step}` : "";
+  const history = run.interruptions.map((i) => `attempt ${i.attempt}: ${i.reason} at step ${i.step}`).join("\n");
+  return el("small", { class: "muted", title: history }, ` attempt ${run.attempts}/${run.max_attempts}${resumed}`);
+}
+
 function runRow(run) {
   const settings = run.trigger === "bootstrap"  // checkpoint 0 of the demo: trained from nothing, no DDPO settings
     ? "from nothing"
@@ -117,7 +126,7 @@ function runRow(run) {
   },
     el("td", {}, run.id),
     el("td", {}, badge(run.status), run.cancel_requested && !FINISHED.has(run.status) ? " (stopping)" : ""),
-    el("td", {}, percent(run.progress), ` ${formatStep(run.step, run.total_steps)}`),
+    el("td", {}, percent(run.progress), ` ${formatStep(run.step, run.total_steps)}`, attemptNote(run)),
     el("td", {}, run.record_count || "—"),
     el("td", {}, settings),
     el("td", {}, run.trigger),
