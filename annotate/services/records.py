@@ -10,6 +10,10 @@ annotation calls for, and is safe to run any number of times:
     not eligible (draft, rejected, skipped, no hallucination, no change)
         active record        -> retire it
         otherwise            -> nothing
+
+Under the "consensus" record policy the record belongs to the answer, not to one annotation: syncing any of
+its judgements syncs the answer's one record (``consensus_record_sync``) by the same rules, eligible when its
+consensus is agreed or adjudicated (``annotate.services.consensus``).
 """
 import logging
 from datetime import timedelta
@@ -23,11 +27,14 @@ from training.ddpo.alignment import SegmentError, alignment_from_diff, alignment
 from annotate.models import (
     Annotation,
     AnnotationStatus,
+    ConsensusStatus,
     PreferenceRecord,
+    RecordPolicy,
     RecordSource,
     RecordStatus,
-    RecordTrigger,
+    Response,
 )
+from annotate.services.consensus import consensus_refresh, counted_statuses
 from config.errors import ApplicationError
 from jobs.services import task_enqueue
 
@@ -69,32 +76,33 @@ def records_sync_missing(*, grace: timedelta | None = None, limit: int = 1000) -
     return synced
 
 
-def project_records_resync(*, project_id: int) -> int:
+def project_records_resync(*, project_id: int, policy_changed: bool = False) -> int:
     """Mark the project's submitted annotations due for the beat sweep (its record trigger changed, so they now
-    call for a record or no longer do); returns how many."""
+    call for a record or no longer do), the accepted ones too when its record policy changed (their records go
+    from one per annotation to one per answer, or back); returns how many."""
+    statuses = (AnnotationStatus.SUBMITTED, AnnotationStatus.ACCEPTED) if policy_changed else (AnnotationStatus.SUBMITTED,)
     return Annotation.objects.filter(
-        task__response__prompt__project_id=project_id, status=AnnotationStatus.SUBMITTED
+        task__response__prompt__project_id=project_id, status__in=statuses
     ).update(record_synced_version=0)
-
-
-def _trigger_statuses(trigger):
-    if trigger == RecordTrigger.SUBMIT:
-        return {AnnotationStatus.SUBMITTED, AnnotationStatus.ACCEPTED}
-    return {AnnotationStatus.ACCEPTED}
 
 
 def _record_content(annotation):
     """The record fields the annotation calls for, or ``None`` when it yields no record."""
-    response = annotation.task.response
-    project = response.prompt.project
-    if annotation.no_hallucination or annotation.status not in _trigger_statuses(project.record_trigger):
+    project = annotation.task.response.prompt.project
+    if annotation.no_hallucination or annotation.status not in counted_statuses(project.record_trigger):
         return None
     segments = list(annotation.segments.values("start", "end", "category", "replacement"))
+    return _answer_content(annotation.task.response, segments, what=f"Annotation {annotation.pk}")
+
+
+def _answer_content(response, segments, *, what):
+    """The record fields of ``response`` corrected by ``segments``, or ``None`` when they change nothing."""
+    project = response.prompt.project
     try:
         chosen, alignment = apply_segments(response.text, segments)
     except SegmentError as error:
         raise ApplicationError(
-            f"Annotation {annotation.pk} has invalid segments: {error}", fields={error.path: [error.message]}
+            f"{what} has invalid segments: {error}", fields={error.path: [error.message]}
         )
     if chosen == response.text:
         return None
@@ -126,7 +134,14 @@ def record_sync(*, annotation_id: int) -> PreferenceRecord | None:
     )
     if annotation is None:
         return None
-    record = _record_bring_in_step(annotation)
+    if annotation.task.response.prompt.project.record_policy == RecordPolicy.CONSENSUS:
+        _record_in_step(PreferenceRecord.objects.select_for_update().filter(annotation=annotation).first(), None)
+        record = consensus_record_sync(response_id=annotation.task.response_id)
+    else:
+        # The policy was "consensus" before: the answer's one record gives way to one per annotation.
+        _record_in_step(PreferenceRecord.objects.select_for_update().filter(
+            consensus__response_id=annotation.task.response_id).first(), None)
+        record = _record_bring_in_step(annotation)
     if annotation.record_synced_version != annotation.version:
         Annotation.objects.filter(pk=annotation.pk).update(record_synced_version=annotation.version)
     return record
@@ -134,16 +149,38 @@ def record_sync(*, annotation_id: int) -> PreferenceRecord | None:
 
 def _record_bring_in_step(annotation):
     record = PreferenceRecord.objects.select_for_update().filter(annotation=annotation).first()
-    content = _record_content(annotation)
+    return _record_in_step(record, _record_content(annotation), annotation=annotation)
+
+
+@transaction.atomic
+def consensus_record_sync(*, response_id: int) -> PreferenceRecord | None:
+    """Refresh the answer's consensus (``consensus_refresh``) and bring its one record in step with it."""
+    # The answer's row orders its syncs: two judgements arriving together build one record, not two.
+    response = Response.objects.select_for_update(of=("self",)).select_related("prompt__project").filter(
+        pk=response_id).first()
+    if response is None:
+        return None
+    consensus = consensus_refresh(response=response)
+    if consensus is None:
+        return None
+    content = None
+    if consensus.status in (ConsensusStatus.AGREED, ConsensusStatus.ADJUDICATED):
+        content = _answer_content(response, consensus.segments, what=f"The consensus of response {response.pk}")
+    record = PreferenceRecord.objects.select_for_update().filter(consensus=consensus).first()
+    return _record_in_step(record, content, consensus=consensus)
+
+
+def _record_in_step(record, content, **owner):
+    """Create (``owner`` names whose it is), rebuild or retire ``record`` so that it holds ``content``."""
     if content is None:
         if record is not None and record.status == RecordStatus.ACTIVE:
             record.status = RecordStatus.RETIRED
             record.save(update_fields=["status", "updated_at"])
-            logger.info("Retired record %s of annotation %s", record.pk, annotation.pk)
+            logger.info("Retired record %s", record.pk)
         return record
     if record is None:
-        record = PreferenceRecord.objects.create(annotation=annotation, **content)
-        logger.info("Built record %s of annotation %s", record.pk, annotation.pk)
+        record = PreferenceRecord.objects.create(**owner, **content)
+        logger.info("Built record %s of %s", record.pk, owner)
         return record
     if all(getattr(record, field) == value for field, value in content.items()):
         return record
@@ -151,7 +188,7 @@ def _record_bring_in_step(annotation):
         setattr(record, field, value)
     record.version += 1
     record.save()
-    logger.info("Rebuilt record %s of annotation %s as version %s", record.pk, annotation.pk, record.version)
+    logger.info("Rebuilt record %s as version %s", record.pk, record.version)
     return record
 
 
