@@ -36,24 +36,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from annotate.models import Annotation, AnnotationStatus, Consensus, ConsensusStatus, RecordTrigger
+from annotate.selectors.agreement import normalized_rewrite, segments_touch
 
 SEGMENT_FIELDS = ("start", "end", "category", "replacement")
-
-
-def normalized_rewrite(text: str) -> str:
-    """The rewrite as compared between annotators: whitespace runs as one space, no space at either end."""
-    return " ".join(text.split())
-
-
-def segments_touch(a: dict, b: dict) -> bool:
-    """Whether two segments match (module docstring): a shared code point, or an insertion at or inside the other."""
-    if a["start"] == a["end"] and b["start"] == b["end"]:
-        return a["start"] == b["start"]
-    if a["start"] == a["end"]:
-        return b["start"] <= a["start"] <= b["end"]
-    if b["start"] == b["end"]:
-        return a["start"] <= b["start"] <= a["end"]
-    return a["start"] < b["end"] and b["start"] < a["end"]
 
 
 def _clusters(judgements):
