@@ -3,6 +3,7 @@ reviewer who adjudicates them side by side, and the adjudicated segments become 
 import pytest
 
 from annotate.models import Annotation, Consensus, PreferenceRecord, Role
+from annotate.selectors.records import record_export_list
 from annotate.services.records import record_sync
 from tests.annotate_api.helpers import Team, next_task, segment
 from tests.factories import make_user
@@ -160,3 +161,13 @@ def test_each_policy_keeps_one_record_per_annotation(trio):
     judge(trio, [[red("green")], [red("green")], [red("yellow")]])
     assert PreferenceRecord.objects.filter(annotation__isnull=False).count() == 3
     assert not Consensus.objects.exists()
+
+
+def test_reviewed_only_exports_take_adjudicated_consensus_records(trio):
+    """Records on submit: an agreed consensus record is not reviewed, an adjudicated one is."""
+    judge(trio, [[red("green")], [red("yellow")], []])
+    consensus = Consensus.objects.get()
+    assert not record_export_list(project_id=trio.project.pk, reviewed_only=True).exists()
+    trio.client(trio.reviewer).post(f"/api/consensus/{consensus.pk}/adjudicate/",
+                                    {"basis": consensus.basis, "segments": [red("green")]}, format="json")
+    assert record_export_list(project_id=trio.project.pk, reviewed_only=True).get().consensus_id == consensus.pk
