@@ -24,6 +24,19 @@ class ProjectAdmin(admin.ModelAdmin):
             project_records_resync(project_id=obj.pk, policy_changed=policy_changed)
 
 
+@admin.register(models.Consensus)
+class ConsensusAdmin(admin.ModelAdmin):
+    """Read-only: the consensus follows the judgements (record sync) and the reviewer's adjudication."""
+
+    list_display = ["response", "status", "adjudicated_by", "adjudicated_at", "updated_at"]
+    list_filter = ["status"]
+    readonly_fields = ["response", "status", "clusters", "segments", "basis", "adjudicated_basis",
+                       "adjudicated_segments", "adjudicated_by", "adjudicated_at", "disputed_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+
 @admin.register(models.Membership)
 class MembershipAdmin(admin.ModelAdmin):
     list_display = ["user", "project", "role"]
