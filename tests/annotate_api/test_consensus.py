@@ -1,10 +1,12 @@
 """The "consensus" record policy through the API: k judgements of one answer give one record, disputes go to a
 reviewer who adjudicates them side by side, and the adjudicated segments become the record."""
+from datetime import timedelta
+
 import pytest
 
 from annotate.models import Annotation, Consensus, PreferenceRecord, Role
 from annotate.selectors.records import record_export_list
-from annotate.services.records import record_sync
+from annotate.services.records import project_records_resync, record_sync, records_sync_missing
 from tests.annotate_api.helpers import Team, next_task, segment
 from tests.factories import make_user
 
@@ -171,3 +173,27 @@ def test_reviewed_only_exports_take_adjudicated_consensus_records(trio):
     trio.client(trio.reviewer).post(f"/api/consensus/{consensus.pk}/adjudicate/",
                                     {"basis": consensus.basis, "segments": [red("green")]}, format="json")
     assert record_export_list(project_id=trio.project.pk, reviewed_only=True).get().consensus_id == consensus.pk
+
+
+def test_switching_the_policy_resyncs_records_both_ways(trio):
+    """each -> consensus (the admin marks the judgements due, the sweep syncs them): the three per-annotation
+    records retire and the answer's one record appears; consensus -> each: the other way round."""
+    trio.project.record_policy = "each"
+    trio.project.save()
+    judge(trio, [[red("green")], [red("green")], [red("yellow")]])
+    assert PreferenceRecord.objects.filter(status="active").count() == 3
+
+    trio.project.record_policy = "consensus"
+    trio.project.save()
+    assert project_records_resync(project_id=trio.project.pk, policy_changed=True) == 3
+    assert records_sync_missing(grace=timedelta(0)) == 3
+    (active,) = PreferenceRecord.objects.filter(status="active")
+    assert active.consensus is not None and active.chosen == "There is a green circle and a blue square."
+
+    trio.project.record_policy = "each"
+    trio.project.save()
+    project_records_resync(project_id=trio.project.pk, policy_changed=True)
+    records_sync_missing(grace=timedelta(0))
+    assert PreferenceRecord.objects.filter(status="active", annotation__isnull=False).count() == 3
+    active.refresh_from_db()
+    assert active.status == "retired"
