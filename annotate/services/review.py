@@ -5,7 +5,7 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework import status
 
-from annotate.models import Annotation, AnnotationStatus, AnnotationTask, Consensus, ConsensusStatus
+from annotate.models import Annotation, AnnotationStatus, AnnotationTask, Consensus, ConsensusStatus, Response
 from annotate.services.annotations import annotation_segments_replace, segments_validate
 from annotate.services.records import consensus_record_sync, record_sync_enqueue
 from config.errors import ApplicationError
@@ -88,8 +88,10 @@ def consensus_adjudicate(*, reviewer, consensus_id, basis, segments) -> Consensu
     ``basis`` is the consensus's ``basis`` the reviewer saw: 409 when the judgements changed since. 403 for one of
     the answer's own annotators, 409 unless it is disputed (or adjudicated: a reviewer may change the decision).
     """
-    consensus = Consensus.objects.select_for_update().select_related("response__prompt__project").get(pk=consensus_id)
-    response = consensus.response
+    # The answer's row first, in the order the record sync locks them (response, then consensus): no deadlock.
+    response = (Response.objects.select_for_update(of=("self",)).select_related("prompt__project")
+                .get(consensus__pk=consensus_id))
+    consensus = Consensus.objects.select_for_update().get(pk=consensus_id)
     if Annotation.objects.filter(task__response=response, annotator=reviewer).exists():
         raise ApplicationError(f"You annotated response {response.pk}; someone else adjudicates it.",
                                status=status.HTTP_403_FORBIDDEN)
