@@ -121,7 +121,8 @@ def _judged_markings(project):
         if annotation.annotator_segments is not None:  # a reviewer edited them: agreement is the annotators'
             segments = annotation.annotator_segments
         else:
-            segments = list(annotation.segments.all().values("start", "end", "category", "replacement"))
+            segments = [{"start": segment.start, "end": segment.end, "category": segment.category,
+                         "replacement": segment.replacement} for segment in annotation.segments.all()]  # prefetched
         by_response[annotation.task.response_id][annotation.annotator.username] = (annotation, segments)
         texts[annotation.task.response_id] = len(annotation.task.response.text)
     return by_response, texts
