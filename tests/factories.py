@@ -7,7 +7,8 @@ from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from PIL import Image
 
-from annotate.models import AnnotationTask, ImageAsset, Membership, Project, Prompt, Response, Role
+from annotate.models import ImageAsset, Membership, Project, Prompt, Response, Role
+from annotate.services.responses import responses_create
 
 _counter = itertools.count(1)
 
@@ -46,10 +47,9 @@ def make_image(color=None, size=(32, 32)):
     return image
 
 
-def make_response(project, text="There is a red circle and a blue square.", question="Describe the image in detail.", slots=None):
-    """A prompt + response with ``slots`` (default: the project's overlap) annotation tasks."""
+def make_response(project, text="There is a red circle and a blue square.", question="Describe the image in detail.", queued=True):
+    """A prompt + response with the project's overlap of annotation slots (``responses_create``); none when not ``queued``."""
     prompt = Prompt.objects.create(project=project, image=make_image(), question=question)
-    response = Response.objects.create(prompt=prompt, text=text)
-    for slot in range(slots if slots is not None else project.overlap):
-        AnnotationTask.objects.create(response=response, slot=slot)
-    return response
+    if not queued:  # an answer outside the queue (an imported record's)
+        return Response.objects.create(prompt=prompt, text=text)
+    return responses_create(project=project, responses=[Response(prompt=prompt, text=text)])[0]

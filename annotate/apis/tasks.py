@@ -7,7 +7,7 @@ from rest_framework.views import APIView
 from annotate.apis.annotations import AnnotationOutputSerializer
 from config.fields import IdField
 from annotate.permissions import project_for_role
-from annotate.selectors.tasks import task_detail, task_get_leased
+from annotate.selectors.tasks import task_detail, task_get_claimed, task_get_leased
 from annotate.services.queue import task_next, task_skip
 
 
@@ -32,7 +32,7 @@ class TaskQueueOutputSerializer(serializers.Serializer):
 
 class TaskOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField(source="task.id")
-    project = serializers.IntegerField(source="task.response.prompt.project_id")
+    project = serializers.IntegerField(source="task.project_id")
     slot = serializers.IntegerField(source="task.slot")
     lease_expires_at = serializers.DateTimeField(source="task.lease_expires_at")
     response = TaskResponseOutputSerializer(source="task.response")
@@ -62,7 +62,7 @@ class TaskNextApi(APIView):
         task = task_next(user=request.user, project=project)
         if task is None:
             return HttpResponse(status=status.HTTP_204_NO_CONTENT)
-        task = task_get_leased(user=request.user, task_id=task.pk)
+        task = task_get_claimed(task_id=task.pk)
         return HttpResponse(TaskOutputSerializer(task_detail(user=request.user, task=task)).data)
 
 
