@@ -80,10 +80,6 @@ class Migration(migrations.Migration):
         migrations.RunPython(claims_and_counts_fill, migrations.RunPython.noop),
         migrations.AddIndex(
             model_name='annotationtask',
-            index=models.Index(condition=models.Q(('leased_to__isnull', True), ('status', 'open')), fields=['project', 'response', 'slot'], name='task_free_idx'),
-        ),
-        migrations.AddIndex(
-            model_name='annotationtask',
-            index=models.Index(condition=models.Q(('leased_to__isnull', False), ('status', 'open')), fields=['project', 'lease_expires_at', 'id'], name='task_leased_idx'),
+            index=models.Index(models.F('project'), models.OrderBy(models.F('leased_to'), nulls_first=True), models.F('response'), models.F('slot'), condition=models.Q(('status', 'open')), name='task_open_idx'),
         ),
     ]

@@ -38,11 +38,8 @@ def task_next(*, user, project) -> AnnotationTask | None:
     if task is not None and task.lease_expires_at > now:
         return task
     if task is None:
-        for candidates in task_available(user=user, project=project, now=now):
-            task = candidates.select_for_update(skip_locked=True, of=("self",)).first()
-            if task is not None:
-                break
-        else:
+        task = task_available(user=user, project=project, now=now).select_for_update(skip_locked=True, of=("self",)).first()
+        if task is None:
             return None
         if task.leased_to_id is not None:  # an expired lease: its holder keeps their claim only with a draft on it
             ResponseClaim.objects.filter(response_id=task.response_id, user_id=task.leased_to_id).exclude(
