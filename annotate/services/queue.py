@@ -12,7 +12,14 @@ from django.db.models import F
 from django.utils import timezone
 from rest_framework import status
 
-from annotate.models import Annotation, AnnotationStatus, AnnotationTask, ProjectQueue, Response, ResponseClaim
+from annotate.models import (
+    Annotation,
+    AnnotationStatus,
+    AnnotationTask,
+    ProjectQueue,
+    Response,
+    ResponseClaim,
+)
 from annotate.selectors.tasks import task_available, task_check_member, task_held
 from config.errors import ApplicationError
 

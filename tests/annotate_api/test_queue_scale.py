@@ -7,7 +7,14 @@ from django.db.models import Exists, OuterRef, Q
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from annotate.models import Annotation, AnnotationTask, ProjectQueue, Prompt, Response, Role
+from annotate.models import (
+    Annotation,
+    AnnotationTask,
+    ProjectQueue,
+    Prompt,
+    Response,
+    Role,
+)
 from annotate.selectors.tasks import task_available, task_queue_position
 from annotate.services.responses import responses_create
 from tests.annotate_api.helpers import Team, next_task
