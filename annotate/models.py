@@ -120,6 +120,10 @@ class Response(models.Model):
         return self.text[:80]
 
 
+# Whether a slot is leased (false first: the slots nobody holds); the queue's order and its index's second key.
+TASK_LEASED = models.ExpressionWrapper(Q(leased_to__isnull=False), output_field=models.BooleanField())
+
+
 class AnnotationTask(models.Model):
     """One of the ``overlap`` slots of a response; leased to one annotator at a time.
 
@@ -155,10 +159,11 @@ class AnnotationTask(models.Model):
         indexes = [
             models.Index(fields=["status", "lease_expires_at"], name="task_queue_idx"),
             # The open slots in claim order: those nobody holds by response, then the leases. A claim reads its
-            # head (LIMIT 1), so its cost does not depend on how many slots are open. NULLS FIRST as the claim's
-            # ORDER BY says: no other index gives that order, so the plan is this walk whatever the statistics.
-            models.Index(F("project"), F("leased_to").asc(nulls_first=True), F("response"), F("slot"),
-                         condition=Q(status="open"), name="task_open_idx"),
+            # head (LIMIT 1), so its cost does not depend on how many slots are open. Its second key is the
+            # expression the claim sorts by: no other index gives that order, so the plan is this walk whatever
+            # the statistics (and SQLite, which has no NULLS FIRST in an index, builds it too).
+            models.Index(F("project"), TASK_LEASED, F("response"), F("slot"), condition=Q(status="open"),
+                         name="task_open_idx"),
         ]
 
     def __str__(self):

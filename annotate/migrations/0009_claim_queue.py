@@ -80,6 +80,6 @@ class Migration(migrations.Migration):
         migrations.RunPython(claims_and_counts_fill, migrations.RunPython.noop),
         migrations.AddIndex(
             model_name='annotationtask',
-            index=models.Index(models.F('project'), models.OrderBy(models.F('leased_to'), nulls_first=True), models.F('response'), models.F('slot'), condition=models.Q(('status', 'open')), name='task_open_idx'),
+            index=models.Index(models.F('project'), models.ExpressionWrapper(models.Q(('leased_to__isnull', False)), output_field=models.BooleanField()), models.F('response'), models.F('slot'), condition=models.Q(('status', 'open')), name='task_open_idx'),
         ),
     ]

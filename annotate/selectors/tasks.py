@@ -1,12 +1,13 @@
 """Reads of the task queue: what a caller could take next, what they hold, how far they are."""
 from django.db import connection
-from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.lookups import IsNull
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from rest_framework import status
 
 from annotate.models import (
+    TASK_LEASED,
     Annotation,
     AnnotationStatus,
     AnnotationTask,
@@ -52,7 +53,7 @@ def task_available(*, user, project, now=None):
         AnnotationTask.objects.filter(project=project, status=AnnotationTask.Status.OPEN)
         .filter(Q(leased_to__isnull=True) | Q(lease_expires_at__lte=now))
         .filter(_unclaimed_by(user))
-        .order_by(F("leased_to").asc(nulls_first=True), "response_id", "slot")
+        .order_by(TASK_LEASED, "response_id", "slot")
     )
 
 
