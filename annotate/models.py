@@ -8,7 +8,9 @@ import sys
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 
+from annotate import splits
 from jobs.models import Job
 
 DEFAULT_CATEGORIES = ["object", "position", "number", "attribute", "action", "other"]
@@ -21,6 +23,18 @@ def default_categories():
 class RecordTrigger(models.TextChoices):
     SUBMIT = "submit", "When an annotation is submitted"
     ACCEPT = "accept", "When a reviewer accepts it"
+
+
+class PromotionPolicy(models.TextChoices):
+    """What happens to a checkpoint once its evaluation is in (``training.promotion``)."""
+
+    MANUAL = "manual", "Manual: a manager promotes"
+    GATE = "gate", "Automatic when the evaluation passes the gate"
+    ALWAYS = "always", "Always promote"
+
+
+# The most prompts one automatic batch may take: the generation API's own bound on ``limit``.
+MAX_BATCH_PROMPTS = 10_000
 
 
 class Project(models.Model):
@@ -36,6 +50,23 @@ class Project(models.Model):
         default=0, help_text="Launch training when this many new records exist (0 = never)."
     )
     max_rewrite_chars = models.PositiveIntegerField(default=2000)
+    # The loop after a run (training.promotion). The gate by default: the platform keeps going by itself,
+    # but never hands annotators a checkpoint its held-out evaluation says is worse than the one it replaces.
+    promotion_policy = models.CharField(max_length=8, choices=PromotionPolicy.choices, default=PromotionPolicy.GATE)
+    promotion_margin = models.FloatField(
+        default=0.02, help_text="Gate: held-out preference accuracy may be below the active checkpoint's by at most this.")
+    judge_margin = models.FloatField(
+        default=0.02, help_text="Gate, where a judge scores checkpoints (the shapes world): the judge's response "
+                                "hallucination rate may be above the active checkpoint's by at most this.")
+    next_batch_size = models.PositiveIntegerField(
+        default=200, help_text="Prompts the newly promoted checkpoint answers in the batch queued after a promotion.")
+    next_batch_params = models.JSONField(
+        default=dict, blank=True, help_text="Sampling of that batch (training.generation.SamplingParams fields: "
+                                            "temperature, top_p, max_new_tokens, samples_per_prompt); {} = defaults.")
+    heldout_percent = models.PositiveSmallIntegerField(default=5, help_text=(
+        "Share of new preference records held out for evaluation, never trained on (annotate/splits.py). A "
+        "record keeps the side it was given: a change applies to records built afterwards, except that the "
+        "records of an answer that already has one follow it, so a held-out record never trains."))
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="projects")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -50,6 +81,20 @@ class Project(models.Model):
                                    violation_error_message="gamma must be a finite number >= 1."),
             models.CheckConstraint(condition=Q(beta__gt=0, beta__lte=sys.float_info.max), name="project_beta_valid",
                                    violation_error_message="beta must be a finite number > 0."),
+            models.CheckConstraint(condition=Q(promotion_policy__in=PromotionPolicy.values),
+                                   name="project_promotion_policy_valid"),
+            # Both compare shares (accuracy, hallucination rate): a margin is one too.
+            models.CheckConstraint(condition=Q(promotion_margin__gte=0, promotion_margin__lte=1),
+                                   name="project_promotion_margin_valid",
+                                   violation_error_message="promotion_margin must lie in [0, 1]."),
+            models.CheckConstraint(condition=Q(judge_margin__gte=0, judge_margin__lte=1),
+                                   name="project_judge_margin_valid",
+                                   violation_error_message="judge_margin must lie in [0, 1]."),
+            models.CheckConstraint(condition=Q(next_batch_size__gte=1, next_batch_size__lte=MAX_BATCH_PROMPTS),
+                                   name="project_next_batch_size_valid",
+                                   violation_error_message=f"next_batch_size must lie in [1, {MAX_BATCH_PROMPTS}]."),
+            models.CheckConstraint(condition=Q(heldout_percent__gte=0, heldout_percent__lte=50), name="project_heldout_percent_range",
+                                   violation_error_message="heldout_percent must be between 0 and 50."),
         ]
 
     def __str__(self):
@@ -143,6 +188,9 @@ class AnnotationTask(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="leased_tasks"
     )
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    leased_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When the slot last went to a new holder (a renewal keeps it): where an annotator's time starts.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -232,6 +280,9 @@ class Annotation(models.Model):
         default=0, help_text="The version its record (or the lack of one) was last synced to; beat syncs the ones behind.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="The slot's leased_at when the annotation was created; null before it was stored (untimed).")
     submitted_at = models.DateTimeField(null=True, blank=True)
     reviewed_at = models.DateTimeField(null=True, blank=True)
     annotator_segments = models.JSONField(
@@ -284,12 +335,19 @@ class RecordStatus(models.TextChoices):
     RETIRED = "retired", "Retired"
 
 
+class RecordSplit(models.TextChoices):
+    TRAIN = splits.TRAIN, "Training"
+    HELDOUT = splits.HELDOUT, "Held out (evaluation only)"
+
+
 class PreferenceRecord(models.Model):
     """A dense preference pair: chosen (corrected), rejected (original) and where they differ.
 
     ``alignment`` lists ``{"rejected": [s, e], "chosen": [s, e], "category": c}``
     in code points of each side; ``chosen_spans`` / ``rejected_spans`` are the
     changed ranges per side, ready for ``training.ddpo.weights.token_weights``.
+    ``split`` is set once, when the record is created (``annotate.splits``), and
+    never changed by a rebuild: a held-out record is evaluation data for good.
     """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="records")
@@ -309,6 +367,8 @@ class PreferenceRecord(models.Model):
     version = models.PositiveIntegerField(default=1)
     origin = models.JSONField(default=dict, blank=True, help_text="ds_name, origin_dataset, origin_split, idx, image_path.")
     import_key = models.CharField(max_length=64, blank=True, help_text="Content hash of an imported row (idempotent import).")
+    split = models.CharField(max_length=8, choices=RecordSplit.choices, default=RecordSplit.TRAIN,
+                             help_text="Held-out records are evaluation data: no training run ever takes them.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -321,8 +381,10 @@ class PreferenceRecord(models.Model):
             models.CheckConstraint(condition=Q(source__in=RecordSource.values), name="record_source_valid"),
             models.CheckConstraint(condition=Q(status__in=RecordStatus.values), name="record_status_valid"),
             models.CheckConstraint(condition=Q(version__gte=1), name="record_version_positive"),
+            models.CheckConstraint(condition=Q(split__in=RecordSplit.values), name="record_split_valid"),
         ]
-        indexes = [models.Index(fields=["project", "status", "created_at"], name="record_export_idx")]
+        indexes = [models.Index(fields=["project", "status", "created_at"], name="record_export_idx"),
+                   models.Index(fields=["project", "split"], name="record_split_idx")]
 
     def __str__(self):
         return f"Record {self.pk} v{self.version}"
@@ -355,3 +417,27 @@ class ExportJob(Job):
 
     def __str__(self):
         return f"Export {self.pk} ({self.format}, {self.status})"
+
+
+class IdempotentRequest(models.Model):
+    """The stored outcome of a write sent with an ``Idempotency-Key`` header (``annotate.apis.idempotency``).
+
+    Written in the transaction of the write itself, so a write that committed always has its outcome here for
+    the client's retry to get back, and one that rolled back never has.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=2000)
+    request_fingerprint = models.CharField(max_length=64, help_text="sha256 of the canonical query and body.")
+    status_code = models.PositiveSmallIntegerField(null=True, help_text="Null only inside the request's own transaction.")
+    body = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotent_request_user_key_unique")]
+        indexes = [models.Index(fields=["created_at"], name="idempotent_request_created_idx")]
+
+    def __str__(self):
+        return f"{self.method} {self.path} [{self.key}] -> {self.status_code}"

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from annotate.apis.agreement import ProjectAgreementApi
+from annotate.apis.analytics import TABLES, ProjectAnalyticsApi, ProjectAnalyticsCsvApi
 from annotate.apis.annotations import AnnotationDetailApi, AnnotationListCreateApi
 from annotate.apis.projects import ProjectListApi
 from annotate.apis.review import AnnotationAcceptApi, AnnotationRejectApi, ReviewNextApi
@@ -11,6 +12,9 @@ from annotate.apis.exchange import ExportApi, ExportJobDetailApi, ExportJobDownl
 urlpatterns = [
     path("projects/", ProjectListApi.as_view(), name="project-list"),
     path("projects/<id:project_id>/agreement/", ProjectAgreementApi.as_view(), name="project-agreement"),
+    path("projects/<id:project_id>/analytics/", ProjectAnalyticsApi.as_view(), name="project-analytics"),
+    *[path(f"projects/<id:project_id>/analytics/{table}.csv", ProjectAnalyticsCsvApi.as_view(), {"table": table},
+           name=f"project-analytics-{table}-csv") for table in TABLES],
     path("tasks/next/", TaskNextApi.as_view(), name="task-next"),
     path("tasks/<id:task_id>/", TaskDetailApi.as_view(), name="task-detail"),
     path("tasks/<id:task_id>/skip/", TaskSkipApi.as_view(), name="task-skip"),

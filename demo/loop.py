@@ -19,9 +19,10 @@ from annotate.models import Annotation, AnnotationStatus, Membership, Preference
 from config.errors import ApplicationError
 from synthetic.annotator import SimulatedAnnotator
 from synthetic.client import PlatformClient, annotate_project
-from demo.services import MAX_NEW_TOKENS, checkpoint_evaluate, shapes_prompts_create
+from demo.services import MAX_NEW_TOKENS, checkpoint_judged, shapes_prompts_create
 from jobs.models import JobStatus
 from synthetic.loop import LOOP_FIRST_SEED
+from synthetic.scenes import DATASET
 from training.models import GenerationBatch, TrainingRun, TrainingTrigger
 from training.services import checkpoint_activate, generation_batch_create, training_run_create
 
@@ -44,7 +45,7 @@ def loop_annotators_create(*, project, count) -> list[tuple[str, str]]:
 
 def loop_seeds(*, project, count) -> list[int]:
     """The next ``count`` loop scene seeds the project has no prompt for."""
-    used = set(project.prompts.filter(origin__dataset="shapes").values_list("origin__scene_id", flat=True))
+    used = set(project.prompts.filter(origin__dataset=DATASET).values_list("origin__scene_id", flat=True))
     seeds, seed = [], LOOP_FIRST_SEED
     while len(seeds) < count:
         if f"scene-{seed}" not in used:
@@ -152,8 +153,8 @@ def loop_round(*, project, checkpoint, base_url, logins, config, tasks, held_out
     built = records_wait(batch=batch, timeout=timeout)
     log(f"{len(logins)} annotators did {done} tasks; {built} new records")
     run, trained = loop_train(project=project, checkpoint=checkpoint, config=config, timeout=timeout, log=log)
-    log(f"trained {trained.name} on {run.record_count} records; evaluating on {held_out} held-out scenes")
-    metrics = checkpoint_evaluate(checkpoint=trained, held_out=held_out)
+    log(f"trained {trained.name} on {run.record_count} records; judged on {held_out} held-out scenes or more")
+    metrics = checkpoint_judged(checkpoint=trained, held_out=held_out)
     return report_row(checkpoint=trained, metrics=metrics, records=run.record_count,
                       seconds=time.perf_counter() - started)
 

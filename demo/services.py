@@ -6,8 +6,10 @@ the processor would differ from what the model learned. They are named after
 their scene (``scene-<seed>.png``), so the simulated annotator finds a task's
 scene from its image URL. Checkpoint 0 is a training run like any other
 (trigger ``bootstrap``, no base checkpoint, its own task on queue ``gpu``): the
-dashboard lists it with its steps, a manager can cancel it, a lost worker fails
-it. torch loads only inside the ``_execute`` body and ``checkpoint_evaluate``.
+dashboard lists it with its steps, a manager can cancel it, a lost worker's run
+is sent again like any run's but starts over: ``synthetic.bootstrap`` saves no
+steps to resume from (it is seeded). torch loads only inside the ``_execute``
+body and ``checkpoint_evaluate``.
 """
 import hashlib
 import io
@@ -24,13 +26,15 @@ from jobs.services import job_enqueue
 from synthetic.describe import DESCRIBE
 from synthetic.habits import habitual_answer
 from synthetic.render import MODEL_SIZE, render
-from synthetic.scenes import HELD_OUT_SIZE, held_out_scenes, make_scene, scene_from_id
+from synthetic.scenes import DATASET, HELD_OUT_SIZE, make_scene, scene_from_id
 from training.models import ModelCheckpoint, TrainingRun, TrainingTrigger
 from training.selectors import training_run_active_exists
 from training.services import (
     checkpoint_activate,
+    checkpoint_metrics_merge,
     generation_batch_create,
     training_run_record_metrics,
+    training_run_resumed,
     training_run_slot_claim,
     training_run_stop_requested,
     training_run_work,
@@ -86,7 +90,7 @@ def shapes_prompts_create(*, project, seeds) -> list[Prompt]:
         if prompt is None:
             prompt = Prompt.objects.create(
                 project=project, image=_scene_image(scene), question=DESCRIBE,
-                origin={"dataset": "shapes", "scene_id": scene.scene_id, "kind": "description"},
+                origin={"dataset": DATASET, "scene_id": scene.scene_id, "kind": "description"},
             )
         prompts.append(prompt)
     return prompts
@@ -102,27 +106,36 @@ def shapes_habit_responses_create(*, project, prompts) -> list[Response]:
 
 
 def checkpoint_evaluate(*, checkpoint, held_out=HELD_OUT_SIZE) -> dict:
-    """Judge greedy descriptions of the held-out scenes; stored on the checkpoint as ``eval_metrics``."""
-    from synthetic.evaluate import evaluate  # torch
+    """Judge greedy descriptions of ``held_out`` held-out scenes, in this process; stored as the checkpoint's
+    ``eval_metrics["judge"]`` (the rest of them, its evaluation job's, kept)."""
+    from synthetic.evaluate import evaluate_held_out  # torch
 
-    metrics = {**evaluate(checkpoint.path, held_out_scenes(held_out)), "held_out": held_out}
-    ModelCheckpoint.objects.filter(pk=checkpoint.pk).update(eval_metrics=metrics)
-    checkpoint.eval_metrics = metrics
+    metrics = evaluate_held_out(checkpoint.path, held_out)
+    checkpoint_metrics_merge(checkpoint=checkpoint, metrics={"judge": metrics})
     return metrics
+
+
+def checkpoint_judged(*, checkpoint, held_out) -> dict:
+    """The judge's figures of the checkpoint on at least ``held_out`` scenes: those stored (by its evaluation
+    job, which judges EVALUATION_JUDGE_SCENES), else judged now."""
+    checkpoint.refresh_from_db(fields=["eval_metrics"])
+    judge = checkpoint.eval_metrics.get("judge", {})
+    return judge if judge.get("held_out", 0) >= held_out else checkpoint_evaluate(checkpoint=checkpoint, held_out=held_out)
 
 
 # Checkpoint 0: a training run of its own kind ------------------------------------------------
 
 
 @transaction.atomic
-def bootstrap_run_create(*, project, bootstrap=None, first_batch=0, held_out=0) -> TrainingRun:
+def bootstrap_run_create(*, project, bootstrap=None, first_batch=0) -> TrainingRun:
     """Queue the training of the project's checkpoint 0 (``synthetic.bootstrap``; ``bootstrap`` holds
-    ``BootstrapConfig`` fields such as steps). Once trained it becomes the active checkpoint, answers
-    ``first_batch`` fresh scenes (the answers become tasks) and is judged on ``held_out`` scenes."""
+    ``BootstrapConfig`` fields such as steps). Once trained it becomes the active checkpoint and answers
+    ``first_batch`` fresh scenes (the answers become tasks); its evaluation job, queued as for every run's
+    checkpoint, judges it on the held-out scenes."""
     training_run_slot_claim(project=project)
     run = TrainingRun.objects.create(
         project=project, trigger=TrainingTrigger.BOOTSTRAP, task_name=BOOTSTRAP_TASK,
-        config={"bootstrap": bootstrap or {}, "first_batch": first_batch, "held_out": held_out},
+        config={"bootstrap": bootstrap or {}, "first_batch": first_batch},
     )
     job_enqueue(run)
     return run
@@ -134,6 +147,8 @@ def _bootstrap_train(run):
     options = run.config["bootstrap"]
     run.total_steps = options.get("steps", BootstrapConfig.steps)
     run.beat(total_steps=run.total_steps)
+    if run.attempts > 1:
+        training_run_resumed(run=run, step=0)
 
     def on_step(step, values):
         training_run_record_metrics(run=run, step=step, values=values)
@@ -146,7 +161,7 @@ def _bootstrap_train(run):
 
 
 def bootstrap_run_execute(*, run_id) -> TrainingRun | None:
-    """The worker's body: train checkpoint 0, make it active, then its first batch and held-out metrics."""
+    """The worker's body: train checkpoint 0 (its evaluation queued), make it active, then its first batch."""
     run = training_run_work(run_id=run_id, body=_bootstrap_train)
     checkpoint = ModelCheckpoint.objects.filter(produced_by=run).first() if run else None
     if checkpoint is None:
@@ -158,8 +173,6 @@ def bootstrap_run_execute(*, run_id) -> TrainingRun | None:
         fresh = shapes_prompts_create(project=run.project, seeds=range(first, first + run.config["first_batch"]))
         generation_batch_create(project=run.project, checkpoint=checkpoint, prompt_ids=[p.pk for p in fresh],
                                 params={"max_new_tokens": MAX_NEW_TOKENS})
-    if run.config["held_out"]:
-        checkpoint_evaluate(checkpoint=checkpoint, held_out=run.config["held_out"])
     return run
 
 
@@ -179,4 +192,4 @@ def shapes_demo_bootstrap_enqueue(*, project) -> TrainingRun | None:
     cancelled one is queued again on the next start."""
     if project.checkpoints.exists() or training_run_active_exists(project=project):
         return None
-    return bootstrap_run_create(project=project, first_batch=DEMO_GENERATED_PROMPTS, held_out=HELD_OUT_SIZE)
+    return bootstrap_run_create(project=project, first_batch=DEMO_GENERATED_PROMPTS)

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from frontend import dashboard, views
+from frontend import analytics, dashboard, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -9,6 +9,9 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("projects/<id:project_id>/annotate/", views.annotate, name="annotate"),
     path("projects/<id:project_id>/review/", views.review, name="review"),
+    path("projects/<id:project_id>/playground/", views.playground, name="playground"),
     path("projects/<id:project_id>/dashboard/", dashboard.dashboard, name="dashboard"),
+    path("projects/<id:project_id>/analytics/", analytics.analytics, name="analytics"),
     path("media/<path:name>", views.media, name="media"),
+    path("favicon.ico", views.favicon, name="favicon"),
 ]

@@ -1,23 +1,32 @@
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
 
 from annotate.permissions import project_for_role
 from annotate.roles import REVIEWERS, user_project_role
 from annotate.selectors import project_list
-from annotate.selectors.images import image_get_visible
-from annotate.selectors.tasks import tasks_returned_counts
+from annotate.selectors.images import image_get_visible, image_list_of_project
+from annotate.selectors.annotations import review_waiting_counts
+from annotate.selectors.tasks import task_queue_position, tasks_returned_counts
+from training.playground_selectors import playground_checkpoints
+
+PLAYGROUND_IMAGES = 60  # the newest of the project's images offered to pick from; any other can be uploaded
 
 
 @login_required
 def home(request):
-    """The caller's projects: every member may annotate; reviewers and managers also review; answers sent back."""
+    """The caller's projects: every member may annotate; reviewers and managers also review; answers sent back;
+    what is left to annotate and to review."""
     projects = []
     returned = tasks_returned_counts(user=request.user)
     for project in project_list(user=request.user):
         role = user_project_role(user=request.user, project_id=project.id)
-        projects.append({"project": project, "role": role, "can_review": role in REVIEWERS,
-                         "returned": returned.get(project.id, 0)})
+        can_review = role in REVIEWERS
+        projects.append({"project": project, "role": role, "can_review": can_review,
+                         "returned": returned.get(project.id, 0),
+                         "queue": task_queue_position(user=request.user, project=project),
+                         "review": review_waiting_counts(project=project, reviewer=request.user) if can_review else None})
     return render(request, "frontend/home.html", {"projects": projects})
 
 
@@ -39,6 +48,20 @@ def review(request, project_id):
 
 
 @login_required
+def playground(request, project_id):
+    """Ask one or two checkpoints about an image, side by side; mark words, send an answer to the queue."""
+    project = project_for_role(user=request.user, project_id=project_id, roles=REVIEWERS)
+    page_data = {
+        **_page_data(project),
+        "checkpoints": [{"id": c.id, "name": c.name, "is_active": c.is_active}
+                        for c in playground_checkpoints(project=project)],
+        "images": [{"id": image.id, "url": image.file.url, "width": image.width, "height": image.height}
+                   for image in image_list_of_project(project=project)[:PLAYGROUND_IMAGES]],
+    }
+    return render(request, "frontend/playground.html", {"project": project, "page_data": page_data})
+
+
+@login_required
 def media(request, name):
     """An image of the caller's projects (whitenoise serves static files, not uploads); anything else 404."""
     image = image_get_visible(user=request.user, name=name)
@@ -46,3 +69,10 @@ def media(request, name):
         return FileResponse(image.file.open("rb"))
     except FileNotFoundError:
         raise Http404("No such file")
+
+
+def favicon(request):
+    """Browsers (and some API clients) ask ``/favicon.ico`` whatever the page says: send them to the static icon.
+
+    Not permanent: the static URL carries the file's hash in production and changes with it."""
+    return redirect(static("frontend/favicon.svg"))

@@ -3,7 +3,9 @@
 A transition is a conditional UPDATE (``WHERE status IN allowed``): two workers
 racing for the same job cannot both win, and a cancelled job is never flipped
 back to running. ``heartbeat_at`` lets ``jobs_fail_lost`` fail jobs whose
-worker died; ``sent_at`` lets ``jobs_resend_unstarted`` send again the task of
+worker died, or hand them to their ``resume_service`` when their work survives
+the worker (a training run saves its steps): running -> queued is legal for
+those jobs alone, and only that service takes it; ``sent_at`` lets ``jobs_resend_unstarted`` send again the task of
 a job whose broker message was lost (a broker restarted without persistence).
 Every concrete subclass of ``Job`` in any installed app takes part in both
 sweeps (``job_models``); which queue runs its task is ``CELERY_TASK_ROUTES``'
@@ -25,6 +27,7 @@ class JobStatus(models.TextChoices):
 FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 ALLOWED_FROM = {
+    JobStatus.QUEUED: (JobStatus.RUNNING,),  # a resumable job whose worker was lost, sent again
     JobStatus.RUNNING: (JobStatus.QUEUED,),
     JobStatus.SUCCEEDED: (JobStatus.RUNNING,),
     JobStatus.FAILED: (JobStatus.QUEUED, JobStatus.RUNNING),
@@ -48,6 +51,9 @@ class Job(models.Model):
 
     # The Celery task that executes the job, by name (task modules import the services, not back).
     task_name = ""
+    # The service that takes a lost job of this kind back (``service(job_id=..., lost_after=...)``), by name
+    # like ``task_name``: jobs imports no app above it. Empty: a lost job fails, its work is gone.
+    resume_service = ""
 
     class Meta:
         abstract = True
@@ -65,6 +71,10 @@ class Job(models.Model):
         ]
 
     @property
+    def resumable(self):
+        return bool(self.resume_service)
+
+    @property
     def is_finished(self):
         return self.status in FINISHED
 
@@ -74,9 +84,12 @@ class Job(models.Model):
 
     def transition(self, to, **fields):
         """Move to ``to`` if the stored status allows it; returns whether it did."""
+        if to == JobStatus.QUEUED and not self.resumable:
+            raise ValueError(f"{type(self).__name__} cannot be queued again: it is not resumable.")
         now = timezone.now()
         if to == JobStatus.RUNNING:
-            fields.setdefault("started_at", now)
+            # A resumed job keeps its first start: what it took then (a run's records) is what it works on.
+            fields.setdefault("started_at", self.started_at or now)
             fields.setdefault("heartbeat_at", now)
         if to in FINISHED:
             fields.setdefault("finished_at", now)

@@ -1,12 +1,15 @@
-"""Writes of the job machinery: send a job's task, beat while it works, fail lost jobs, resend unstarted ones."""
+"""Writes of the job machinery: send a job's task, beat while it works, fail (or resume) lost jobs, resend
+unstarted ones."""
 import logging
 import threading
 from contextlib import contextmanager
 from datetime import timedelta
 
 from celery import current_app
+from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from kombu.exceptions import KombuError
 
 from jobs.models import JobStatus, job_models
@@ -14,11 +17,15 @@ from jobs.selectors import jobs_due_for_resend
 
 logger = logging.getLogger(__name__)
 
-LOST_AFTER = timedelta(minutes=10)
 # The first wait before a job's task is sent again (then the wait doubles); a second message is
 # harmless (the queued -> running transition lets one worker in).
 RESEND_AFTER = timedelta(minutes=30)
-BEAT_EVERY = LOST_AFTER / 10
+
+
+def lost_after_setting() -> timedelta:
+    """How long a running job may go without a heartbeat before its worker counts as lost
+    (``JOBS_LOST_AFTER_SECONDS``); workers beat ten times as often."""
+    return timedelta(seconds=settings.JOBS_LOST_AFTER_SECONDS)
 
 
 def job_send(job, *, fail_if_refused=True) -> bool:
@@ -49,9 +56,10 @@ def task_enqueue(task_name, *args, robust=False) -> None:
 
 
 @contextmanager
-def job_beating(job, *, every=BEAT_EVERY):
+def job_beating(job, *, every=None):
     """Beat ``job`` from a thread while the body runs, so the lost-worker check only fails jobs whose
-    process died: loading a model and the reference pass log no steps, and may take longer than LOST_AFTER."""
+    process died: loading a model and the reference pass log no steps, and may take longer than ``JOBS_LOST_AFTER_SECONDS``."""
+    every = every or lost_after_setting() / 10
     stop = threading.Event()
 
     def beat():
@@ -75,15 +83,21 @@ def job_beating(job, *, every=BEAT_EVERY):
         thread.join()
 
 
-def jobs_fail_lost(*, lost_after=LOST_AFTER) -> int:
-    """Fail running jobs whose worker stopped beating (killed, out of memory); returns how many."""
+def jobs_fail_lost(*, lost_after=None) -> int:
+    """Fail running jobs whose worker stopped beating (killed, out of memory), or hand each lost job of a
+    resumable kind to its ``resume_service`` (which sends it again or fails it); returns how many were lost."""
+    lost_after = lost_after or lost_after_setting()
     cutoff = timezone.now() - lost_after
-    return sum(
-        model.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff).update(
-            status=JobStatus.FAILED, finished_at=timezone.now(), error=f"Worker lost: no heartbeat for {lost_after}."
-        )
-        for model in job_models()
-    )
+    handled = 0
+    for model in job_models():
+        lost = model.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff)
+        if model.resume_service:
+            resume = import_string(model.resume_service)
+            handled += sum(bool(resume(job_id=pk, lost_after=lost_after)) for pk in lost.values_list("pk", flat=True))
+        else:
+            handled += lost.update(status=JobStatus.FAILED, finished_at=timezone.now(),
+                                   error=f"Worker lost: no heartbeat for {lost_after}.")
+    return handled
 
 
 def jobs_resend_unstarted(*, resend_after=RESEND_AFTER) -> int:

@@ -18,10 +18,16 @@ python manage.py migrate --noinput >"$DATA_DIR/logs/migrate.log"
 python manage.py seed_demo
 
 pids=()
-cleanup() {  # TERM first (a worker finishes its step), KILL what is still running after 10 s
-  kill "${pids[@]}" 2>/dev/null || true
-  for _ in $(seq 20); do kill -0 "${pids[@]}" 2>/dev/null || break; sleep 0.5; done
-  kill -9 "${pids[@]}" 2>/dev/null || true
+# Ctrl+C stops everything within seconds: TERM, then KILL what is left after 5 s. The worker may be inside a
+# training step that runs for minutes and would hold its warm shutdown that long; a run it drops is marked
+# lost and picked up again by the job sweeps when the platform runs next.
+cleanup() {
+  trap - EXIT INT TERM
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  for _ in $(seq 10); do kill -0 "${pids[@]}" 2>/dev/null || break; sleep 0.5; done
+  for pid in "${pids[@]}"; do pkill -KILL -P "$pid" 2>/dev/null || true; done
+  kill -KILL "${pids[@]}" 2>/dev/null || true
+  wait 2>/dev/null || true
 }
 trap cleanup EXIT INT TERM
 
@@ -30,7 +36,7 @@ celery -A config worker -Q default,gpu --pool=threads --concurrency=2 -n "embedd
 pids+=($!)
 celery -A config beat --loglevel=INFO -s "$DATA_DIR/celerybeat-schedule" >"$DATA_DIR/logs/beat.log" 2>&1 &
 pids+=($!)
-gunicorn config.wsgi:application --bind "127.0.0.1:$PORT" --workers 2 --threads 4 \
+gunicorn config.wsgi:application --bind "127.0.0.1:$PORT" --workers 2 --threads 4 --graceful-timeout 3 \
   --access-logfile "$DATA_DIR/logs/access.log" --error-logfile "$DATA_DIR/logs/web.log" &
 pids+=($!)
 

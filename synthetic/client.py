@@ -5,12 +5,21 @@ Standard library only (urllib + json). Token auth; claims tasks with
 each task's segments with ``POST /api/annotations/``. Each task's scene is
 found from its image URL, whose file name carries the scene id
 (``.../scene-123.png``); pass ``scene_for_task`` to map tasks otherwise.
+
+Lost answers are retried: each write carries an ``Idempotency-Key`` (a new
+UUID4 per call, the same on each of its retries), so a retry after a
+dropped connection or a 5xx gets the first outcome instead of a 409 or a
+second write.
 """
 
+import http.client
 import json
 import re
+import time
+import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Callable
 
 from synthetic.annotator import SimulatedAnnotator
@@ -20,10 +29,12 @@ _SCENE_IN_URL = re.compile(r"scene-\d+")
 
 
 class PlatformClient:
-    def __init__(self, base_url: str, token: str, *, timeout: float = 30.0):
+    def __init__(self, base_url: str, token: str, *, timeout: float = 30.0, retries: int = 3, backoff: float = 0.2):
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.retries = retries  # after the first try, on a connection error or a 5xx; 4xx are answers
+        self.backoff = backoff  # seconds before the first retry, doubled before each next one
 
     @classmethod
     def login(cls, base_url: str, username: str, password: str) -> "PlatformClient":
@@ -47,14 +58,25 @@ class PlatformClient:
         headers = {"Accept": "application/json"}
         if self.token:
             headers["Authorization"] = f"Token {self.token}"
+        if method != "GET":
+            headers["Idempotency-Key"] = str(uuid.uuid4())
         data = None
         if body is not None:
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
         request = urllib.request.Request(self.base_url + path, data=data, headers=headers, method=method)
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:
-            payload = response.read()
-        return json.loads(payload) if payload else None
+        for attempt in range(self.retries + 1):
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                    payload = response.read()
+                return json.loads(payload) if payload else None
+            except urllib.error.HTTPError as error:
+                if error.code < 500 or attempt == self.retries:
+                    raise
+            except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError):
+                if attempt == self.retries:
+                    raise
+            time.sleep(self.backoff * 2**attempt)
 
 
 def scene_from_image_url(task: dict) -> Scene:

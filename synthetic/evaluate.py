@@ -8,7 +8,7 @@ from PIL import Image
 from synthetic.describe import DESCRIBE
 from synthetic.judge import judge, summarize
 from synthetic.render import render
-from synthetic.scenes import Scene
+from synthetic.scenes import HELD_OUT_SIZE, Scene, held_out_scenes
 from training.ddpo.model import load_model, load_processor
 from training.generation import Generator, SamplingParams, generate
 
@@ -48,3 +48,8 @@ def evaluate(checkpoint_path: str | Path, scenes: list[Scene], *, batch_size: in
     metrics = summarize([judge(scene, answer) for scene, answer in zip(scenes, answers)])
     metrics["seconds"] = time.perf_counter() - started
     return metrics
+
+
+def evaluate_held_out(checkpoint_path: str | Path, count: int = HELD_OUT_SIZE, *, batch_size: int = 64) -> dict:
+    """``evaluate`` on the first ``count`` held-out scenes (never trained on), with ``held_out``: count."""
+    return {**evaluate(checkpoint_path, held_out_scenes(count), batch_size=batch_size), "held_out": count}

@@ -18,6 +18,7 @@ MAX_OBJECTS = 4
 
 HELD_OUT_FIRST_SEED = 10_000_000
 HELD_OUT_SIZE = 500
+DATASET = "shapes"  # the origin dataset of the shapes world's prompts on the platform
 
 _SCENE_ID = re.compile(r"scene-(\d+)")
 

@@ -52,18 +52,13 @@ def process_env(settings):
     return env
 
 
-@pytest.fixture
-def celery_worker_process(transactional_db, process_env, tmp_path):
-    """A real Celery worker (both queues) in another process, on the configured broker and the test database."""
-    from config.celery import app
-
-    app.control.purge()
-    log = tmp_path / "worker.log"
+def start_celery_worker(env, log, *, name="test"):
+    """A real Celery worker (both queues) in another process, once it is ready; its output goes to ``log``."""
     with open(log, "w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default,gpu", "--pool=solo",
-             "--loglevel=INFO", "-n", f"test-{os.getpid()}@%h", "--without-gossip", "--without-mingle"],
-            cwd=ROOT, env=process_env, stdout=out, stderr=subprocess.STDOUT,
+             "--loglevel=INFO", "-n", f"{name}-{os.getpid()}@%h", "--without-gossip", "--without-mingle"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )
     deadline = time.monotonic() + 60
     while "ready." not in log.read_text():
@@ -71,9 +66,23 @@ def celery_worker_process(transactional_db, process_env, tmp_path):
             proc.kill()
             pytest.fail(f"Celery worker did not start:\n{log.read_text()[-3000:]}")
         time.sleep(0.2)
-    yield proc
+    return proc
+
+
+def stop_celery_worker(proc):
     proc.terminate()
     try:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, process_env, tmp_path):
+    """A real Celery worker (both queues) in another process, on the configured broker and the test database."""
+    from config.celery import app
+
+    app.control.purge()
+    proc = start_celery_worker(process_env, tmp_path / "worker.log")
+    yield proc
+    stop_celery_worker(proc)

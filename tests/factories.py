@@ -7,7 +7,18 @@ from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from PIL import Image
 
-from annotate.models import ImageAsset, Membership, Project, Prompt, Response, Role
+from annotate.models import (
+    Annotation,
+    AnnotationStatus,
+    AnnotationTask,
+    ImageAsset,
+    Membership,
+    Project,
+    Prompt,
+    Response,
+    Role,
+    Segment,
+)
 from annotate.services.responses import responses_create
 
 _counter = itertools.count(1)
@@ -16,7 +27,10 @@ PASSWORD = "test-pass-123"
 
 
 def make_project(**fields):
+    """A project; no held-out split unless ``heldout_percent`` is given, so a test's records all train (which
+    of them a split would hold out depends on the ids the database hands out)."""
     fields.setdefault("name", f"project-{next(_counter)}")
+    fields.setdefault("heldout_percent", 0)
     return Project.objects.create(**fields)
 
 
@@ -53,3 +67,18 @@ def make_response(project, text="There is a red circle and a blue square.", ques
     if not queued:  # an answer outside the queue (an imported record's)
         return Response.objects.create(prompt=prompt, text=text)
     return responses_create(project=project, responses=[Response(prompt=prompt, text=text)])[0]
+
+
+def make_judged_response(project, checkpoint, text, judgements):
+    """A response of ``checkpoint`` with a done slot per judgement ``(annotator, status, [category, ...])``: one
+    one-character segment per category; no categories is a "no hallucination" (or a skip, for that status)."""
+    prompt = Prompt.objects.create(project=project, image=make_image(), question="Describe the image.")
+    response = Response.objects.create(prompt=prompt, checkpoint=checkpoint, text=text)
+    for slot, (annotator, status, categories) in enumerate(judgements):
+        task = AnnotationTask.objects.create(project=project, response=response, slot=slot,
+                                             status=AnnotationTask.Status.DONE)
+        annotation = Annotation.objects.create(task=task, annotator=annotator, status=status,
+                                               no_hallucination=not categories and status != AnnotationStatus.SKIPPED)
+        Segment.objects.bulk_create(Segment(annotation=annotation, start=i, end=i + 1, category=category,
+                                            replacement="x") for i, category in enumerate(categories))
+    return response

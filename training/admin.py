@@ -37,3 +37,27 @@ class GenerationBatchAdmin(admin.ModelAdmin):
     list_filter = ["status", "project"]
     search_fields = ["project__name", "error"]
     raw_id_fields = ["prompts"]
+
+
+@admin.register(models.PromotionDecision)
+class PromotionDecisionAdmin(admin.ModelAdmin):
+    list_display = ["id", "checkpoint", "outcome", "kind", "policy", "decided_by", "next_batch", "created_at"]
+    list_filter = ["outcome", "kind", "checkpoint__project"]
+    search_fields = ["reason", "note"]
+    raw_id_fields = ["checkpoint", "parent", "next_batch"]
+
+
+@admin.register(models.CheckpointEvaluation)
+class CheckpointEvaluationAdmin(admin.ModelAdmin):
+    list_display = ["id", "checkpoint", "reference", "status", "record_count", "created_at"]
+    list_filter = ["status", "checkpoint__project"]
+    search_fields = ["checkpoint__name", "error"]
+    raw_id_fields = ["checkpoint", "reference"]
+
+
+@admin.register(models.PlaygroundRequest)
+class PlaygroundRequestAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "checkpoint", "second_checkpoint", "status", "created_by", "created_at"]
+    list_filter = ["status", "project"]
+    search_fields = ["project__name", "question", "error"]
+    raw_id_fields = ["image", "checkpoint", "second_checkpoint"]

@@ -1,18 +1,23 @@
-"""Training API for managers: runs (launch, follow, cancel), checkpoints (list, activate), generation batches
-(launch, follow, cancel).
+"""Training API for managers: runs (launch, follow, cancel), checkpoints (list, activate, evaluate, promote,
+keep), generation batches (launch, follow, cancel), and the loop of a project (its settings, its rounds).
 
 Who may manage which project: ``ManagerApi`` (as in the exchange API); a run,
 checkpoint or batch of a project the caller does not manage answers 404.
 """
+import math
+
+from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from annotate.apis.base import ManagerApi, ProjectFilterSerializer
+from annotate.models import MAX_BATCH_PROMPTS, Project, PromotionPolicy
 from config.fields import IdField
-from training import selectors, services
-from training.models import GenerationBatch, ModelCheckpoint, TrainingRun
+from training import promotion, selectors, services, timeline
+from training.models import (CheckpointEvaluation, GenerationBatch, ModelCheckpoint, PromotionDecision,
+                             PromotionOutcome, TrainingRun, TrainingRunInterruption)
 
 
 def _checkpoint_input(*, user, checkpoint_id, field):
@@ -28,14 +33,26 @@ def _checkpoint_input(*, user, checkpoint_id, field):
 # Training runs ---------------------------------------------------------------------------------
 
 
+class TrainingRunInterruptionOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TrainingRunInterruption
+        fields = ["attempt", "at", "step", "resumed_step", "reason"]
+
+
 class TrainingRunOutputSerializer(serializers.ModelSerializer):
     output_checkpoint = serializers.PrimaryKeyRelatedField(read_only=True)
+    interruptions = TrainingRunInterruptionOutputSerializer(many=True, read_only=True)
+    max_attempts = serializers.SerializerMethodField(help_text="TRAINING_RUN_MAX_ATTEMPTS: attempts a run gets.")
 
     class Meta:
         model = TrainingRun
         fields = ["id", "project", "base_checkpoint", "output_checkpoint", "status", "progress", "step",
                   "total_steps", "record_count", "config", "trigger", "cancel_requested", "error",
-                  "created_at", "started_at", "finished_at", "heartbeat_at"]
+                  "created_at", "started_at", "finished_at", "heartbeat_at", "attempts", "max_attempts",
+                  "interruptions"]
+
+    def get_max_attempts(self, run) -> int:
+        return settings.TRAINING_RUN_MAX_ATTEMPTS
 
 
 class TrainingRunMetricsSerializer(serializers.Serializer):
@@ -98,10 +115,32 @@ class TrainingRunCancelApi(ManagerApi):
 # Checkpoints -----------------------------------------------------------------------------------
 
 
+class CheckpointEvaluationOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CheckpointEvaluation
+        fields = ["id", "checkpoint", "reference", "status", "progress", "record_count", "judge_scenes", "metrics",
+                  "error", "created_at", "started_at", "finished_at"]
+
+
+class CheckpointEvaluationSummarySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CheckpointEvaluation
+        fields = ["id", "status", "progress", "error", "created_at", "finished_at"]
+
+
 class CheckpointOutputSerializer(serializers.ModelSerializer):
+    evaluation = serializers.SerializerMethodField(help_text="Its latest evaluation (null before the first): "
+                                                   "eval_metrics hold the figures of the last one that succeeded.")
+
     class Meta:
         model = ModelCheckpoint
-        fields = ["id", "project", "name", "path", "parent", "produced_by", "eval_metrics", "is_active", "created_at"]
+        fields = ["id", "project", "name", "path", "parent", "produced_by", "eval_metrics", "evaluation", "is_active",
+                  "created_at"]
+
+    @extend_schema_field(CheckpointEvaluationSummarySerializer(allow_null=True))
+    def get_evaluation(self, checkpoint):
+        latest = next(iter(checkpoint.evaluations.all()), None)  # newest first; prefetched by checkpoint_list
+        return latest and CheckpointEvaluationSummarySerializer(latest).data
 
 
 class CheckpointListApi(ManagerApi):
@@ -118,6 +157,36 @@ class CheckpointActivateApi(ManagerApi):
         return Response(CheckpointOutputSerializer(services.checkpoint_activate(checkpoint=checkpoint)).data)
 
 
+class CheckpointEvaluateInputSerializer(serializers.Serializer):
+    reference = IdField(required=False, help_text="Default: the checkpoint's parent (its run's base), or the "
+                                                   "checkpoint itself when it has none.")
+
+
+class CheckpointEvaluationListApi(ManagerApi):
+    """A checkpoint's evaluations, newest first."""
+
+    @extend_schema(responses=CheckpointEvaluationOutputSerializer(many=True))
+    def get(self, request, checkpoint_id):
+        checkpoint = get_object_or_404(selectors.checkpoint_list(user=request.user), pk=checkpoint_id)
+        return self.paginated(selectors.checkpoint_evaluation_list(checkpoint=checkpoint),
+                              CheckpointEvaluationOutputSerializer)
+
+
+class CheckpointEvaluateApi(ManagerApi):
+    """Queue an evaluation of the checkpoint (409 while one is queued or running)."""
+
+    @extend_schema(request=CheckpointEvaluateInputSerializer, responses={201: CheckpointEvaluationOutputSerializer})
+    def post(self, request, checkpoint_id):
+        checkpoint = get_object_or_404(selectors.checkpoint_list(user=request.user), pk=checkpoint_id)
+        data = CheckpointEvaluateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        reference = _checkpoint_input(user=request.user, checkpoint_id=data.validated_data.get("reference"),
+                                      field="reference")
+        evaluation = services.checkpoint_evaluation_create(checkpoint=checkpoint, reference=reference,
+                                                           created_by=request.user)
+        return Response(CheckpointEvaluationOutputSerializer(evaluation).data, status=status.HTTP_201_CREATED)
+
+
 # Generation batches ----------------------------------------------------------------------------
 
 
@@ -131,10 +200,10 @@ class GenerationBatchOutputSerializer(serializers.ModelSerializer):
 class GenerationBatchCreateInputSerializer(serializers.Serializer):
     project = IdField()
     checkpoint = IdField(required=False, help_text="Default: the project's active checkpoint.")
-    prompts = serializers.ListField(child=IdField(), required=False, allow_empty=False, max_length=10000,
-                                    help_text="Prompt ids (at most 10000); default: prompts the checkpoint "
-                                              "has not answered.")
-    limit = serializers.IntegerField(required=False, min_value=1, max_value=10000,
+    prompts = serializers.ListField(child=IdField(), required=False, allow_empty=False, max_length=MAX_BATCH_PROMPTS,
+                                    help_text=f"Prompt ids (at most {MAX_BATCH_PROMPTS}); default: prompts the "
+                                              "checkpoint has not answered.")
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=MAX_BATCH_PROMPTS,
                                      help_text="How many unanswered prompts when `prompts` is not given (64).")
     params = serializers.DictField(required=False, help_text="temperature, top_p, max_new_tokens, "
                                    "samples_per_prompt, batch_size, seed")
@@ -164,3 +233,112 @@ class GenerationBatchCancelApi(ManagerApi):
     def post(self, request, batch_id):
         batch = get_object_or_404(selectors.generation_batch_list(user=request.user), pk=batch_id)
         return Response(GenerationBatchOutputSerializer(services.generation_batch_cancel(batch=batch)).data)
+
+
+# Promotion and the loop ---------------------------------------------------------------------------
+
+
+class PromotionDecisionOutputSerializer(serializers.ModelSerializer):
+    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = PromotionDecision
+        fields = ["id", "checkpoint", "parent", "outcome", "kind", "policy", "reason", "decided_by", "next_batch",
+                  "note", "created_at"]
+
+
+class PromotionOverrideInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000,
+                                   help_text="Why, in words; stored with the decision.")
+
+
+class _CheckpointOverrideApi(ManagerApi):
+    """A manager's decision on a checkpoint, recorded with the caller as ``decided_by``."""
+
+    outcome = None
+
+    @extend_schema(request=PromotionOverrideInputSerializer, responses={201: PromotionDecisionOutputSerializer})
+    def post(self, request, checkpoint_id):
+        checkpoint = get_object_or_404(selectors.checkpoint_list(user=request.user), pk=checkpoint_id)
+        data = PromotionOverrideInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        decision = promotion.checkpoint_promotion_override(checkpoint=checkpoint, outcome=self.outcome, user=request.user,
+                                                           reason=data.validated_data.get("reason", ""))
+        return Response(PromotionDecisionOutputSerializer(decision).data, status=status.HTTP_201_CREATED)
+
+
+class CheckpointPromoteApi(_CheckpointOverrideApi):
+    """Activate the checkpoint and queue its first batch (``project.next_batch_size`` unanswered prompts)."""
+
+    outcome = PromotionOutcome.PROMOTED
+
+
+class CheckpointKeepApi(_CheckpointOverrideApi):
+    """Keep the active checkpoint: the decision is recorded, nothing else changes."""
+
+    outcome = PromotionOutcome.KEPT
+
+
+def _finite(value):
+    if not math.isfinite(value):
+        raise serializers.ValidationError("Must be a finite number.")
+    return value
+
+
+class ProjectLoopSettingsSerializer(serializers.ModelSerializer):
+    """The loop's settings of a project; PATCH any of them (next_batch_params is stored resolved)."""
+
+    promotion_policy = serializers.ChoiceField(choices=PromotionPolicy.choices, required=False)
+    promotion_margin = serializers.FloatField(min_value=0, max_value=1, validators=[_finite], required=False)
+    judge_margin = serializers.FloatField(min_value=0, max_value=1, validators=[_finite], required=False)
+    next_batch_size = serializers.IntegerField(min_value=1, max_value=MAX_BATCH_PROMPTS, required=False)
+    next_batch_params = serializers.DictField(required=False, help_text="temperature, top_p, max_new_tokens, "
+                                              "samples_per_prompt, batch_size, seed (SamplingParams)")
+
+    class Meta:
+        model = Project
+        fields = ["id", "name", *promotion.LOOP_SETTINGS]
+        read_only_fields = ["id", "name"]
+        extra_kwargs = {"auto_train_threshold": {"min_value": 0, "max_value": 2**31 - 1}}
+
+
+class ProjectSettingsApi(ManagerApi):
+    """``PATCH /api/projects/<id>/``: the project's loop settings (the training app validates the sampling)."""
+
+    @extend_schema(responses=ProjectLoopSettingsSerializer)
+    def get(self, request, project_id):
+        return Response(ProjectLoopSettingsSerializer(self.manager_project(project_id)).data)
+
+    @extend_schema(request=ProjectLoopSettingsSerializer, responses=ProjectLoopSettingsSerializer)
+    def patch(self, request, project_id):
+        project = self.manager_project(project_id)
+        data = ProjectLoopSettingsSerializer(project, data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        project = promotion.project_loop_settings_update(project=project, **data.validated_data)
+        return Response(ProjectLoopSettingsSerializer(project).data)
+
+
+class LoopRoundSerializer(serializers.Serializer):
+    round = serializers.IntegerField()
+    run = serializers.DictField()
+    checkpoint = serializers.DictField(allow_null=True)
+    evaluation = serializers.DictField(allow_null=True)
+    decision = serializers.DictField(allow_null=True)
+    batch = serializers.DictField(allow_null=True)
+    tasks = serializers.DictField(child=serializers.IntegerField(), allow_null=True)
+
+
+class ProjectLoopOutputSerializer(serializers.Serializer):
+    promotion_policy = serializers.ChoiceField(choices=PromotionPolicy.choices)
+    next_round = serializers.DictField(child=serializers.IntegerField())
+    notice = serializers.CharField(allow_null=True)
+    rounds = LoopRoundSerializer(many=True)
+
+
+class ProjectLoopApi(ManagerApi):
+    """The loop of a project, one round per training run, newest first (the dashboard's timeline)."""
+
+    @extend_schema(responses=ProjectLoopOutputSerializer)
+    def get(self, request, project_id):
+        loop = timeline.project_loop(project=self.manager_project(project_id))
+        return Response(ProjectLoopOutputSerializer(loop).data)

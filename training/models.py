@@ -55,6 +55,12 @@ class TrainingRun(Job):
     step = models.PositiveIntegerField(default=0)
     total_steps = models.PositiveIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
+    attempts = models.PositiveIntegerField(default=1, help_text=(
+        "Which attempt runs (or ran last): a run whose worker was lost is sent again, up to "
+        "TRAINING_RUN_MAX_ATTEMPTS, and continues from its last saved step."))
+
+    # A lost worker's run is sent again (training_run_resume_lost) instead of failed: its steps are saved.
+    resume_service = "training.services.training_run_resume_lost"
 
     class Meta:
         ordering = ["-created_at"]
@@ -63,10 +69,41 @@ class TrainingRun(Job):
             # training_run_create checks this under a project lock; the database holds it for every other writer.
             models.UniqueConstraint(fields=["project"], condition=models.Q(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]),
                                     name="one_unfinished_run_per_project"),
+            models.CheckConstraint(condition=models.Q(attempts__gte=1), name="trainingrun_attempts_positive"),
         ]
 
     def __str__(self):
         return f"Training run {self.pk} ({self.status})"
+
+
+class TrainingRunInterruption(models.Model):
+    """An attempt of a run that ended without finishing: its worker was lost (no heartbeat)."""
+
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="interruptions")
+    attempt = models.PositiveIntegerField(help_text="The attempt that was interrupted (1 = the first).")
+    at = models.DateTimeField(help_text="When the lost worker was noticed.")
+    step = models.PositiveIntegerField(help_text="The last step the interrupted attempt reported.")
+    resumed_step = models.PositiveIntegerField(null=True, blank=True, help_text=(
+        "The saved step the next attempt continued from (0: from the start); empty until it starts."))
+    reason = models.TextField()
+
+    class Meta:
+        ordering = ["run", "attempt"]
+        constraints = [models.UniqueConstraint(fields=["run", "attempt"], name="one_interruption_per_run_attempt")]
+
+
+class TrainingRunRecord(models.Model):
+    """A record a run trained on, at the version it trained on: the run's record set, chosen when its first
+    attempt started (a resumed attempt trains on the same set)."""
+
+    run = models.ForeignKey(TrainingRun, on_delete=models.CASCADE, related_name="trained_records")
+    # RESTRICT: a record a run trained on is deleted only with its project (and so with the run).
+    record = models.ForeignKey("annotate.PreferenceRecord", on_delete=models.RESTRICT,
+                               related_name="training_run_records")
+    record_version = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "record"], name="one_row_per_run_record")]
 
 
 class TrainingMetric(models.Model):
@@ -102,3 +139,149 @@ class GenerationBatch(Job):
 
     def __str__(self):
         return f"Generation batch {self.pk} ({self.status})"
+
+
+class PromotionOutcome(models.TextChoices):
+    PROMOTED = "promoted", "Promoted"
+    KEPT = "kept", "Kept (the active checkpoint stays)"
+    PENDING = "pending", "Waiting for a manager"
+
+
+class DecisionKind(models.TextChoices):
+    POLICY = "policy", "The project's promotion policy"
+    OVERRIDE = "override", "A manager"
+
+
+class PromotionDecision(models.Model):
+    """Whether a checkpoint replaced the active one, who or what decided it and why (``training.promotion``).
+
+    One policy decision per checkpoint, taken when its evaluation is in; a manager may add overrides after it.
+    A promotion queues the next batch from the new checkpoint: ``next_batch``, or ``note`` says why none."""
+
+    checkpoint = models.ForeignKey(ModelCheckpoint, on_delete=models.CASCADE, related_name="promotion_decisions")
+    parent = models.ForeignKey(ModelCheckpoint, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+                               help_text="The active checkpoint when decided: the one a promotion replaces.")
+    outcome = models.CharField(max_length=8, choices=PromotionOutcome.choices)
+    kind = models.CharField(max_length=8, choices=DecisionKind.choices)
+    policy = models.CharField(max_length=8, help_text="The project's promotion policy when decided.")
+    reason = models.TextField()
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                                   help_text="The manager of an override; none for the policy.")
+    next_batch = models.OneToOneField(GenerationBatch, on_delete=models.SET_NULL, null=True, blank=True,
+                                      related_name="promotion_decision")
+    note = models.TextField(blank=True, help_text="Why a promotion queued no next batch (e.g. the prompt pool is empty).")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # Deciding twice (a resent evaluation task) must not promote twice.
+            models.UniqueConstraint(fields=["checkpoint"], condition=models.Q(kind=DecisionKind.POLICY),
+                                    name="one_policy_decision_per_checkpoint"),
+            models.CheckConstraint(condition=models.Q(outcome__in=PromotionOutcome.values),
+                                   name="promotiondecision_outcome_valid"),
+            models.CheckConstraint(condition=models.Q(kind__in=DecisionKind.values), name="promotiondecision_kind_valid"),
+            # The policy has no user; a manager's override promotes or keeps, it never waits.
+            models.CheckConstraint(condition=models.Q(kind=DecisionKind.POLICY, decided_by__isnull=True)
+                                   | models.Q(kind=DecisionKind.OVERRIDE, outcome__in=[PromotionOutcome.PROMOTED,
+                                                                                        PromotionOutcome.KEPT]),
+                                   name="promotiondecision_policy_by_nobody_override_decides"),
+            models.CheckConstraint(condition=models.Q(next_batch__isnull=True)
+                                   | models.Q(outcome=PromotionOutcome.PROMOTED),
+                                   name="promotiondecision_batch_only_after_promotion"),
+        ]
+
+    def __str__(self):
+        return f"{self.checkpoint} {self.outcome} ({self.kind})"
+
+
+class CheckpointEvaluation(Job):
+    """A checkpoint measured on its project's held-out records (and, for the shapes world, by the judge);
+    executes on a worker of queue ``gpu``. One is queued by itself for every checkpoint a run produces.
+
+    ``metrics`` (copied to ``ModelCheckpoint.eval_metrics`` when it succeeds)::
+
+        {"evaluation": <this id>,
+         "heldout": {                       # training.ddpo.evaluate.evaluate_pairs, on held-out records
+             "records": n,                  # pairs evaluated: the first EVALUATION_MAX_RECORDS, oldest first
+             "available": m,                # active held-out records of the project
+             "reference": <checkpoint id>,  # what the implicit reward is measured against
+             "gamma": g, "beta": b, "average": true,   # as the checkpoint's run trained (else the project's)
+             "preference_accuracy": ...,    # share of pairs with reward(chosen) > reward(rejected); ties 1/2
+             "reward_margin": ...,          # mean reward(chosen) - reward(rejected)
+             "loss": ...,                   # mean DDPO loss
+             "chosen_changed_logp_delta": ...,    # mean policy - reference log-prob per corrected token
+             "rejected_changed_logp_delta": ...,  # the same on the hallucinated tokens of the rejected side
+             "chosen_logp": ..., "rejected_logp": ...,  # mean weighted log-prob of each side under the policy
+             "logp_accuracy": ...},         # share of pairs whose chosen side the policy finds likelier
+         "judge": {...}}                    # shapes world only: synthetic.evaluate.evaluate_held_out, e.g.
+                                            # response_hallucination_rate, mention_hallucination_rate, coverage,
+                                            # held_out (scenes judged)
+
+    With no held-out record the figures of ``heldout`` are null. A checkpoint without a parent (a base model)
+    is its own reference: its rewards and margins are 0 and its accuracy 1/2 by construction; only the
+    log-probs and ``logp_accuracy`` say something about it.
+    """
+
+    task_name = "training.tasks.checkpoint_evaluation_execute"
+
+    checkpoint = models.ForeignKey(ModelCheckpoint, on_delete=models.CASCADE, related_name="evaluations")
+    reference = models.ForeignKey(ModelCheckpoint, on_delete=models.SET_NULL, null=True, blank=True,
+                                  related_name="+", help_text=(
+                                      "The checkpoint the rewards are measured against, resolved when queued: "
+                                      "its parent (its run's base), or itself without one. Null once deleted."))
+    judge_scenes = models.PositiveIntegerField(default=0, help_text=(
+        "Held-out scenes the judge describes (EVALUATION_JUDGE_SCENES) if the project is a shapes world when "
+        "the evaluation runs; other projects have no judge."))
+    metrics = models.JSONField(default=dict, blank=True)
+    record_count = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = Job.status_constraints("checkpointevaluation") + [
+            models.UniqueConstraint(fields=["checkpoint"], condition=models.Q(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]),
+                                    name="one_unfinished_evaluation_per_checkpoint"),
+        ]
+
+    def __str__(self):
+        return f"Evaluation {self.pk} of checkpoint {self.checkpoint_id} ({self.status})"
+
+
+class PlaygroundRequest(Job):
+    """One question about one image put to one or two checkpoints, answered side by side on queue ``gpu``.
+
+    An answer can then be sent to the annotation queue as a task (``sent``),
+    with the words its sender marked as hallucination-prone by hand."""
+
+    task_name = "training.tasks.playground_request_execute"
+
+    project = models.ForeignKey("annotate.Project", on_delete=models.CASCADE, related_name="playground_requests")
+    image = models.ForeignKey("annotate.ImageAsset", on_delete=models.PROTECT, null=True, blank=True,
+                              related_name="playground_requests")
+    question = models.TextField()
+    checkpoint = models.ForeignKey(ModelCheckpoint, on_delete=models.CASCADE, related_name="playground_requests")
+    second_checkpoint = models.ForeignKey(ModelCheckpoint, on_delete=models.CASCADE, null=True, blank=True,
+                                          related_name="playground_requests_second",
+                                          help_text="The one shown beside the first, if any.")
+    params = models.JSONField(default=dict, blank=True, help_text="training.generation.SamplingParams, resolved.")
+    answers = models.JSONField(default=dict, blank=True, help_text="Checkpoint id (a string) -> its answer.")
+    sent = models.JSONField(default=dict, blank=True, help_text=(
+        "Checkpoint id (a string) -> {response, marks}: the Response its answer became, and the [start, end) "
+        "code-point ranges its sender marked as hallucination-prone."))
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = Job.status_constraints("playgroundrequest") + [
+            models.CheckConstraint(condition=~models.Q(second_checkpoint=models.F("checkpoint")),
+                                   name="playgroundrequest_two_different_checkpoints"),
+        ]
+
+    def __str__(self):
+        return f"Playground request {self.pk} ({self.status})"
+
+    @property
+    def checkpoints(self) -> list[ModelCheckpoint]:
+        """The checkpoints asked, in the order they are shown."""
+        return [self.checkpoint] + ([self.second_checkpoint] if self.second_checkpoint_id else [])

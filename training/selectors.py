@@ -1,10 +1,11 @@
 """Reads of the training app: runs, metrics, checkpoints, generation batches, training records."""
 from django.db.models import Q
 
-from annotate.models import PreferenceRecord, Project, Prompt, RecordSource, RecordStatus
+from annotate.models import PreferenceRecord, Project, Prompt, RecordSource, RecordSplit, RecordStatus
 from annotate.roles import MANAGERS, project_ids_with_role
-from jobs.models import FINISHED
-from training.models import GenerationBatch, ModelCheckpoint, TrainingMetric, TrainingRun
+from jobs.models import FINISHED, JobStatus
+from synthetic.scenes import DATASET as SHAPES_DATASET
+from training.models import CheckpointEvaluation, GenerationBatch, ModelCheckpoint, TrainingMetric, TrainingRun
 
 
 def _managed(queryset, *, user, project_id=None, field="project_id"):
@@ -17,8 +18,8 @@ def _managed(queryset, *, user, project_id=None, field="project_id"):
 
 
 def training_run_list(*, user, project_id=None):
-    return _managed(TrainingRun.objects.select_related("project", "base_checkpoint", "output_checkpoint"),
-                    user=user, project_id=project_id)
+    runs = TrainingRun.objects.select_related("project", "base_checkpoint", "output_checkpoint")
+    return _managed(runs.prefetch_related("interruptions"), user=user, project_id=project_id)
 
 
 def training_run_metrics(*, run):
@@ -32,13 +33,26 @@ def training_run_metrics(*, run):
 
 
 def checkpoint_list(*, user, project_id=None):
-    checkpoints = ModelCheckpoint.objects.select_related("project", "parent", "produced_by")
+    checkpoints = ModelCheckpoint.objects.select_related("project", "parent", "produced_by").prefetch_related("evaluations")
     managed = project_ids_with_role(user=user, roles=MANAGERS)
     if managed is not None:  # shared checkpoints (no project) are visible to every manager
         checkpoints = checkpoints.filter(Q(project_id__in=managed) | Q(project__isnull=True))
     if project_id is not None:
         checkpoints = checkpoints.filter(project_id=project_id)
     return checkpoints
+
+
+def checkpoint_evaluation_list(*, checkpoint):
+    return CheckpointEvaluation.objects.filter(checkpoint=checkpoint).select_related("reference")
+
+
+def checkpoint_evaluation_unfinished_exists(*, checkpoint):
+    return CheckpointEvaluation.objects.filter(checkpoint=checkpoint).exclude(status__in=FINISHED).exists()
+
+
+def project_is_shapes_world(*, project) -> bool:
+    """Whether the project holds shapes-world prompts (``demo``'s), whose answers the judge can check."""
+    return Prompt.objects.filter(project=project, origin__dataset=SHAPES_DATASET).exists()
 
 
 def checkpoint_active(*, project):
@@ -56,9 +70,26 @@ def prompts_without_response(*, project, checkpoint, limit):
 
 
 def training_records(*, project):
-    """The project's active preference records as ``training.ddpo`` record dicts (image = file path)."""
-    records = PreferenceRecord.objects.filter(project=project, status=RecordStatus.ACTIVE).select_related("image")
-    return [_record_dict(record) for record in records.order_by("id").iterator()]
+    """The project's active training-side preference records as ``training.ddpo`` record dicts (image = file
+    path): held-out records never train."""
+    return _record_dicts(project=project, split=RecordSplit.TRAIN)
+
+
+def heldout_records(*, project, limit=None):
+    """The project's active held-out records as ``training.ddpo`` record dicts, oldest first (the first
+    ``limit`` of them): the evaluation data of its checkpoints."""
+    return _record_dicts(project=project, split=RecordSplit.HELDOUT, limit=limit)
+
+
+def heldout_record_count(*, project) -> int:
+    return PreferenceRecord.objects.filter(project=project, status=RecordStatus.ACTIVE,
+                                           split=RecordSplit.HELDOUT).count()
+
+
+def _record_dicts(*, project, split, limit=None):
+    records = (PreferenceRecord.objects.filter(project=project, status=RecordStatus.ACTIVE, split=split)
+               .select_related("image").order_by("id"))
+    return [_record_dict(record) for record in records[:limit].iterator()]
 
 
 def _record_dict(record):
@@ -80,23 +111,37 @@ def training_run_active_exists(*, project):
     return TrainingRun.objects.filter(project=project).exclude(status__in=FINISHED).exists()
 
 
-def projects_due_for_training():
-    """Projects with an auto-train threshold, an active checkpoint, no unfinished run, and enough new records.
+def records_since_last_run(*, project) -> int:
+    """Active training records (held-out ones never train) created after the project's last finished run
+    (succeeded, failed or cancelled) took its records, i.e. started (or was created, when it never started):
+    records that came while a run was queued were trained on by it."""
+    last = project.training_runs.filter(status__in=FINISHED).order_by("-created_at").first()
+    records = PreferenceRecord.objects.filter(project=project, status=RecordStatus.ACTIVE, split=RecordSplit.TRAIN)
+    if last is not None:
+        records = records.filter(created_at__gt=last.started_at or last.created_at)
+    return records.count()
 
-    "New" means created after the project's last finished run (succeeded, failed or cancelled) took its
-    records, i.e. started (or was created, when it never started): a failed or cancelled run is not
-    relaunched until that many more records arrive, and records that came while a run was queued were
-    trained on by it.
+
+def checkpoint_awaiting_decision(*, project):
+    """The output of the project's newest succeeded run while nothing has decided its fate yet (its
+    evaluation is running or queued): neither active nor the subject of any promotion decision."""
+    newest = (ModelCheckpoint.objects.filter(produced_by__project=project, produced_by__status=JobStatus.SUCCEEDED)
+              .order_by("-produced_by__created_at").first())
+    if newest is None or newest.is_active or newest.promotion_decisions.exists():
+        return None
+    return newest
+
+
+def projects_due_for_training():
+    """Projects with an auto-train threshold, an active checkpoint, no unfinished run, no checkpoint awaiting
+    its promotion decision, and at least the threshold of new records (``records_since_last_run``).
+
+    The run starts from the active checkpoint when it is created: waiting for the decision makes that the
+    newly promoted one, not the one it is about to replace. A failed or cancelled run is not relaunched
+    until that many more records arrive.
     """
-    due = []
-    candidates = Project.objects.filter(auto_train_threshold__gt=0, checkpoints__is_active=True)
-    for project in candidates.distinct():
-        if training_run_active_exists(project=project):
-            continue
-        last = project.training_runs.filter(status__in=FINISHED).order_by("-created_at").first()
-        records = PreferenceRecord.objects.filter(project=project, status=RecordStatus.ACTIVE)
-        if last is not None:
-            records = records.filter(created_at__gt=last.started_at or last.created_at)
-        if records.count() >= project.auto_train_threshold:
-            due.append(project)
-    return due
+    candidates = Project.objects.filter(auto_train_threshold__gt=0, checkpoints__is_active=True).distinct()
+    return [project for project in candidates
+            if not training_run_active_exists(project=project)
+            and checkpoint_awaiting_decision(project=project) is None
+            and records_since_last_run(project=project) >= project.auto_train_threshold]

@@ -1,4 +1,4 @@
-"""Writes of the training app: training runs, checkpoints, generation batches.
+"""Writes of the training app: training runs, checkpoints and their evaluations, generation batches.
 
 Long jobs follow one pattern: ``<job>_create`` validates, saves a queued row
 and enqueues the task by name once the transaction commits; the worker calls
@@ -6,26 +6,47 @@ and enqueues the task by name once the transaction commits; the worker calls
 a job cancelled or taken meanwhile is left alone), beats while it works and
 ends in succeeded / failed (with the error text) / cancelled. ``_execute``
 is not one transaction: its progress must be visible while it runs.
+A training run whose worker is lost is sent again (``training_run_resume_lost``)
+and continues from the last step saved in its output folder, on the record set
+its first attempt took (``TrainingRunRecord``, and a snapshot in the folder).
 torch and transformers load only inside the ``_execute`` bodies (gpu worker).
 """
+import json
 import logging
 import math
+import os
+import shutil
+from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 from rest_framework import status
 
 from annotate.models import Project, Prompt, Response
 from annotate.services.responses import responses_create
 from config.errors import ApplicationError
 from config.fields import unstorable_json
-from training.ddpo.config import DDPOConfig
+from training.ddpo.config import CONFIG_NAME, DDPOConfig
 from training.generation import SamplingParams, generate, load_generator
 from jobs.models import JobStatus, JobStopped
 from jobs.services import job_beating, job_enqueue
-from training.models import GenerationBatch, ModelCheckpoint, TrainingMetric, TrainingRun, TrainingTrigger
+from training.models import (
+    CheckpointEvaluation,
+    GenerationBatch,
+    ModelCheckpoint,
+    TrainingMetric,
+    TrainingRun,
+    TrainingRunInterruption,
+    TrainingRunRecord,
+    TrainingTrigger,
+)
 from training.selectors import (
     checkpoint_active,
+    checkpoint_evaluation_unfinished_exists,
+    heldout_record_count,
+    heldout_records,
+    project_is_shapes_world,
     projects_due_for_training,
     prompts_without_response,
     training_records,
@@ -39,6 +60,9 @@ RESERVED_CONFIG_KEYS = {"model", "output_dir", "reference", "reference_cache_dir
 # Stand-ins for the required paths while checking settings before there is a run.
 PLACEHOLDER_PATHS = {"model": "-", "output_dir": "-"}
 DEFAULT_BATCH_PROMPTS = 64
+# The records a run trains on, as training.ddpo takes them, beside its checkpoints: a resumed attempt trains
+# on exactly these, whatever was re-annotated since.
+RECORDS_FILE = "records.json"
 
 
 def _checkpoint_of_project(*, project, checkpoint, field):
@@ -53,16 +77,25 @@ def _checkpoint_of_project(*, project, checkpoint, field):
 # Training runs ---------------------------------------------------------------------------------
 
 
+def reference_cache_dir(*, checkpoint_id) -> Path:
+    """Where the per-token log-probs of a checkpoint used as reference are kept: every run from it and every
+    evaluation against it reads and fills the same cache."""
+    return settings.CHECKPOINT_ROOT / "reference-cache" / f"checkpoint-{checkpoint_id}"
+
+
 def training_run_config(*, run) -> DDPOConfig:
-    """The run's full DDPO config: its settings, resolved at creation, and the paths this service owns."""
-    root = settings.CHECKPOINT_ROOT
+    """The run's full DDPO config: its settings, resolved at creation, and the paths this service owns.
+
+    Every attempt after the first resumes from the last step saved in the run's own folder; steps are saved
+    every ``save_steps`` (the run's, or ``TRAINING_RUN_SAVE_STEPS``; a resumed run may change it)."""
     return DDPOConfig.from_dict({
         **run.config,
         "model": run.base_checkpoint.path,
-        "output_dir": str(root / f"run-{run.pk}"),
+        "output_dir": str(settings.CHECKPOINT_ROOT / f"run-{run.pk}"),
         # The reference is the base checkpoint: runs from the same base share its cached log-probs.
-        "reference_cache_dir": str(root / "reference-cache" / f"checkpoint-{run.base_checkpoint_id}"),
-        "resume": False,
+        "reference_cache_dir": str(reference_cache_dir(checkpoint_id=run.base_checkpoint_id)),
+        "resume": run.attempts > 1,
+        "save_steps": run.config.get("save_steps") or settings.TRAINING_RUN_SAVE_STEPS,
     })
 
 
@@ -85,6 +118,14 @@ def job_size_check(values, *, limits, field):
               for name, limit in limits.items() if values.get(name) is not None and values[name] > limit}
     if errors:
         raise ApplicationError(f"Invalid input: {', '.join(errors)}", fields=errors)
+
+
+def sampling_params_resolve(params, *, field) -> dict:
+    """A client's sampling settings (a JSON object, None for the defaults) as a full ``SamplingParams`` dict,
+    within ``settings.GENERATION_LIMITS``; else a 400 naming ``field`` (or ``<field>.<key>``)."""
+    params = _dataclass_from_json(SamplingParams, params or {}, field=field).to_dict()
+    job_size_check(params, limits=settings.GENERATION_LIMITS, field=field)
+    return params
 
 
 def training_config_check(config):
@@ -167,25 +208,45 @@ def training_run_record_metrics(*, run, step, values):
 
 
 def training_run_stop_requested(run) -> bool:
-    """A cancel was asked for, or the run stopped running (failed as lost, deleted)."""
-    return not TrainingRun.objects.filter(pk=run.pk, status=JobStatus.RUNNING, cancel_requested=False).exists()
+    """A cancel was asked for, or this attempt stopped running (failed or taken for lost and sent again, deleted)."""
+    return not TrainingRun.objects.filter(pk=run.pk, status=JobStatus.RUNNING, cancel_requested=False,
+                                          attempts=run.attempts).exists()
+
+
+def _training_run_locked_attempt(run):
+    """Lock the run's row; its ``(cancel_requested, attempts)``, None once it is deleted."""
+    return TrainingRun.objects.select_for_update().filter(pk=run.pk).values_list("cancel_requested", "attempts").first()
+
+
+@transaction.atomic
+def _training_run_end(*, run, to, **fields) -> bool:
+    """Move this attempt of the run to ``to``; a no-op once a later attempt owns the run (this worker was
+    taken for lost, e.g. frozen past JOBS_LOST_AFTER_SECONDS, and the run was sent again)."""
+    locked = _training_run_locked_attempt(run)
+    return locked is not None and locked[1] == run.attempts and run.transition(to, **fields)
 
 
 @transaction.atomic
 def _training_run_finish(*, run, output_path):
-    """Succeed and register the output checkpoint, unless a cancel came first.
+    """Succeed, register the output checkpoint and queue its evaluation, unless a cancel came first or a later
+    attempt owns the run.
 
     The row lock orders this with ``training_run_cancel``: a cancel answered
     200 ("requested") always ends the run cancelled, never succeeded."""
-    if TrainingRun.objects.select_for_update().filter(pk=run.pk, cancel_requested=True).exists():
+    locked = _training_run_locked_attempt(run)
+    if locked is None or locked[1] != run.attempts:
+        return None
+    if locked[0]:
         run.transition(JobStatus.CANCELLED)
         return None
     if not run.transition(JobStatus.SUCCEEDED, step=run.total_steps):
         return None
-    return ModelCheckpoint.objects.create(
+    checkpoint = ModelCheckpoint.objects.create(
         project=run.project, name=f"{run.project.name} run {run.pk}", path=str(output_path),
         parent=run.base_checkpoint, produced_by=run,
     )
+    checkpoint_evaluation_create(checkpoint=checkpoint)
+    return checkpoint
 
 
 def training_run_work(*, run_id, body) -> TrainingRun | None:
@@ -199,25 +260,101 @@ def training_run_work(*, run_id, body) -> TrainingRun | None:
         with job_beating(run):
             output_path = body(run)
     except JobStopped:
-        run.transition(JobStatus.CANCELLED)  # a no-op for a run failed as lost or deleted
+        _training_run_end(run=run, to=JobStatus.CANCELLED)  # a no-op for a run failed as lost or deleted
         return run
     except Exception as exc:
         logger.exception("Training run %s failed", run.pk)
-        run.transition(JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+        _training_run_end(run=run, to=JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
         return run
     _training_run_finish(run=run, output_path=output_path)
     return run
 
 
-def _ddpo_train(run):
-    from training.ddpo.trainer import train  # torch: gpu worker only
+@transaction.atomic
+def training_run_resume_lost(*, job_id, lost_after) -> bool:
+    """The lost-worker sweep's service for runs (``TrainingRun.resume_service``): note the interruption and
+    send the run again, to continue from its last saved step, within ``TRAINING_RUN_MAX_ATTEMPTS`` attempts;
+    past them it fails. Cancel wins: a run whose cancel was requested ends cancelled. Returns whether the run
+    was still lost (it may have beaten, finished or been cancelled since the sweep listed it)."""
+    run = TrainingRun.objects.select_for_update().filter(
+        pk=job_id, status=JobStatus.RUNNING, heartbeat_at__lt=timezone.now() - lost_after).first()
+    if run is None:
+        return False
+    if run.cancel_requested:  # the worker died before it saw the request
+        return run.transition(JobStatus.CANCELLED)
+    reason = f"worker lost (no heartbeat for {round(lost_after.total_seconds())} s)"
+    TrainingRunInterruption.objects.create(run=run, attempt=run.attempts, at=timezone.now(), step=run.step,
+                                           reason=reason)
+    if run.attempts >= settings.TRAINING_RUN_MAX_ATTEMPTS:
+        return run.transition(JobStatus.FAILED, error=f"Worker lost: {reason}, attempt {run.attempts} of "
+                                                      f"{settings.TRAINING_RUN_MAX_ATTEMPTS}.")
+    run.transition(JobStatus.QUEUED, attempts=run.attempts + 1, heartbeat_at=None)
+    job_enqueue(run)
+    return True
 
+
+def training_run_resumed(*, run, step) -> None:
+    """An attempt after an interrupted one starts from saved step ``step`` (0: from the start): noted on the
+    interruption; the lost attempt's metrics past it are dropped (this attempt logs those steps again)."""
+    TrainingRunInterruption.objects.filter(run=run, attempt=run.attempts - 1).update(resumed_step=step)
+    TrainingMetric.objects.filter(run=run, step__gt=step).delete()
+    run.step = step
+    run.beat(progress=step / run.total_steps if run.total_steps else 0.0, step=step)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(text)
+    partial.replace(path)
+
+
+@transaction.atomic
+def training_run_records_take(*, run, output) -> list[dict]:
+    """The run's record set, taken now from the project's training records: stored (ids and versions) and
+    written to its folder."""
     records = training_records(project=run.project)
     if not records:
         raise ApplicationError("The project has no active preference records.")
+    run.trained_records.all().delete()  # an earlier attempt's set whose folder is gone: this one starts over
+    TrainingRunRecord.objects.bulk_create([
+        TrainingRunRecord(run=run, record_id=int(record["id"]), record_version=record["version"]) for record in records
+    ], batch_size=10_000)
+    _write_atomically(output / RECORDS_FILE, json.dumps(records))
+    return records
+
+
+def _ddpo_records(*, run, output) -> list[dict]:
+    """The records this attempt trains on: those its run took, when an earlier attempt left them with its
+    steps; otherwise the project's now, in an emptied folder (a run id's folder may hold steps of a run of
+    an earlier database)."""
+    snapshot = output / RECORDS_FILE
+    if run.attempts > 1 and snapshot.exists() and run.trained_records.exists():
+        return json.loads(snapshot.read_text())
+    shutil.rmtree(output, ignore_errors=True)
+    output.mkdir(parents=True)
+    return training_run_records_take(run=run, output=output)
+
+
+def _saved_step(output: Path, total_steps: int) -> int:
+    """The step an attempt resumes from: its folder's last saved step (the trainer's rule), all when done."""
+    from training.ddpo.trainer import latest_checkpoint  # torch: gpu worker only
+
+    if (output / "final" / CONFIG_NAME).exists():
+        return total_steps
+    saved = latest_checkpoint(output)
+    return int(saved.name.split("-")[1]) if saved else 0
+
+
+def _ddpo_train(run):
+    from training.ddpo.trainer import train  # torch: gpu worker only
+
     config = training_run_config(run=run)
+    output = Path(config.output_dir)
+    records = _ddpo_records(run=run, output=output)
     run.record_count, run.total_steps = len(records), _total_steps(config, len(records))
     run.beat(record_count=run.record_count, total_steps=run.total_steps)
+    if run.attempts > 1:
+        training_run_resumed(run=run, step=_saved_step(output, run.total_steps))
     return train(
         config, records,
         on_metrics=lambda step, values: training_run_record_metrics(run=run, step=step, values=values),
@@ -271,6 +408,87 @@ def checkpoint_activate(*, checkpoint) -> ModelCheckpoint:
     return checkpoint
 
 
+@transaction.atomic
+def checkpoint_metrics_merge(*, checkpoint, metrics: dict) -> ModelCheckpoint:
+    """Replace some top-level parts of the checkpoint's ``eval_metrics`` (e.g. ``judge``), keeping the rest."""
+    stored = ModelCheckpoint.objects.select_for_update().get(pk=checkpoint.pk).eval_metrics
+    checkpoint.eval_metrics = {**stored, **metrics}
+    ModelCheckpoint.objects.filter(pk=checkpoint.pk).update(eval_metrics=checkpoint.eval_metrics)
+    return checkpoint
+
+
+# Checkpoint evaluations ------------------------------------------------------------------------
+
+# What a run's config says about how its pairs are scored; the rest of it (learning rate, epochs...) is training.
+SCORING_KEYS = ("gamma", "beta", "average", "dtype", "bf16", "max_completion_tokens", "shared_prefix", "batch_size")
+
+
+@transaction.atomic
+def checkpoint_evaluation_create(*, checkpoint, reference=None, created_by=None) -> CheckpointEvaluation:
+    """Queue the evaluation of ``checkpoint`` on its project's held-out records against ``reference`` (default:
+    its parent, i.e. its run's base and reference; a checkpoint without one is its own), and by the judge for a
+    shapes-world project. Its size is the platform's (EVALUATION_MAX_RECORDS, EVALUATION_JUDGE_SCENES), not the
+    caller's. A 409 while one of the checkpoint is queued or running."""
+    if checkpoint.project_id is None:
+        raise ApplicationError("A checkpoint of no project has no held-out records to be evaluated on.",
+                               fields={"checkpoint": ["Belongs to no project."]})
+    if reference is not None and reference.project_id not in (None, checkpoint.project_id):
+        raise ApplicationError("The reference belongs to another project.", fields={"reference": ["Not in this project."]})
+    ModelCheckpoint.objects.select_for_update().filter(pk=checkpoint.pk).first()  # concurrent requests queue up here
+    if checkpoint_evaluation_unfinished_exists(checkpoint=checkpoint):
+        raise ApplicationError("An evaluation of this checkpoint is already queued or running.",
+                               status=status.HTTP_409_CONFLICT)
+    evaluation = CheckpointEvaluation.objects.create(
+        checkpoint=checkpoint, reference=reference or checkpoint.parent or checkpoint, created_by=created_by,
+        judge_scenes=settings.EVALUATION_JUDGE_SCENES)
+    job_enqueue(evaluation)
+    return evaluation
+
+
+def checkpoint_evaluation_config(*, evaluation) -> DDPOConfig:
+    """How the held-out pairs are scored: as the checkpoint's run trained (``SCORING_KEYS`` of its config), else
+    with the project's gamma and beta; policy, reference and the reference's log-prob cache."""
+    checkpoint, reference = evaluation.checkpoint, evaluation.reference
+    if reference is None:
+        raise ApplicationError("The reference checkpoint was deleted; evaluate against another one.")
+    run_config = checkpoint.produced_by.config if checkpoint.produced_by else {}
+    return DDPOConfig.from_dict({
+        "gamma": checkpoint.project.gamma, "beta": checkpoint.project.beta,
+        **{name: value for name, value in run_config.items() if name in SCORING_KEYS},
+        "model": checkpoint.path, "reference": reference.path, "output_dir": "-",
+        "reference_cache_dir": str(reference_cache_dir(checkpoint_id=reference.pk)),
+    })
+
+
+def _finite_figures(figures: dict) -> dict:
+    return {name: _finite(value) if isinstance(value, float) else value for name, value in figures.items()}
+
+
+def checkpoint_evaluation_measure(evaluation) -> dict:
+    """The worker's figures for ``evaluation``: the held-out pairs scored against its reference, and the judge's
+    figures on held-out scenes for a shapes world (``CheckpointEvaluation`` gives the schema)."""
+    from synthetic.evaluate import evaluate_held_out  # torch: gpu worker only
+    from training.ddpo.evaluate import evaluate_pairs
+
+    project = evaluation.checkpoint.project
+    config = checkpoint_evaluation_config(evaluation=evaluation)
+    records = heldout_records(project=project, limit=settings.EVALUATION_MAX_RECORDS)
+    share = 0.5 if evaluation.judge_scenes else 1.0  # of the progress bar, before the judge's part (if any)
+
+    def report(done, total):
+        if not evaluation.beat(progress=share * done / total):
+            raise JobStopped
+
+    heldout = _finite_figures(evaluate_pairs(config, records, on_batch=report))
+    metrics = {"evaluation": evaluation.pk, "heldout": {
+        **heldout, "available": heldout_record_count(project=project), "reference": evaluation.reference_id,
+        "gamma": config.gamma, "beta": config.beta, "average": config.average}}
+    # Asked when it runs, not when it was queued: checkpoint 0 of the demo is queued before its project has prompts.
+    if evaluation.judge_scenes and project_is_shapes_world(project=project):
+        metrics["judge"] = evaluate_held_out(evaluation.checkpoint.path, evaluation.judge_scenes)
+    return metrics
+
+
 # Generation batches ----------------------------------------------------------------------------
 
 
@@ -293,8 +511,7 @@ def generation_batch_create(*, project, checkpoint=None, prompt_ids=None, limit=
     ``enqueue=False`` leaves the batch for the caller to execute (the CLI, in its own process)."""
     if limit is not None and limit < 1:
         raise ApplicationError("limit must be at least 1.", fields={"limit": [f"Must be at least 1, got {limit}."]})
-    params = _dataclass_from_json(SamplingParams, params or {}, field="params").to_dict()
-    job_size_check(params, limits=settings.GENERATION_LIMITS, field="params")
+    params = sampling_params_resolve(params, field="params")
     checkpoint = _checkpoint_of_project(project=project, checkpoint=checkpoint, field="checkpoint")
     prompts = _batch_prompts(project=project, checkpoint=checkpoint, prompt_ids=prompt_ids, limit=limit)
     if not prompts:

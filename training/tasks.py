@@ -1,12 +1,13 @@
 """Celery tasks of the training app: thin, take ids, do the work in services.
 
-``training_run_execute`` and ``generation_batch_execute`` run on queue ``gpu``
+``training_run_execute``, ``generation_batch_execute``, ``checkpoint_evaluation_execute`` and ``playground_request_execute``
+run on queue ``gpu``
 (``CELERY_TASK_ROUTES``); the rest on ``default``. The GPU jobs are acked late
 (``CELERY_TASK_ACKS_LATE`` says why), the rest on receipt.
 """
 from celery import shared_task
 
-from training import services
+from training import playground_services, promotion, services
 
 
 @shared_task(name="training.tasks.training_run_execute", acks_late=True)
@@ -21,6 +22,18 @@ def generation_batch_execute(batch_id):
     return batch and batch.status
 
 
+@shared_task(name="training.tasks.checkpoint_evaluation_execute", acks_late=True)
+def checkpoint_evaluation_execute(evaluation_id):
+    evaluation = promotion.checkpoint_evaluation_execute(evaluation_id=evaluation_id)
+    return evaluation and evaluation.status
+
+
 @shared_task(name="training.tasks.training_auto_trigger")
 def training_auto_trigger():
     return [run.pk for run in services.training_auto_trigger()]
+
+
+@shared_task(name="training.tasks.playground_request_execute", acks_late=True)
+def playground_request_execute(request_id):
+    request = playground_services.playground_request_execute(request_id=request_id)
+    return request and request.status

@@ -2,7 +2,9 @@
 
 Double submit: a POST or PATCH on a task whose annotation by the caller is
 already submitted (or reviewed) answers **409** with the existing
-annotation's id in ``fields.task``; nothing new is created.
+annotation's id in ``fields.task``; nothing new is created. A retry sent
+with the first request's ``Idempotency-Key`` gets the first answer instead
+(``annotate.apis.idempotency``).
 """
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -12,6 +14,7 @@ from rest_framework.views import APIView
 
 from training.ddpo.alignment import apply_segments
 from config.fields import IdField
+from annotate.apis.idempotency import IDEMPOTENCY_KEY_PARAMETER, IDEMPOTENCY_RESPONSES, idempotent
 from annotate.models import AnnotationStatus
 from annotate.selectors.annotations import annotation_get, annotation_list
 from annotate.services.annotations import annotation_save, annotation_update
@@ -97,13 +100,16 @@ class AnnotationListCreateApi(GenericAPIView):
         return self.get_paginated_response(AnnotationOutputSerializer(page, many=True).data)
 
     @extend_schema(
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
         request=AnnotationCreateInputSerializer,
         responses={
             201: AnnotationOutputSerializer,
             200: OpenApiResponse(AnnotationOutputSerializer, description="The caller's draft on that task, updated."),
             409: OpenApiResponse(description="The caller's annotation on that task is already submitted."),
+            **IDEMPOTENCY_RESPONSES,
         },
     )
+    @idempotent
     def post(self, request):
         data = AnnotationCreateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -119,9 +125,12 @@ class AnnotationDetailApi(APIView):
         return HttpResponse(AnnotationOutputSerializer(annotation_get(user=request.user, annotation_id=annotation_id)).data)
 
     @extend_schema(
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
         request=AnnotationUpdateInputSerializer,
-        responses={200: AnnotationOutputSerializer, 409: OpenApiResponse(description="Stale version, or already submitted.")},
+        responses={200: AnnotationOutputSerializer, 409: OpenApiResponse(description="Stale version, or already submitted."),
+                   **IDEMPOTENCY_RESPONSES},
     )
+    @idempotent
     def patch(self, request, annotation_id):
         data = AnnotationUpdateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -16,8 +16,8 @@ from rest_framework.response import Response
 
 from annotate.apis.base import ManagerApi, ProjectFilterSerializer
 from config.fields import IdField
-from annotate.models import ExportFormat, ExportJob, RecordStatus
-from annotate.selectors.records import export_job_list, record_export_list
+from annotate.models import ExportFormat, ExportJob, RecordSplit, RecordStatus
+from annotate.selectors.records import export_job_list, record_export_list, training_run_project_id
 from annotate.services.export_jobs import export_job_create
 from annotate.services.exports import export_chunks, export_filename
 from annotate.services.imports import dataset_import
@@ -46,12 +46,23 @@ class ExportFilterSerializer(serializers.Serializer):
     checkpoint = IdField(required=False)
     category = serializers.CharField(required=False, max_length=64)
     reviewed_only = serializers.BooleanField(default=False)
+    split = serializers.ChoiceField(choices=RecordSplit.values, required=False,
+                                    help_text="Only the records of this side of the held-out split (default: both).")
+    training_run = IdField(required=False, help_text=(
+        "The records this training run trained on, whatever their status now (409 when some were "
+        "re-annotated since: the export would differ from what it trained on)."))
 
 
 class ExportQuerySerializer(ExportFilterSerializer):
     format = serializers.ChoiceField(choices=ExportFormat.values)
-    project = IdField()  # looked up by manager_project: an unknown id and another team's both answer 404
+    # Looked up by manager_project: an unknown id and another team's both answer 404.
+    project = IdField(required=False, help_text="Required unless training_run names the project.")
     include_segments = serializers.BooleanField(default=False)
+
+    def validate(self, data):
+        if "project" not in data and "training_run" not in data:
+            raise serializers.ValidationError({"project": ["This field is required."]})
+        return data
 
 
 def _filters(data):
@@ -59,7 +70,16 @@ def _filters(data):
     return {key: data[key] for key in ExportFilterSerializer().fields if key in data}
 
 
-class ExportApi(ManagerApi):
+class ExportProjectMixin:
+    def export_project(self, data):
+        """The project an export reads: ``project``, or the project of ``training_run``."""
+        if "training_run" in data:
+            return self.manager_project(training_run_project_id(
+                user=self.request.user, training_run=data["training_run"], project_id=data.get("project")))
+        return self.manager_project(data["project"])
+
+
+class ExportApi(ExportProjectMixin, ManagerApi):
     content_negotiation_class = FormatParamNegotiation
 
     @extend_schema(parameters=[ExportQuerySerializer], responses={(200, "application/octet-stream"): bytes})
@@ -67,7 +87,7 @@ class ExportApi(ManagerApi):
         query = ExportQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         data = query.validated_data
-        project, export_format = self.manager_project(data["project"]), data["format"]
+        project, export_format = self.export_project(data), data["format"]
         records = record_export_list(project_id=project.pk, **_filters(data))
         response = StreamingHttpResponse(
             export_chunks(records=records, export_format=export_format, include_segments=data["include_segments"]),
@@ -115,7 +135,7 @@ class ExportJobOutputSerializer(serializers.ModelSerializer):
         return self.context["request"].build_absolute_uri(f"/api/export-jobs/{job.pk}/download/")
 
 
-class ExportJobListApi(ManagerApi):
+class ExportJobListApi(ExportProjectMixin, ManagerApi):
     """Background exports, newest first (``?project=`` narrows); POST queues one (same parameters as ``GET /api/export/``)."""
 
     @extend_schema(parameters=[ProjectFilterSerializer], responses=ExportJobOutputSerializer(many=True))
@@ -130,7 +150,7 @@ class ExportJobListApi(ManagerApi):
         values = data.validated_data
         filters = {key: value.isoformat() if hasattr(value, "isoformat") else value
                    for key, value in _filters(values).items()}
-        job = export_job_create(user=request.user, project=self.manager_project(values["project"]),
+        job = export_job_create(user=request.user, project=self.export_project(values),
                                 export_format=values["format"], filters=filters,
                                 include_segments=values["include_segments"])
         return Response(ExportJobOutputSerializer(job, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)

@@ -9,7 +9,7 @@ from config.fields import IdField
 from annotate.apis.tasks import TaskPromptOutputSerializer, TaskResponseOutputSerializer
 from annotate.permissions import project_for_role
 from annotate.roles import REVIEWERS
-from annotate.selectors.annotations import annotation_get, review_next
+from annotate.selectors.annotations import annotation_get, review_next, review_waiting_counts
 from annotate.services.review import annotation_accept, annotation_reject
 
 
@@ -17,10 +17,16 @@ class ReviewNextQuerySerializer(serializers.Serializer):
     project = IdField()
 
 
+class ReviewWaitingOutputSerializer(serializers.Serializer):
+    answers = serializers.IntegerField()
+    annotations = serializers.IntegerField()
+
+
 class ReviewNextOutputSerializer(serializers.Serializer):
     response = TaskResponseOutputSerializer()
     prompt = TaskPromptOutputSerializer(source="response.prompt")
     annotations = AnnotationOutputSerializer(many=True)
+    waiting = ReviewWaitingOutputSerializer(help_text="What waits for this reviewer in the project, this answer included.")
 
 
 class AnnotationAcceptInputSerializer(serializers.Serializer):
@@ -51,7 +57,9 @@ class ReviewNextApi(APIView):
         if found is None:
             return HttpResponse(status=status.HTTP_204_NO_CONTENT)
         response, annotations = found
-        return HttpResponse(ReviewNextOutputSerializer({"response": response, "annotations": annotations}).data)
+        waiting = review_waiting_counts(project=project, reviewer=request.user)
+        return HttpResponse(ReviewNextOutputSerializer(
+            {"response": response, "annotations": annotations, "waiting": waiting}).data)
 
 
 class AnnotationAcceptApi(APIView):

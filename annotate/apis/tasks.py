@@ -5,6 +5,7 @@ from rest_framework.response import Response as HttpResponse
 from rest_framework.views import APIView
 
 from annotate.apis.annotations import AnnotationOutputSerializer
+from annotate.apis.idempotency import IDEMPOTENCY_KEY_PARAMETER, IDEMPOTENCY_RESPONSES, idempotent
 from config.fields import IdField
 from annotate.permissions import project_for_role
 from annotate.selectors.tasks import task_detail, task_get_claimed, task_get_leased
@@ -51,10 +52,12 @@ class TaskSkipInputSerializer(serializers.Serializer):
 
 class TaskNextApi(APIView):
     @extend_schema(
-        parameters=[TaskNextQuerySerializer],
+        parameters=[TaskNextQuerySerializer, IDEMPOTENCY_KEY_PARAMETER],
         request=None,
-        responses={200: TaskOutputSerializer, 204: OpenApiResponse(description="Nothing left for the caller.")},
+        responses={200: TaskOutputSerializer, 204: OpenApiResponse(description="Nothing left for the caller."),
+                   **IDEMPOTENCY_RESPONSES},
     )
+    @idempotent
     def post(self, request):
         query = TaskNextQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -74,7 +77,12 @@ class TaskDetailApi(APIView):
 
 
 class TaskSkipApi(APIView):
-    @extend_schema(request=TaskSkipInputSerializer, responses=AnnotationOutputSerializer)
+    @extend_schema(
+        parameters=[IDEMPOTENCY_KEY_PARAMETER],
+        request=TaskSkipInputSerializer,
+        responses={200: AnnotationOutputSerializer, **IDEMPOTENCY_RESPONSES},
+    )
+    @idempotent
     def post(self, request, task_id):
         data = TaskSkipInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

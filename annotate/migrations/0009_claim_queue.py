@@ -40,7 +40,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ('annotate', '0008_annotation_record_due_idx'),
+        ('annotate', '0014_heldout_split'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

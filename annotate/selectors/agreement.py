@@ -32,8 +32,9 @@ def span_f1(a: set, b: set) -> float:
     return 2 * len(a & b) / (len(a) + len(b))
 
 
-def agreement_for_project(*, project) -> dict:
-    """``{"overall_f1": float | None, "pairs": [{"annotator_a", "annotator_b", "f1", "responses"}]}``, pairs by name."""
+def pair_scores(*, project):
+    """Every comparison of the project: ``(a, b, f1)`` for each two judged annotations of one response, ``a``'s
+    annotator's name first; ``annotator`` is loaded on both. Two queries, whatever the size."""
     by_response = defaultdict(dict)
     annotations = (
         Annotation.objects.filter(task__response__prompt__project=project, status__in=JUDGED)
@@ -45,11 +46,18 @@ def agreement_for_project(*, project) -> dict:
             spans = [(segment["start"], segment["end"]) for segment in annotation.annotator_segments]
         else:
             spans = [(segment.start, segment.end) for segment in annotation.segments.all()]
-        by_response[annotation.task.response_id][annotation.annotator.username] = span_units(spans)
-    scores = defaultdict(list)
+        by_response[annotation.task.response_id][annotation.annotator.username] = (annotation, span_units(spans))
     for marks in by_response.values():
         for name_a, name_b in combinations(sorted(marks), 2):
-            scores[name_a, name_b].append(span_f1(marks[name_a], marks[name_b]))
+            (a, units_a), (b, units_b) = marks[name_a], marks[name_b]
+            yield a, b, span_f1(units_a, units_b)
+
+
+def agreement_for_project(*, project) -> dict:
+    """``{"overall_f1": float | None, "pairs": [{"annotator_a", "annotator_b", "f1", "responses"}]}``, pairs by name."""
+    scores = defaultdict(list)
+    for a, b, f1 in pair_scores(project=project):
+        scores[a.annotator.username, b.annotator.username].append(f1)
     pairs = [
         {"annotator_a": a, "annotator_b": b, "f1": fmean(values), "responses": len(values)}
         for (a, b), values in sorted(scores.items())

@@ -5,7 +5,7 @@ a reviewer (or a project's manager) also every annotation of the projects they
 review; staff all. Anything else (a project one was removed from included) is
 "not found".
 """
-from django.db.models import Min, Q
+from django.db.models import Count, Min, Q
 from django.shortcuts import get_object_or_404
 
 from annotate.models import Annotation, AnnotationStatus, Response
@@ -44,11 +44,22 @@ def annotation_list(*, user, filters):
     return annotation_visible(user=user).filter(**lookups).order_by("id")
 
 
-def review_next(*, project, reviewer):
-    """The response of ``project`` waiting longest for review and its submitted annotations not by ``reviewer``; None when none waits."""
-    waiting = Annotation.objects.filter(
+def _review_waiting(*, project, reviewer):
+    """Submitted annotations of ``project`` that ``reviewer`` may decide (not their own)."""
+    return Annotation.objects.filter(
         status=AnnotationStatus.SUBMITTED, task__response__prompt__project=project
     ).exclude(annotator=reviewer)
+
+
+def review_waiting_counts(*, project, reviewer) -> dict:
+    """``{"answers": answers waiting for the reviewer, "annotations": their submitted annotations}``."""
+    return _review_waiting(project=project, reviewer=reviewer).aggregate(
+        answers=Count("task__response", distinct=True), annotations=Count("pk"))
+
+
+def review_next(*, project, reviewer):
+    """The response of ``project`` waiting longest for review and its submitted annotations not by ``reviewer``; None when none waits."""
+    waiting = _review_waiting(project=project, reviewer=reviewer)
     response = (
         Response.objects.filter(tasks__annotations__in=waiting)
         .select_related("prompt__image")

@@ -25,3 +25,10 @@ def image_get_visible(*, user, name) -> ImageAsset:
     if image is None:
         raise Http404("No such image")
     return image
+
+
+def image_list_of_project(*, project):
+    """The images the project's prompts or records show, newest first."""
+    in_prompt = Prompt.objects.filter(image=OuterRef("pk"), project=project)
+    in_record = PreferenceRecord.objects.filter(image=OuterRef("pk"), project=project)
+    return ImageAsset.objects.filter(Exists(in_prompt) | Exists(in_record)).order_by("-created_at", "-id")

@@ -166,7 +166,7 @@ def annotation_save(*, user, task_id, segments, submit=False, no_hallucination=F
     _check_writable(user=user, task=task, annotation=annotation)
     created = annotation is None
     if created:
-        annotation = Annotation(task=task, annotator=user)
+        annotation = Annotation(task=task, annotator=user, started_at=task.leased_at)
     else:
         annotation.version += 1
         annotation.task, annotation.annotator = task, user  # rows at hand, for the answer

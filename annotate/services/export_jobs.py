@@ -17,7 +17,9 @@ logger = logging.getLogger(__name__)
 
 @transaction.atomic
 def export_job_create(*, user, project, export_format: str, filters: dict, include_segments: bool = False) -> ExportJob:
-    """Queue a background export of ``project`` (``filters``: ``record_export_list`` keywords, JSON-ready)."""
+    """Queue a background export of ``project`` (``filters``: ``record_export_list`` keywords, JSON-ready).
+    Filters refused now (a training run's record set that changed) are refused at once, not by the worker."""
+    record_export_list(project_id=project.pk, **filters)
     job = ExportJob.objects.create(
         project=project, format=export_format, created_by=user,
         filters={**filters, "include_segments": include_segments},

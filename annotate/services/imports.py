@@ -4,7 +4,8 @@ One file is one transaction: a bad row anywhere rejects the whole file with
 an ``ApplicationError`` naming the row and the problem, and the image files
 already written are removed again. Images are deduplicated by sha256 and
 never read from the server's disk (``image_path`` is only recorded). A row
-is keyed by a hash of its content, so importing a file twice adds nothing.
+is keyed by a hash of its content, so importing a file twice adds nothing, and the
+same hash puts it on the same side of the held-out split (``annotate.splits``).
 Changed spans come from the file's ``segments`` column when it has one (our
 own exports), else from ``alignment_from_diff``.
 
@@ -15,28 +16,25 @@ expands to gigabytes is refused without being read; each cell is checked again
 as it is read (a footer can lie about sizes).
 """
 import hashlib
-import io
 import json
 import re
-import warnings
 from collections.abc import Callable
 from typing import NamedTuple
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from PIL import Image
 from rest_framework import status
 
 from training.ddpo.alignment import alignment_from_diff, alignment_spans
-from annotate.models import ImageAsset, PreferenceRecord, Project, Prompt, RecordSource, Response
+from annotate.models import PreferenceRecord, Project, Prompt, RecordSource, Response
+from annotate.services.images import image_check, images_store
+from annotate.splits import record_split, record_split_key
 from config.errors import ApplicationError
 from config.fields import is_int64, unstorable_text
 
-MAX_IMAGE_PIXELS = 40_000_000  # decompression bombs: a small file that decodes to gigabytes
 BATCH_ROWS = 256
 TEXT_KEYS = ("question", "chosen", "rejected")
 ORIGIN_COLUMNS = ("ds_name", "origin_dataset", "origin_split", "idx", "image_path")
@@ -137,28 +135,13 @@ def _check_path(path, where):
 
 
 def _image(value, where):
-    """``(data, sha256, width, height, extension)`` of a row's image, checked to be a real, sane image."""
+    """The row's image as a ``CheckedImage``: bytes that are a real, sane image (its path is only recorded)."""
     data = value.get("bytes") if isinstance(value, dict) else value
     if isinstance(value, dict):
         _check_path(value.get("path"), where)
     if not isinstance(data, bytes) or not data:
         raise _bad(f"{where}: `image` has no bytes (image files are never read from the server).")
-    too_large = _bad(f"{where}: the image has more than the limit of {MAX_IMAGE_PIXELS} pixels.")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                (width, height), kind = image.size, image.format
-                if width * height > MAX_IMAGE_PIXELS:
-                    raise too_large
-                image.verify()
-    except ApplicationError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise too_large
-    except Exception as error:  # Pillow's decoders raise many kinds (NotImplementedError for odd DDS flags...)
-        raise _bad(f"{where}: `image` bytes are not an image ({type(error).__name__}: {error}).")
-    return data, hashlib.sha256(data).hexdigest(), width, height, (kind or "bin").lower()
+    return image_check(data, where=where, field="file")
 
 
 def _alignment(row, rejected, chosen, where):
@@ -190,28 +173,14 @@ def _parse(row, where):
         _check_length(value, key, where)
     _check_path(origin.get("image_path"), where)
     image = _image(row["image"], where)
-    key = hashlib.sha256(json.dumps([image[1], question, chosen, rejected]).encode()).hexdigest()
+    key = hashlib.sha256(json.dumps([image.sha256, question, chosen, rejected]).encode()).hexdigest()
     return {"question": question, "chosen": chosen, "rejected": rejected, "origin": origin, "image": image,
             "key": key, "alignment": _alignment(row, rejected, chosen, where)}
 
 
-def _image_ids(rows, saved):
-    """sha256 -> ImageAsset id for the rows' images, storing the new ones (their names go to ``saved``)."""
-    shas = {row["image"][1]: row["image"] for row in rows}
-    ids = dict(ImageAsset.objects.filter(sha256__in=shas).values_list("sha256", "id"))
-    for sha, (data, _, width, height, kind) in shas.items():
-        if sha not in ids:
-            asset = ImageAsset(sha256=sha, width=width, height=height, size_bytes=len(data))
-            asset.file.save(f"{sha[:16]}.{kind}", ContentFile(data), save=False)
-            saved.append(asset.file.name)
-            asset.save()
-            ids[sha] = asset.pk
-    return ids
-
-
 def _prompt_ids(project, rows, image_ids):
     """(image id, question) -> Prompt id in ``project``, creating the missing prompts."""
-    wanted = {(image_ids[row["image"][1]], row["question"]): row for row in rows}
+    wanted = {(image_ids[row["image"].sha256], row["question"]): row for row in rows}
     existing = Prompt.objects.filter(project=project, image_id__in={image for image, _ in wanted})
     ids = {(p.image_id, p.question): p.pk for p in existing.only("id", "image_id", "question")}
     new = [Prompt(project=project, image_id=image, question=question,
@@ -222,20 +191,21 @@ def _prompt_ids(project, rows, image_ids):
 
 
 def _store(project, rows, saved):
-    image_ids = _image_ids(rows, saved)
+    image_ids = images_store((row["image"] for row in rows), saved=saved)
     prompt_ids = _prompt_ids(project, rows, image_ids)
     responses = Response.objects.bulk_create([
-        Response(prompt_id=prompt_ids[(image_ids[row["image"][1]], row["question"])], text=row["rejected"])
+        Response(prompt_id=prompt_ids[(image_ids[row["image"].sha256], row["question"])], text=row["rejected"])
         for row in rows
     ])
     records = []
     for row, response in zip(rows, responses):
         rejected_spans, chosen_spans = alignment_spans(row["alignment"])
         records.append(PreferenceRecord(
-            project=project, response=response, image_id=image_ids[row["image"][1]], question=row["question"],
+            project=project, response=response, image_id=image_ids[row["image"].sha256], question=row["question"],
             chosen=row["chosen"], rejected=row["rejected"], alignment=row["alignment"],
             rejected_spans=rejected_spans, chosen_spans=chosen_spans, source=RecordSource.IMPORTED,
             origin=row["origin"], import_key=row["key"],
+            split=record_split(record_split_key(import_key=row["key"]), project.heldout_percent),
         ))
     PreferenceRecord.objects.bulk_create(records)
 

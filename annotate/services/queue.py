@@ -52,9 +52,10 @@ def task_next(*, user, project) -> AnnotationTask | None:
             ResponseClaim.objects.filter(response_id=task.response_id, user_id=task.leased_to_id).exclude(
                 user__annotations__task=task).delete()
         ResponseClaim.objects.create(project=project, response_id=task.response_id, user=user)
+    task.leased_at = now if task.leased_to_id != user.pk else task.leased_at  # a renewal keeps the start
     task.leased_to = user
     task.lease_expires_at = now + timedelta(minutes=project.lease_minutes)
-    task.save(update_fields=["leased_to", "lease_expires_at"])
+    task.save(update_fields=["leased_to", "lease_expires_at", "leased_at"])
     return task
 
 

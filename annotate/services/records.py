@@ -4,7 +4,8 @@
 annotation calls for, and is safe to run any number of times:
 
     eligible (project trigger reached, segments that change the text)
-        no record            -> create it (version 1)
+        no record            -> create it (version 1), on the train or held-out side
+                                (``annotate.splits``; a rebuild never moves it)
         content changed      -> rewrite it, version + 1, active again
         same content, active -> nothing
     not eligible (draft, rejected, skipped, no hallucination, no change)
@@ -28,6 +29,7 @@ from annotate.models import (
     RecordStatus,
     RecordTrigger,
 )
+from annotate.splits import record_split, record_split_key
 from config.errors import ApplicationError
 from jobs.services import task_enqueue
 
@@ -132,6 +134,13 @@ def record_sync(*, annotation_id: int) -> PreferenceRecord | None:
     return record
 
 
+def _response_split(response):
+    """The side a new record of ``response`` goes to: that of the response's other records when it has some
+    (they stay where they are if the project's share changed since), else ``record_split`` of the response."""
+    sibling = PreferenceRecord.objects.filter(response=response).values_list("split", flat=True).first()
+    return sibling or record_split(record_split_key(response_id=response.pk), response.prompt.project.heldout_percent)
+
+
 def _record_bring_in_step(annotation):
     record = PreferenceRecord.objects.select_for_update().filter(annotation=annotation).first()
     content = _record_content(annotation)
@@ -142,7 +151,8 @@ def _record_bring_in_step(annotation):
             logger.info("Retired record %s of annotation %s", record.pk, annotation.pk)
         return record
     if record is None:
-        record = PreferenceRecord.objects.create(annotation=annotation, **content)
+        split = _response_split(annotation.task.response)
+        record = PreferenceRecord.objects.create(annotation=annotation, split=split, **content)
         logger.info("Built record %s of annotation %s", record.pk, annotation.pk)
         return record
     if all(getattr(record, field) == value for field, value in content.items()):

@@ -29,3 +29,14 @@ def test_schema_lists_the_annotation_api_without_warnings(team):
     names += [name for module in MODULES for name in vars(module) if name.endswith(("Api", "Serializer"))]
     messages = list(GENERATOR_STATS._warn_cache) + list(GENERATOR_STATS._error_cache)
     assert [m for m in messages if any(name in m for name in names)] == []
+
+
+def test_idempotency_key_is_documented_on_claim_draft_and_submit(team):
+    """Claim, draft/submit (POST and PATCH) and skip list the optional Idempotency-Key header and its 422."""
+    paths = team.client(team.annotator).get("/api/schema/?format=json").json()["paths"]
+    for path, method in [("/api/tasks/next/", "post"), ("/api/annotations/", "post"),
+                         ("/api/annotations/{annotation_id}/", "patch"), ("/api/tasks/{task_id}/skip/", "post")]:
+        operation = paths[path][method]
+        headers = [p for p in operation["parameters"] if p["in"] == "header" and p["name"] == "Idempotency-Key"]
+        assert len(headers) == 1 and not headers[0].get("required", False), (path, method)
+        assert "422" in operation["responses"], (path, method)

@@ -47,6 +47,24 @@ def test_home_counts_the_answers_sent_back_to_the_annotator(client):
     assert "sent back to you" not in client.get(reverse("home")).content.decode()
 
 
+def test_home_cards_count_what_is_left_to_annotate_and_to_review(client):
+    """The annotator's card: answers left to them and done by them; the reviewer's: answers waiting for review."""
+    from tests.annotate_api.helpers import Team, next_task, segment
+
+    team = Team()
+    for _ in range(3):
+        team.response()
+    api = team.client(team.annotator)
+    task = next_task(api, team.project)
+    api.post("/api/annotations/", {"task": task["id"], "segments": [segment(2, 5)], "submit": True}, format="json")
+    client.force_login(team.annotator)
+    page = client.get(reverse("home")).content.decode()
+    assert "2 to annotate" in page and "1 done by you" in page and "waiting for review" not in page
+    client.force_login(team.reviewer)
+    page = client.get(reverse("home")).content.decode()
+    assert "1 answer waiting for review" in page and "2 to annotate" in page  # overlap 1: the done one is gone
+
+
 def test_screens_need_a_login_and_a_membership(client):
     """Anonymous users go to the login page; outsiders get 404; annotators may not open the review screen."""
     project = make_project()
@@ -102,3 +120,39 @@ def test_media_serves_images_of_the_callers_projects_only(client, settings):
     client.force_login(make_user(role="manager"))
     assert client.get("/media/exports/1/secret.parquet").status_code == 404
     assert client.get(url).status_code == 200
+
+
+def test_favicon_is_served_and_linked(client):
+    """/favicon.ico sends anyone to the static icon, which exists; every page links it."""
+    from django.contrib.staticfiles import finders
+
+    answer = client.get("/favicon.ico")
+    assert answer.status_code == 302 and answer.url.endswith("frontend/favicon.svg")
+    assert finders.find("frontend/favicon.svg")
+    assert 'rel="icon" href="/static/frontend/favicon.svg"' in client.get(reverse("login")).content.decode()
+
+
+def test_the_playground_is_for_reviewers_and_managers(client):
+    """Home links it for reviewers and managers, not annotators; an annotator gets 403, an outsider 404; the page
+    hands its script the project's checkpoints (shared ones too) and images, escaped."""
+    from annotate.models import Prompt
+    from tests.factories import make_image
+    from training.models import ModelCheckpoint
+
+    project = make_project()
+    Prompt.objects.create(project=project, image=make_image(), question="Describe the image.")
+    ModelCheckpoint.objects.create(project=project, name="</script><b>run</b>", path="/nowhere", is_active=True)
+    ModelCheckpoint.objects.create(project=None, name="base", path="/nowhere/base")
+    url = reverse("playground", args=[project.id])
+    client.force_login(make_user(role="annotator", project=project))
+    assert url not in client.get(reverse("home")).content.decode()
+    assert client.get(url).status_code == 403
+    client.force_login(make_user(role="annotator", project=make_project()))
+    assert client.get(url).status_code == 404
+    client.force_login(make_user(role="reviewer", project=project))
+    assert url in client.get(reverse("home")).content.decode()
+    page = client.get(url)
+    assert page.status_code == 200 and "<b>run</b>" not in page.content.decode()
+    data = json.loads(page.content.decode().split('id="page-data" type="application/json">')[1].split("</script>")[0])
+    assert [(c["name"], c["is_active"]) for c in data["checkpoints"]] == [("base", False), ("</script><b>run</b>", True)]
+    assert len(data["images"]) == 1 and data["images"][0]["url"].startswith("/media/")

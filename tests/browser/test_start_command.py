@@ -1,5 +1,5 @@
-"""README's run command, started on a fresh clone, serves the login page and /healthz within a minute, and
-the manager's dashboard shows checkpoint 0 training as a run with its steps."""
+"""README's run command, started on a fresh clone, serves the login page and /healthz within a minute, the
+manager's dashboard shows checkpoint 0 training as a run with its steps, and Ctrl+C stops it all within 10 s."""
 import os
 import signal
 import socket
@@ -56,9 +56,33 @@ def dashboard_shows_checkpoint_0(browser, base_url):
         context.close()
 
 
+def session_processes(session_id):
+    """Pids of the live processes in session ``session_id`` (field 6 of /proc/PID/stat; zombies excluded)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == session_id and fields[0] != "Z":
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+def stops_on_ctrl_c(proc):
+    """What a terminal's Ctrl+C does (SIGINT to the whole foreground group), while the worker is mid-training:
+    seconds until start.sh returned and no process of its session was left."""
+    started = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.wait(timeout=15)
+    while session_processes(proc.pid) and time.monotonic() - started < 15:
+        time.sleep(0.2)
+    return time.monotonic() - started, session_processes(proc.pid)
+
+
 def test_start_command_serves_login_and_healthz(tmp_path, browser):
     """scripts/start.sh on a fresh clone (venv reused) is up within 60 s; logins are printed; the dashboard
-    shows checkpoint 0 as a training run with progress."""
+    shows checkpoint 0 as a training run with progress; Ctrl+C then stops every process within 10 s."""
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
     port = free_port()
@@ -87,9 +111,9 @@ def test_start_command_serves_login_and_healthz(tmp_path, browser):
         except Exception:
             worker_log = tmp_path / "data" / "logs" / "worker.log"
             pytest.fail(f"checkpoint 0 not shown training; the worker's log:\n{worker_log.read_text()[-4000:]}")
+        seconds, left = stops_on_ctrl_c(proc)
+        assert seconds < 10 and not left, (seconds, left, log.read_text()[-2000:])
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
+        if session_processes(proc.pid):
             os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)

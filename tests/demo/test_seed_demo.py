@@ -3,6 +3,7 @@ failed visibly, sent again when its message is lost) whose end turns checkpoint 
 import time
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 
@@ -100,9 +101,10 @@ def test_a_bad_bootstrap_setting_fails_the_run_visibly(db, django_capture_on_com
 
 @pytest.mark.slow
 def test_demo_bootstrap_generates_tasks_on_a_real_worker(celery_worker_process):
-    """Checkpoint 0 on a real worker (queue gpu): steps streamed, made active and evaluated; its batch makes tasks."""
+    """Checkpoint 0 on a real worker (queue gpu): steps streamed, made active and evaluated by its evaluation
+    job; its batch makes tasks."""
     project = shapes_project_setup()
-    run = bootstrap_run_create(project=project, bootstrap=TINY, first_batch=4, held_out=4)
+    run = bootstrap_run_create(project=project, bootstrap=TINY, first_batch=4)
     deadline = time.monotonic() + 240
     batch = None
     while batch is None or batch.status != JobStatus.SUCCEEDED:
@@ -120,5 +122,7 @@ def test_demo_bootstrap_generates_tasks_on_a_real_worker(celery_worker_process):
     while not checkpoint.eval_metrics and time.monotonic() < deadline:
         time.sleep(0.5)
         checkpoint.refresh_from_db()
-    assert checkpoint.is_active and checkpoint.eval_metrics["held_out"] == 4
+    # Judged by its evaluation job (queue gpu) on EVALUATION_JUDGE_SCENES (tests/settings.py) held-out scenes.
+    assert checkpoint.is_active and checkpoint.eval_metrics["judge"]["held_out"] == settings.EVALUATION_JUDGE_SCENES
+    assert checkpoint.evaluations.get().status == JobStatus.SUCCEEDED
     assert AnnotationTask.objects.filter(response__checkpoint=checkpoint).count() == 4

@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 from rest_framework.test import APIClient
 
-from annotate.models import Membership, RecordStatus, Role
+from annotate.models import Membership, PreferenceRecord, RecordSplit, RecordStatus, Role
 from tests.exchange.helpers import export_bytes, make_record, make_records, manager_client
 from tests.factories import make_project, make_user
 
@@ -217,3 +217,22 @@ def test_record_whose_image_vanished_is_left_out_of_a_complete_file(tmp_path, ca
     assert f"leaves out record {records[1].pk}" in caplog.text
     table = _load(tmp_path, export_bytes(manager_client(), project))
     assert len(table) == 2
+
+
+def test_split_selects_either_side_of_the_held_out_split():
+    """?split=train|heldout exports one side; without it both; another value is a 400 naming split."""
+    project = make_project()
+    first, second, third = make_records(project)
+    PreferenceRecord.objects.filter(pk=second.pk).update(split=RecordSplit.HELDOUT)
+    client = manager_client()
+
+    def idx(**params):
+        return pq.read_table(io.BytesIO(export_bytes(client, project, **params))).column("idx").to_pylist()
+
+    assert idx(split="heldout") == [second.pk]
+    assert idx(split="train") == [first.pk, third.pk]
+    assert idx() == [first.pk, second.pk, third.pk]
+    response = client.get("/api/export/", {"format": "rlhfv-parquet", "project": project.pk, "split": "test"})
+    assert response.status_code == 400 and "split" in response.json()["fields"]
+    job = client.post("/api/export-jobs/", {"format": "rlhfv-jsonl", "project": project.pk, "split": "heldout"})
+    assert job.status_code == 202 and job.json()["filters"]["split"] == "heldout"

@@ -10,7 +10,7 @@ from jobs import services as job_services
 from jobs.models import JobStatus
 from jobs.services import jobs_fail_lost
 from training import services
-from training.models import ModelCheckpoint, TrainingRun
+from training.models import GenerationBatch, ModelCheckpoint, TrainingRun
 from tests.factories import make_project
 
 pytestmark = pytest.mark.django_db
@@ -40,15 +40,17 @@ def test_cancelled_run_cannot_succeed():
 
 
 def test_lost_worker_fails_job():
-    """A running job without heartbeat for too long is failed with a reason."""
+    """A running job without heartbeat for too long is failed with a reason, unless it is resumable (a training
+    run is sent again: tests/training/test_resume.py)."""
     run = _run()
-    run.transition(JobStatus.RUNNING, heartbeat_at=timezone.now() - timedelta(hours=1))
-    fresh = _run()
+    lost = GenerationBatch.objects.create(project=run.project, checkpoint=run.base_checkpoint)
+    lost.transition(JobStatus.RUNNING, heartbeat_at=timezone.now() - timedelta(hours=1))
+    fresh = GenerationBatch.objects.create(project=run.project, checkpoint=run.base_checkpoint)
     fresh.transition(JobStatus.RUNNING)
     assert jobs_fail_lost() == 1
-    run.refresh_from_db()
+    lost.refresh_from_db()
     fresh.refresh_from_db()
-    assert run.status == JobStatus.FAILED and "Worker lost" in run.error
+    assert lost.status == JobStatus.FAILED and "Worker lost" in lost.error
     assert fresh.status == JobStatus.RUNNING
 
 

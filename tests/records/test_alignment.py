@@ -59,9 +59,9 @@ def test_several_segments_shift_later_ones_in_any_order():
     """Later chosen ranges move by the length change of earlier segments, whatever the input order."""
     segments = [seg(28, 32, "yellow", "attribute"), seg(11, 14, "", "attribute"), seg(5, 5, " also")]
     chosen, alignment = apply_segments(TEXT, segments)
-    assert chosen == "There also is a  circle and a yellow square."
-    assert [item["chosen"] for item in alignment] == [[5, 10], [16, 16], [30, 36]]
-    assert [item["rejected"] for item in alignment] == [[5, 5], [11, 14], [28, 32]]
+    assert chosen == "There also is a circle and a yellow square."  # the deletion takes the space after "red"
+    assert [item["chosen"] for item in alignment] == [[5, 10], [16, 16], [29, 35]]
+    assert [item["rejected"] for item in alignment] == [[5, 5], [11, 15], [28, 32]]
 
 
 def test_adjacent_segments():
@@ -235,3 +235,28 @@ def test_diff_mode_errors(bpe_tokenizer):
         alignment_from_diff("a", "b", mode="bytes")
     with pytest.raises(ValueError, match="needs a fast tokenizer"):
         alignment_from_diff("a", "b", mode="token")
+
+
+@pytest.mark.parametrize(("text", "span", "chosen", "removed"), [
+    ("It is a circle. It is red.", (16, 26), "It is a circle.", [15, 26]),  # the space before a last sentence
+    ("a big red circle", (6, 9), "a big circle", [6, 10]),  # the space after a word
+    ("Red, big circle", (0, 3), ", big circle", [0, 3]),  # no space to take
+    ("a big, red circle", (2, 5), "a, red circle", [1, 5]),  # the space before punctuation
+    ("red circle", (0, 3), "circle", [0, 4]),  # at the start
+    ("a big  red", (2, 5), "a  red", [2, 6]),  # one space only: a double space the answer had stays
+])
+def test_a_deletion_takes_the_space_it_would_leave_stray(text, span, chosen, removed):
+    result, alignment = apply_segments(text, [seg(*span, "", "object")])
+    assert result == chosen
+    assert alignment[0]["rejected"] == removed and alignment[0]["chosen"] == [removed[0], removed[0]]
+
+
+def test_a_deletion_never_takes_a_space_another_segment_holds():
+    """An insertion right after the space only touches the widened deletion; a replacement of that space blocks it."""
+    chosen, alignment = apply_segments("a big red circle", [seg(2, 5, "", "object"), seg(6, 6, "tiny ", "object")])
+    assert [item["rejected"] for item in alignment] == [[2, 6], [6, 6]]
+    assert chosen == "a tiny red circle"
+    chosen, alignment = apply_segments("a big red circle", [seg(2, 5, "", "object"), seg(5, 6, "_", "object")])
+    assert [item["rejected"] for item in alignment] == [[2, 5], [5, 6]] and chosen == "a _red circle"
+    chosen, alignment = apply_segments("a b", [seg(0, 1, "", "object"), seg(2, 3, "", "object")])
+    assert chosen == "" and [item["rejected"] for item in alignment] == [[0, 2], [2, 3]]

@@ -17,6 +17,14 @@ def tiny_vlm(tmp_path_factory):
     return build_tiny_vlm(tmp_path_factory.mktemp("tiny-vlm"), CORPUS * 10)
 
 
+@pytest.fixture(scope="session")
+def other_tiny_vlm(tmp_path_factory):
+    """Another random tiny LLaVA (other weights, same shape): a second checkpoint that answers differently."""
+    from synthetic.tiny_vlm import build_tiny_vlm
+
+    return build_tiny_vlm(tmp_path_factory.mktemp("other-tiny-vlm"), CORPUS * 10, seed=1)
+
+
 def make_record(project, index=0):
     """A dense preference pair whose colour word was corrected."""
     right, wrong = COLOURS[index % 4], COLOURS[(index + 1) % 4]

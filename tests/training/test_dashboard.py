@@ -68,7 +68,7 @@ def test_dashboard_charts_launch_cancel_activate(watched, live_server):
     assert page.input_value("#launch-form input[name=gamma]") == "3"
     assert page.get_attribute("#launch-form input[name=gamma]", "min") == "1"
     assert float(page.input_value("#launch-form input[name=learning_rate]")) == DDPOConfig.learning_rate
-    assert "coverage: 93.0%" in page.inner_text("#checkpoints")
+    assert "Objects covered\t93.0%" in page.inner_text("#checkpoint-figures")
     screenshot(page, "training-dashboard")
     page.set_viewport_size({"width": 900, "height": 900})  # tables scroll inside their cards, not the page
     assert page.evaluate("document.documentElement.scrollWidth") <= 900

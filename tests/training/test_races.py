@@ -1,14 +1,17 @@
-"""Concurrent writes on PostgreSQL: two managers activating checkpoints, or launching runs, of one project at once."""
+"""Concurrent writes on PostgreSQL: two managers activating checkpoints, or launching runs, of one project at once;
+the policy deciding one checkpoint twice at once."""
 import threading
 
 import pytest
 from django.db import connection
 
+from annotate.models import Prompt
 from config.errors import ApplicationError
 from tests.factories import make_project
 from training import services
 from jobs.models import JobStatus
-from training.models import ModelCheckpoint, TrainingRun
+from training.models import GenerationBatch, ModelCheckpoint, PromotionDecision, TrainingRun
+from training.promotion import checkpoint_promotion_decide
 
 pytestmark = pytest.mark.postgres
 
@@ -65,3 +68,33 @@ def test_concurrent_launches_queue_one_run(transactional_db):
             thread.join()
         TrainingRun.objects.filter(project=project).update(status=JobStatus.CANCELLED)
     assert sorted(outcomes, key=str) == sorted([409, JobStatus.QUEUED] * 5, key=str)
+
+
+def test_concurrent_decisions_promote_once(transactional_db):
+    """The policy deciding one checkpoint twice at once (a resent evaluation): one decision, one batch."""
+    project = make_project(promotion_policy="always", next_batch_size=1)
+    base = ModelCheckpoint.objects.create(project=project, name="base", path="/nowhere/base", is_active=True)
+    for index in range(10):
+        Prompt.objects.create(project=project, question=f"q{index}")
+    decisions, errors = [], []
+
+    def decide(checkpoint, barrier):
+        try:
+            barrier.wait()
+            decisions.append(checkpoint_promotion_decide(checkpoint=checkpoint).pk)
+        except Exception as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    for round_ in range(5):
+        checkpoint = ModelCheckpoint.objects.create(project=project, name=f"r{round_}", path=f"/nowhere/r{round_}",
+                                                    parent=base)
+        barrier = threading.Barrier(2)
+        threads = [threading.Thread(target=decide, args=(checkpoint, barrier)) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == [] and len(set(decisions[-2:])) == 1
+    assert PromotionDecision.objects.count() == 5 == GenerationBatch.objects.count()

@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 from rest_framework.test import APIClient
 
-from annotate.models import AnnotationTask, Prompt, Role
+from annotate.models import AnnotationTask, PreferenceRecord, Prompt, RecordSplit, Role
 from tests.factories import make_image, make_user
+from tests.training.conftest import make_record
 from jobs.models import FINISHED, JobStatus
 from training.models import ModelCheckpoint, TrainingMetric
 
@@ -31,13 +32,23 @@ def wait_for(client, url, done, timeout=240):
 
 
 def test_run_trains_on_the_worker_and_its_checkpoint_generates(project_with_model, celery_worker_process, manager_client):
-    """A launched run executes on queue gpu, streams metrics, registers its checkpoint; that checkpoint answers a batch."""
+    """A launched run executes on queue gpu, streams metrics, registers its checkpoint, which is evaluated on the
+    held-out records; that checkpoint answers a batch."""
     project, base = project_with_model
+    held = [make_record(project, index) for index in (6, 7)]
+    PreferenceRecord.objects.filter(pk__in=[r.pk for r in held]).update(split=RecordSplit.HELDOUT)
     config = {"epochs": 2, "batch_size": 2, "learning_rate": 1e-3, "warmup_ratio": 0.0}
     run = manager_client.post("/api/training-runs/", {"project": project.pk, "config": config}, format="json").json()
     run = wait_for(manager_client, f"/api/training-runs/{run['id']}/", lambda r: r["status"] in FINISHED)
     assert run["status"] == JobStatus.SUCCEEDED, run["error"]
     assert (run["step"], run["total_steps"], run["record_count"], run["progress"]) == (6, 6, 6, 1.0)
+    # Its checkpoint's evaluation follows on queue gpu by itself: the two held-out records against the base.
+    evaluations = wait_for(manager_client, f"/api/checkpoints/{run['output_checkpoint']}/evaluations/",
+                           lambda page: page["results"] and page["results"][0]["status"] in FINISHED)["results"]
+    assert evaluations[0]["status"] == JobStatus.SUCCEEDED, evaluations[0]["error"]
+    heldout = evaluations[0]["metrics"]["heldout"]
+    assert (heldout["records"], heldout["reference"]) == (2, base.pk)
+    assert 0.0 <= heldout["preference_accuracy"] <= 1.0
     assert run["metrics"]["steps"] == [1, 2, 3, 4, 5, 6]
     assert {"loss", "rewards/accuracies", "rewards/margins", "logps/chosen", "lr"} <= set(run["metrics"]["series"])
     assert TrainingMetric.objects.filter(run_id=run["id"]).count() == 6

@@ -96,21 +96,57 @@ def segment_errors(text: str, segments) -> list[SegmentError]:
     return errors
 
 
+# A deletion must not leave a space before these (nor at either end of the text, nor two in a row). Both sets are
+# spelled out, not str.isspace, so that segments.js (JavaScript's \s differs) applies exactly the same rule.
+CLOSING_PUNCTUATION = ".,;:!?)]}»”’"
+WHITESPACE = " \t\n\r\f\v\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+def deletion_bounds(text: str, start: int, end: int, others=()) -> tuple[int, int]:
+    """The range a deletion of ``text[start:end]`` removes: widened by one space where the cut would leave
+    whitespace doubled, at the start or end of the text, or before closing punctuation.
+
+    "It is a circle. It is red." with "It is red." deleted gives "It is a circle.", not "It is a circle. ";
+    "a big red circle" with "red" deleted gives "a big circle". The space taken is the one after the cut
+    (the one before it when the cut ends the text or meets punctuation), and never one that would make
+    the deletion overlap another segment (``others``: their ``(start, end)``). The browser's preview applies
+    the same rule (``deletionBounds`` in ``frontend/static/frontend/js/segments.js``).
+    """
+    if start > 0 and text[start - 1] not in WHITESPACE:
+        return start, end
+    after = text[end] if end < len(text) else None
+    if after is not None and after in WHITESPACE:
+        candidate = (start, end + 1)
+    elif start > 0 and (after is None or after in CLOSING_PUNCTUATION):
+        candidate = (start - 1, end)
+    else:
+        return start, end
+    if any(candidate[0] < other_end and other_start < candidate[1] for other_start, other_end in others):
+        return start, end
+    return candidate
+
+
 def apply_segments(text: str, segments) -> tuple[str, list[dict]]:
     """Apply ``{start, end, category, replacement}`` segments to ``text``; return ``(chosen, alignment)``.
 
     Segments may come in any order and may touch (``[2, 5)`` then ``[5, 8)``);
     the first rule of ``segment_errors`` they break (an overlap, two insertions
     at one point, an offset out of range, an empty insertion...) raises its
-    ``SegmentError``, a ``ValueError``.
+    ``SegmentError``, a ``ValueError``. A deletion takes one neighbouring space
+    with it where it would leave a stray one (``deletion_bounds``); the
+    alignment's rejected range includes that space.
     """
     if errors := segment_errors(text, segments):
         raise errors[0]
     pieces, alignment = [], []
     cursor = shift = 0
-    for index in _by_position(segments):
-        segment = segments[index]
+    ordered = [segments[index] for index in _by_position(segments)]
+    for position, segment in enumerate(ordered):
         start, end, replacement = segment["start"], segment["end"], segment.get("replacement", "")
+        if start < end and replacement == "":
+            # Not into what the segments before took (``cursor``), nor into the ones after.
+            later = [(other["start"], other["end"]) for other in ordered[position + 1:]]
+            start, end = deletion_bounds(text, start, end, [(0, cursor)] * (cursor > 0) + later)
         pieces.append(text[cursor:start])
         pieces.append(replacement)
         alignment.append({

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -150,13 +151,31 @@ def same_run(config: DDPOConfig, saved: Path) -> None:
 
 
 def save_checkpoint(directory: Path, model, processor, config, state: dict | None, *, merge=False):
-    directory.mkdir(parents=True, exist_ok=True)
-    (model.merge_and_unload() if merge else model).save_pretrained(directory, safe_serialization=True)
-    processor.save_pretrained(directory)
-    config.save(directory)
+    """Write a checkpoint whole or not at all: into a partial folder renamed when complete, so a process
+    killed while saving leaves no half-written state for resume to load."""
+    partial = directory.with_name(f".{directory.name}.partial-{os.getpid()}")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)  # and the output folder, when a caller (benchmarks/loop.py) made none
+    (model.merge_and_unload() if merge else model).save_pretrained(partial, safe_serialization=True)
+    processor.save_pretrained(partial)
+    config.save(partial)
     if state is not None:
-        torch.save(state, directory / STATE_NAME)
+        torch.save(state, partial / STATE_NAME)
+    if directory.exists():  # the same step saved again (a run started over with resume=false)
+        shutil.rmtree(directory)
+    partial.rename(directory)
     return directory
+
+
+def mixed_precision(config: DDPOConfig, device):
+    """(whether bf16 autocast is on, a factory of its context): on CUDA unless ``config.bf16`` says."""
+    use_bf16 = device.type == "cuda" if config.bf16 is None else config.bf16
+    return use_bf16, lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)
+
+
+def reference_cache(config: DDPOConfig, use_bf16: bool) -> ReferenceCache:
+    """The on-disk reference log-probs of ``config``'s reference at the precision it runs in."""
+    return ReferenceCache(config.cache_dir, config.reference_model, precision=config.dtype + "-bf16" * use_bf16)
 
 
 def setup_distributed():
@@ -195,8 +214,10 @@ def run(config: DDPOConfig | dict, records, *, on_metrics=None, should_stop=None
         return output / "final", None                   # finished earlier: a retried task is a no-op
     output.mkdir(parents=True, exist_ok=True)
     world, rank, device, owns_group = setup_distributed()
-    use_bf16 = device.type == "cuda" if config.bf16 is None else config.bf16
-    autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)  # noqa: E731
+    if rank == 0:  # what a process killed while saving left behind
+        for stale in output.glob(".*.partial-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+    use_bf16, autocast = mixed_precision(config, device)
     resume = latest_checkpoint(output) if config.resume else None
     if resume is not None:
         same_run(config, resume)
@@ -209,7 +230,7 @@ def run(config: DDPOConfig | dict, records, *, on_metrics=None, should_stop=None
     collate = PairCollator(pad_token_id(processor))
     model = build_policy(config, resume).to(device)
     model.train()
-    cache = ReferenceCache(config.cache_dir, config.reference_model, precision=config.dtype + "-bf16" * use_bf16)
+    cache = reference_cache(config, use_bf16)
     announce = (on_phase if on_phase is not None and rank == 0 else lambda name: None)
     announce("reference")
     openings = dataset.shared_openings()

@@ -11,7 +11,7 @@ from django.core.wsgi import get_wsgi_application
 from annotate.models import Project
 from config.errors import ApplicationError
 from demo.loop import job_wait, loop_annotators_create, loop_round, report_row
-from demo.services import bootstrap_run_create, checkpoint_evaluate, shapes_project_setup
+from demo.services import bootstrap_run_create, checkpoint_judged, shapes_project_setup
 from synthetic.loop import LOSSES, round_config, table_header, table_row
 from synthetic.scenes import HELD_OUT_SIZE
 from training.models import ModelCheckpoint
@@ -102,9 +102,8 @@ class Command(BaseCommand):
             self.log(f"{project.name} has no active checkpoint: training checkpoint 0 {bootstrap_config or ''}")
             run = job_wait(bootstrap_run_create(project=project, bootstrap=bootstrap_config), timeout=timeout)
             checkpoint = run.output_checkpoint
-        if checkpoint.eval_metrics.get("held_out", 0) < held_out:
-            checkpoint_evaluate(checkpoint=checkpoint, held_out=held_out)
-        rows = [{"round": 0, **report_row(checkpoint=checkpoint, metrics=checkpoint.eval_metrics, records=0,
+        judged = checkpoint_judged(checkpoint=checkpoint, held_out=held_out)
+        rows = [{"round": 0, **report_row(checkpoint=checkpoint, metrics=judged, records=0,
                                           seconds=time.perf_counter() - started)}]
         self.log(f"{project.name}: {rounds} rounds of {tasks_per_round} tasks, {loss}, {annotators} annotators, "
                  f"annotating through {base_url}\n{table_header()}\n{table_row(rows[0])}")

@@ -130,7 +130,7 @@ async function finish(call, message, counts = true) {
 }
 
 function submit() {
-  if (editor.editing && !editor.commitBox()) return;
+  if (!editor.settleBox()) return; // the rewrite being typed is saved first; settleBox says why when it cannot be
   const segments = editor.value();
   if (!segments.length) {
     notify("Mark at least one segment, or use “No hallucination”.", "error");
@@ -157,21 +157,25 @@ function openSkip() {
   $("skip-dialog").showModal();
 }
 
+/** The reason picked (none is picked in advance: a skip says why), or "" when there is none yet. */
 function skipReason() {
   const form = new FormData($("skip-form"));
-  return form.get("reason") === "other" ? String(form.get("other")).trim() : String(form.get("reason"));
+  const reason = form.get("reason");
+  if (reason === null) return "";
+  return reason === "other" ? String(form.get("other")).trim() : String(reason);
 }
 
-// Enter in the form submits it ("Skip task" is its only submit button); an empty "Other" reason keeps it open.
+// Enter in the form submits it ("Skip task" is its only submit button); no reason, or an empty "Other", keeps it open.
 $("skip-form").addEventListener("submit", (event) => {
   const other = $("skip-form").elements.other;
-  other.setCustomValidity(skipReason() ? "" : "Give a reason to skip.");
+  other.setCustomValidity(skipReason() ? "" : "Pick a reason, or write one under Other.");
   if (!other.reportValidity()) event.preventDefault();
 });
-$("skip-form").elements.other.addEventListener("input", (event) => {
-  event.target.setCustomValidity("");
+$("skip-form").elements.other.addEventListener("input", () => {
   $("skip-form").querySelector('input[name="reason"][value="other"]').checked = true;
 });
+// A refused try leaves its message on the form until the reason changes.
+for (const type of ["input", "change"]) $("skip-form").addEventListener(type, () => $("skip-form").elements.other.setCustomValidity(""));
 $("skip-cancel").addEventListener("click", () => $("skip-dialog").close("cancel"));
 
 $("skip-dialog").addEventListener("close", () => {
@@ -219,6 +223,13 @@ document.addEventListener("keydown", (event) => {
 });
 
 $("submit").addEventListener("click", submit);
+for (const [id, mode] of [["preview-changes", "changes"], ["preview-clean", "clean"]]) {
+  $(id).addEventListener("click", () => {
+    editor.setPreviewMode(mode);
+    $("preview-changes").setAttribute("aria-pressed", String(mode === "changes"));
+    $("preview-clean").setAttribute("aria-pressed", String(mode === "clean"));
+  });
+}
 $("no-hallucination").addEventListener("click", noHallucination);
 $("skip").addEventListener("click", openSkip);
 $("undo").addEventListener("click", () => editor.undo());

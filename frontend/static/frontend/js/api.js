@@ -28,15 +28,17 @@ function flatten(fields, prefix = "") {
 
 const csrfToken = () => document.body.dataset.csrf || "";
 
-/** `await api("POST", "/api/tasks/next/?project=1")` → parsed JSON, or null on 204. */
+/** `await api("POST", "/api/tasks/next/?project=1")` → parsed JSON, or null on 204. A FormData body goes as
+ * multipart (the browser sets its boundary), anything else as JSON. */
 export async function api(method, url, body = undefined, { keepalive = false } = {}) {
   const headers = { Accept: "application/json" };
+  const form = body instanceof FormData;
   if (method !== "GET") headers["X-CSRFToken"] = csrfToken();
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (body !== undefined && !form) headers["Content-Type"] = "application/json";
   const response = await fetch(url, {
     method,
     headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: body === undefined || form ? body : JSON.stringify(body),
     credentials: "same-origin",
     keepalive,
   });

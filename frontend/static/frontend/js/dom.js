@@ -25,6 +25,14 @@ export function el(tag, props = {}, ...children) {
   return node;
 }
 
+/** `svg("line", {x1: 0, ...}, child)`: an SVG element, for the dashboard's hand-drawn charts. */
+export function svg(tag, attrs = {}, ...children) {
+  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
+  node.append(...children);
+  return node;
+}
+
 export function replaceChildren(node, ...children) {
   node.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
 }

@@ -2,8 +2,8 @@
 // segment list and the live preview. Shared by the annotator screen and the
 // reviewer's edit-then-accept.
 import { el, notify, replaceChildren } from "./dom.js";
-import { cutAtSegments, diffPieces, findOverlap, segmentProblem, sortSegments } from "./segments.js";
-import { codePointToUtf16, graphemeBoundaries, snapToGraphemes, utf16ToCodePoint } from "./text.js";
+import { correctedText, cutAtSegments, diffPieces, findOverlap, segmentProblem, sortSegments } from "./segments.js";
+import { codePointToUtf16, graphemeBoundaries, selectionIn } from "./text.js";
 
 const HISTORY_LIMIT = 200;
 
@@ -39,6 +39,7 @@ export class SegmentEditor {
     this.past = [];
     this.future = [];
     this.draft = null; // the segment in the rewrite box: {segment, target (existing object or null)}
+    this.previewMode = "changes"; // or "clean": the corrected answer as plain text
     this.mouseDown = false;
     answer.setAttribute("contenteditable", "true");
     answer.setAttribute("spellcheck", "false");
@@ -98,7 +99,7 @@ export class SegmentEditor {
     to.push(structuredClone(this.segments));
     this.segments = from.pop();
     this.draft = null;
-    this.box.hidden = true;
+    this.hideBox();
     this.changed();
   }
 
@@ -111,7 +112,29 @@ export class SegmentEditor {
   render() {
     this.renderAnswer();
     this.renderList();
-    renderDiff(this.preview, this.text, this.segments, this.categories);
+    this.renderPreview();
+  }
+
+  /** The corrected answer, with the rewrite being typed in it (live, keystroke by keystroke). */
+  renderPreview() {
+    const segments = this.previewSegments();
+    if (this.previewMode === "clean") replaceChildren(this.preview, correctedText(this.cps, segments));
+    else renderDiff(this.preview, this.text, segments, this.categories);
+  }
+
+  setPreviewMode(mode) {
+    this.previewMode = mode;
+    this.renderPreview();
+  }
+
+  /** The segments with the open box's rewrite in place, while it is one that could be saved. */
+  previewSegments() {
+    if (!this.draft) return this.segments;
+    const { target } = this.draft;
+    const live = { ...this.draft.segment, category: this.boxCategory.value, replacement: this.boxInput.value };
+    const unchanged = live.start !== live.end && live.replacement === this.original(live);
+    if (unchanged || segmentProblem(live, this.cps.length)) return this.segments;
+    return target ? this.segments.map((s) => (s === target ? live : s)) : [...this.segments, live];
   }
 
   renderAnswer() {
@@ -158,26 +181,7 @@ export class SegmentEditor {
   // --- selection ---------------------------------------------------------------------------------
   /** The current selection in the answer as code-point offsets {start, end}, or null. */
   selectionOffsets() {
-    const selection = document.getSelection();
-    if (!selection || !selection.rangeCount) return null;
-    const range = selection.getRangeAt(0);
-    if (!range.intersectsNode(this.answer)) return null;
-    // A drag that overshoots the answer is clipped to it.
-    const whole = document.createRange();
-    whole.selectNodeContents(this.answer);
-    const from = range.compareBoundaryPoints(Range.START_TO_START, whole) <= 0 ? 0 : this.utf16At(range.startContainer, range.startOffset);
-    const to = range.compareBoundaryPoints(Range.END_TO_END, whole) >= 0 ? this.text.length : this.utf16At(range.endContainer, range.endOffset);
-    if (from === 0 && to === this.text.length && !this.answer.contains(range.startContainer) && !this.answer.contains(range.endContainer)) return null;
-    const [start, end] = snapToGraphemes(this.bounds, from, to);
-    return { start: utf16ToCodePoint(this.text, start), end: utf16ToCodePoint(this.text, end) };
-  }
-
-  /** UTF-16 offset in the answer text of a DOM position inside the answer. */
-  utf16At(node, offset) {
-    const range = document.createRange();
-    range.setStart(this.answer, 0);
-    range.setEnd(node, offset);
-    return range.toString().length;
+    return selectionIn(this.answer, this.text, this.bounds);
   }
 
   /** Put the caret at code point `cp` of the answer. */
@@ -283,19 +287,20 @@ export class SegmentEditor {
 
   // --- the inline rewrite box ------------------------------------------------------------------
   buildBox() {
-    this.boxCategory = el("select", { "aria-label": "Category" },
+    this.boxCategory = el("select", { "aria-label": "Category", onchange: () => this.renderPreview() },
       this.categories.map((name, i) => el("option", { value: name }, `${i + 1} ${name}`)));
     this.boxOriginal = el("span", { class: "original" });
     this.boxInput = el("input", {
       type: "text", class: "rewrite", "aria-label": "Rewrite", autocomplete: "off", spellcheck: "true",
       onkeydown: (event) => this.onBoxKey(event),
+      oninput: () => this.renderPreview(),
     });
     this.boxDelete = el("button", { type: "button", class: "danger", onclick: () => this.draft?.target && this.remove(this.draft.target) }, "Delete");
     this.box = el("div", { class: "rewrite-box", hidden: true, role: "dialog", "aria-label": "Rewrite" },
       el("div", { class: "box-head" }, this.boxCategory, this.boxOriginal),
       this.boxInput,
       el("div", { class: "box-foot" },
-        el("span", { class: "hint" }, el("kbd", {}, "Enter"), " save · ", el("kbd", {}, "Esc"), " cancel · empty = delete"),
+        el("span", { class: "hint" }, el("kbd", {}, "Enter"), " save · ", el("kbd", {}, "Esc"), " cancel · ", el("kbd", {}, "Backspace"), " on the original deletes it"),
         this.boxDelete,
         el("button", { type: "button", onclick: () => this.cancelBox() }, "Cancel"),
         el("button", { type: "button", class: "primary", onclick: () => this.commitBox() }, "Save")));
@@ -321,9 +326,21 @@ export class SegmentEditor {
     const anchor = this.answer.querySelector(".seg.pending");
     const rects = anchor ? anchor.getClientRects() : [];
     if (rects.length) this.position(this.box, rects[rects.length - 1]);
+    // Room under the answer for the box, so it covers neither the preview nor Submit (a click there must work).
+    const frame = this.answer.parentElement;
+    const below = this.box.offsetTop + this.box.offsetHeight - frame.clientHeight;
+    frame.style.marginBottom = below > 0 ? `${below + 8}px` : "";
     this.draft.opened = { category: this.boxCategory.value, replacement: this.boxInput.value };
     this.boxInput.focus();
     this.boxInput.select();
+  }
+
+  /** Whether the box of a new (not insertion) segment still holds the untouched original, all of it selected. */
+  boxHoldsWholeOriginal() {
+    const { segment, target } = this.draft;
+    const input = this.boxInput;
+    return !target && segment.start !== segment.end && input.value === this.original(segment)
+      && input.selectionStart === 0 && input.selectionEnd === input.value.length;
   }
 
   /** Whether the open box holds a category or text the annotator changed. */
@@ -350,6 +367,12 @@ export class SegmentEditor {
       event.preventDefault();
       event.stopPropagation();
       this.cancelBox();
+    } else if ((event.key === "Backspace" || event.key === "Delete") && this.boxHoldsWholeOriginal()) {
+      // One key deletes the selected text: the box opens holding the original, all of it selected.
+      event.preventDefault();
+      event.stopPropagation();
+      this.boxInput.value = "";
+      this.commitBox();
     } else if (event.altKey && Number.isInteger(number) && number >= 1 && number <= this.categories.length) {
       event.preventDefault();
       this.boxCategory.value = this.categories[number - 1];
@@ -373,13 +396,18 @@ export class SegmentEditor {
       return false;
     }
     this.draft = null;
-    this.box.hidden = true;
+    this.hideBox();
     this.mutate(() => {
       if (target) Object.assign(target, segment);
       else this.segments.push(segment);
     });
     this.placeCaret(segment.end);
     return true;
+  }
+
+  hideBox() {
+    this.box.hidden = true;
+    this.answer.parentElement.style.marginBottom = "";
   }
 
   cancelBox() {
@@ -390,7 +418,7 @@ export class SegmentEditor {
 
   closeBox() {
     this.draft = null;
-    this.box.hidden = true;
+    this.hideBox();
     this.toolbar.hidden = true;
     this.render();
   }

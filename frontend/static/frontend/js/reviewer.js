@@ -62,7 +62,9 @@ async function loadNext() {
 function renderColumns() {
   const { item } = state;
   const left = item.annotations.length - state.decided.size;
-  $("review-summary").textContent = `${item.annotations.length} annotation${item.annotations.length === 1 ? "" : "s"} of this answer · ${left} to decide`;
+  const { answers } = item.waiting;
+  $("review-summary").textContent = `${answers} answer${answers === 1 ? "" : "s"} waiting · this one: `
+    + `${item.annotations.length} annotation${item.annotations.length === 1 ? "" : "s"}, ${left} to decide`;
   replaceChildren($("columns"), item.annotations.map((annotation) => column(annotation)));
   if (!left) {
     const next = el("button", { type: "button", class: "primary", onclick: loadNext }, "Next answer →");

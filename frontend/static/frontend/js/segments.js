@@ -55,10 +55,51 @@ export function cutAtSegments(cps, segments) {
   return pieces;
 }
 
-/** Pieces of the corrected answer, in order: {kind: "same"|"del"|"ins", text, segment}. */
+// training.ddpo.alignment's CLOSING_PUNCTUATION and WHITESPACE.
+const CLOSING_PUNCTUATION = ".,;:!?)]}»”’";
+const WHITESPACE = " \t\n\r\f\v\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000";
+
+/**
+ * The range [start, end) a deletion removes: widened by one space where the cut would leave whitespace
+ * doubled, at either end of the text, or before closing punctuation, unless that overlaps a range of
+ * `others`. training.ddpo.alignment.deletion_bounds, which builds the records, applies the same rule.
+ */
+export function deletionBounds(cps, start, end, others) {
+  if (start > 0 && !WHITESPACE.includes(cps[start - 1])) return [start, end];
+  const after = end < cps.length ? cps[end] : null;
+  let candidate;
+  if (after !== null && WHITESPACE.includes(after)) candidate = [start, end + 1];
+  else if (start > 0 && (after === null || CLOSING_PUNCTUATION.includes(after))) candidate = [start - 1, end];
+  else return [start, end];
+  const overlaps = others.some(([otherStart, otherEnd]) => candidate[0] < otherEnd && otherStart < candidate[1]);
+  return overlaps ? [start, end] : candidate;
+}
+
+/** The segments in text order, each deletion with the range it removes (deletionBounds); new objects. */
+export function effectiveSegments(cps, segments) {
+  const ordered = sortSegments(segments);
+  let cursor = 0;
+  return ordered.map((segment, position) => {
+    let { start, end } = segment;
+    if (start < end && !segment.replacement) {
+      const later = ordered.slice(position + 1).map((other) => [other.start, other.end]);
+      [start, end] = deletionBounds(cps, start, end, (cursor > 0 ? [[0, cursor]] : []).concat(later));
+    }
+    cursor = end;
+    return { ...segment, start, end, source: segment };
+  });
+}
+
+/** The corrected answer as plain text: what the record's chosen side will be. */
+export function correctedText(cps, segments) {
+  return diffPieces(cps, segments).filter((piece) => piece.kind !== "del").map((piece) => piece.text).join("");
+}
+
+/** Pieces of the corrected answer, in order: {kind: "same"|"del"|"ins", text, segment (as the editor holds it)}. */
 export function diffPieces(cps, segments) {
-  return cutAtSegments(cps, segments).flatMap(({ segment, text }) => {
-    if (!segment) return [{ kind: "same", text }];
+  return cutAtSegments(cps, effectiveSegments(cps, segments)).flatMap(({ segment: effective, text }) => {
+    if (!effective) return [{ kind: "same", text }];
+    const segment = effective.source;
     const pieces = text ? [{ kind: "del", text, segment }] : [];
     if (segment.replacement) pieces.push({ kind: "ins", text: segment.replacement, segment });
     return pieces;

@@ -45,3 +45,30 @@ export function snapToGraphemes(bounds, start, end) {
   }
   return [down(start), up(end)];
 }
+
+/** UTF-16 offset in `element`'s text of a DOM position inside it. */
+function utf16At(element, node, offset) {
+  const range = document.createRange();
+  range.setStart(element, 0);
+  range.setEnd(node, offset);
+  return range.toString().length;
+}
+
+/**
+ * The document's selection within `element` (whose text content is `text`, `bounds` its graphemeBoundaries) as
+ * code-point offsets {start, end} widened to whole graphemes, or null when it does not touch the element. A drag
+ * that overshoots the element is clipped to it.
+ */
+export function selectionIn(element, text, bounds) {
+  const selection = document.getSelection();
+  if (!selection || !selection.rangeCount) return null;
+  const range = selection.getRangeAt(0);
+  if (!range.intersectsNode(element)) return null;
+  const whole = document.createRange();
+  whole.selectNodeContents(element);
+  const from = range.compareBoundaryPoints(Range.START_TO_START, whole) <= 0 ? 0 : utf16At(element, range.startContainer, range.startOffset);
+  const to = range.compareBoundaryPoints(Range.END_TO_END, whole) >= 0 ? text.length : utf16At(element, range.endContainer, range.endOffset);
+  if (from === 0 && to === text.length && !element.contains(range.startContainer) && !element.contains(range.endContainer)) return null;
+  const [start, end] = snapToGraphemes(bounds, from, to);
+  return { start: utf16ToCodePoint(text, start), end: utf16ToCodePoint(text, end) };
+}
