@@ -182,13 +182,22 @@ class Response(models.Model):
         return self.text[:80]
 
 
+# Whether a slot is leased (false first: the slots nobody holds); the queue's order and its index's second key.
+TASK_LEASED = models.ExpressionWrapper(Q(leased_to__isnull=False), output_field=models.BooleanField())
+
+
 class AnnotationTask(models.Model):
-    """One of the ``overlap`` slots of a response; leased to one annotator at a time."""
+    """One of the ``overlap`` slots of a response; leased to one annotator at a time.
+
+    ``project`` repeats ``response.prompt.project`` so that the queue's indexes lead with it (the claim walks
+    them in order, ``annotate.services.queue.task_next``); ``responses_create`` sets it.
+    """
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"
         DONE = "done", "Done"
 
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
     response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="tasks")
     slot = models.PositiveSmallIntegerField(default=0)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN, db_index=True)
@@ -212,10 +221,55 @@ class AnnotationTask(models.Model):
                 name="task_lease_holder_and_expiry_together",
             ),
         ]
-        indexes = [models.Index(fields=["status", "lease_expires_at"], name="task_queue_idx")]
+        indexes = [
+            models.Index(fields=["status", "lease_expires_at"], name="task_queue_idx"),
+            # The open slots in claim order: those nobody holds by response, then the leases. A claim reads its
+            # head (LIMIT 1), so its cost does not depend on how many slots are open. Its second key is the
+            # expression the claim sorts by: no other index gives that order, so the plan is this walk whatever
+            # the statistics (and SQLite, which has no NULLS FIRST in an index, builds it too).
+            models.Index(F("project"), TASK_LEASED, F("response"), F("slot"), condition=Q(status="open"),
+                         name="task_open_idx"),
+        ]
 
     def __str__(self):
         return f"Task {self.pk} (response {self.response_id}, slot {self.slot})"
+
+
+class ResponseClaim(models.Model):
+    """``user`` holds an open slot of ``response`` or has an annotation on one (draft, skip, submission, review).
+
+    Written in the transaction that leases them the slot and kept while they annotate; dropped only when someone
+    else takes over their expired lease before they wrote anything. "Is this response still for this user" is
+    then one probe of the unique index, not an anti-join over annotations and leases. ``response_open`` says
+    whether the response still has an open slot (``annotate.services.queue`` keeps it), so the queue position
+    counts the user's unfinished claims from the partial index alone.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    response = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="claims")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="response_claims")
+    response_open = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["response", "user"], name="one_claim_per_response_and_user")]
+        indexes = [models.Index(fields=["project", "user"], condition=Q(response_open=True), name="claim_open_idx")]
+
+    def __str__(self):
+        return f"{self.user} on response {self.response_id}"
+
+
+class ProjectQueue(models.Model):
+    """How many responses of the project have an open slot: kept by the services that open and close slots
+    (``responses_create``, a submit closing a response's last slot, a reject reopening one), read by the
+    queue position instead of a count over every open slot. Slots or responses written around those services
+    (the admin's deletes) leave it off by as many; the position then clamps at 0 rather than failing.
+    """
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, primary_key=True, related_name="queue")
+    open_responses = models.IntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.project}: {self.open_responses} open responses"
 
 
 class AnnotationStatus(models.TextChoices):

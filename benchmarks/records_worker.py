@@ -44,12 +44,12 @@ def seed(annotations):
     """A project (records on submit) of ``annotations`` responses per round and its 16 annotators."""
     from django.contrib.auth import get_user_model
 
-    from annotate.models import AnnotationTask, Membership, Project, Prompt, Response
+    from annotate.models import Membership, Project, Prompt, Response
+    from annotate.services.responses import responses_create
 
     project = Project.objects.create(name="records-worker", record_trigger="submit")
     prompts = Prompt.objects.bulk_create(Prompt(project=project, question="Describe it.") for _ in range(annotations))
-    responses = Response.objects.bulk_create(Response(prompt=prompt, text=TEXT) for prompt in prompts)
-    AnnotationTask.objects.bulk_create(AnnotationTask(response=response) for response in responses)
+    responses_create(project=project, responses=[Response(prompt=prompt, text=TEXT) for prompt in prompts])
     annotators = [get_user_model().objects.create_user(username=f"annotator-{index}") for index in range(ANNOTATORS)]
     Membership.objects.bulk_create(Membership(project=project, user=user, role="annotator") for user in annotators)
     return project, annotators

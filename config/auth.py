@@ -3,8 +3,11 @@
 
 No view here: DRF imports this module for ``DEFAULT_AUTHENTICATION_CLASSES`` while its views module loads.
 """
+import hashlib
+
 from axes.backends import AxesStandaloneBackend
 from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
@@ -29,11 +32,29 @@ def token_expires_at(token):
     return token.created + settings.API_TOKEN_TTL
 
 
+def _token_cache_key(key):
+    # A digest, not the key itself: a shared cache (Redis) then holds nothing a client could present.
+    return "api-token:" + hashlib.sha256(key.encode()).hexdigest()
+
+
 class ExpiringTokenAuthentication(TokenAuthentication):
-    """DRF's token authentication; a token older than ``API_TOKEN_TTL`` is a 401."""
+    """DRF's token authentication; a token older than ``API_TOKEN_TTL`` is a 401.
+
+    A token found is kept in Django's cache for ``API_TOKEN_CACHE_SECONDS`` (its user with it), so a client's
+    requests in a row cost no query to authenticate. Expiry is checked on every request. ``token_revoke`` and
+    ``token_get_or_rotate`` drop the entry; with a cache each process keeps for itself (the default, local
+    memory), another process may still accept a revoked token, or a user made inactive, until its entry times
+    out: at most ``API_TOKEN_CACHE_SECONDS``. Set it to 0 to look every token up.
+    """
 
     def authenticate_credentials(self, key):
-        user, token = super().authenticate_credentials(key)
+        cache_key = _token_cache_key(key)
+        found = cache.get(cache_key)
+        if found is None:
+            found = super().authenticate_credentials(key)
+            if settings.API_TOKEN_CACHE_SECONDS > 0:
+                cache.set(cache_key, found, timeout=settings.API_TOKEN_CACHE_SECONDS)
+        user, token = found
         if token_expires_at(token) <= timezone.now():
             raise AuthenticationFailed("The token has expired; ask for a new one with POST /api/auth/token/.")
         return user, token
@@ -45,8 +66,11 @@ def token_get_or_rotate(*, user) -> Token:
     if token_expires_at(token) > timezone.now():
         return token
     Token.objects.filter(pk=token.pk).delete()
+    cache.delete(_token_cache_key(token.key))
     return Token.objects.get_or_create(user=user)[0]
 
 
 def token_revoke(*, user) -> None:
+    keys = list(Token.objects.filter(user=user).values_list("key", flat=True))
     Token.objects.filter(user=user).delete()
+    cache.delete_many([_token_cache_key(key) for key in keys])

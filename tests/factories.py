@@ -8,8 +8,18 @@ from django.core.files.base import ContentFile
 from PIL import Image
 
 from annotate.models import (
-    Annotation, AnnotationStatus, AnnotationTask, ImageAsset, Membership, Project, Prompt, Response, Role, Segment,
+    Annotation,
+    AnnotationStatus,
+    AnnotationTask,
+    ImageAsset,
+    Membership,
+    Project,
+    Prompt,
+    Response,
+    Role,
+    Segment,
 )
+from annotate.services.responses import responses_create
 
 _counter = itertools.count(1)
 
@@ -51,13 +61,12 @@ def make_image(color=None, size=(32, 32)):
     return image
 
 
-def make_response(project, text="There is a red circle and a blue square.", question="Describe the image in detail.", slots=None):
-    """A prompt + response with ``slots`` (default: the project's overlap) annotation tasks."""
+def make_response(project, text="There is a red circle and a blue square.", question="Describe the image in detail.", queued=True):
+    """A prompt + response with the project's overlap of annotation slots (``responses_create``); none when not ``queued``."""
     prompt = Prompt.objects.create(project=project, image=make_image(), question=question)
-    response = Response.objects.create(prompt=prompt, text=text)
-    for slot in range(slots if slots is not None else project.overlap):
-        AnnotationTask.objects.create(response=response, slot=slot)
-    return response
+    if not queued:  # an answer outside the queue (an imported record's)
+        return Response.objects.create(prompt=prompt, text=text)
+    return responses_create(project=project, responses=[Response(prompt=prompt, text=text)])[0]
 
 
 def make_judged_response(project, checkpoint, text, judgements):
@@ -66,7 +75,8 @@ def make_judged_response(project, checkpoint, text, judgements):
     prompt = Prompt.objects.create(project=project, image=make_image(), question="Describe the image.")
     response = Response.objects.create(prompt=prompt, checkpoint=checkpoint, text=text)
     for slot, (annotator, status, categories) in enumerate(judgements):
-        task = AnnotationTask.objects.create(response=response, slot=slot, status=AnnotationTask.Status.DONE)
+        task = AnnotationTask.objects.create(project=project, response=response, slot=slot,
+                                             status=AnnotationTask.Status.DONE)
         annotation = Annotation.objects.create(task=task, annotator=annotator, status=status,
                                                no_hallucination=not categories and status != AnnotationStatus.SKIPPED)
         Segment.objects.bulk_create(Segment(annotation=annotation, start=i, end=i + 1, category=category,

@@ -8,7 +8,7 @@ from annotate.apis.annotations import AnnotationOutputSerializer
 from annotate.apis.idempotency import IDEMPOTENCY_KEY_PARAMETER, IDEMPOTENCY_RESPONSES, idempotent
 from config.fields import IdField
 from annotate.permissions import project_for_role
-from annotate.selectors.tasks import task_detail, task_get_leased
+from annotate.selectors.tasks import task_detail, task_get_claimed, task_get_leased
 from annotate.services.queue import task_next, task_skip
 
 
@@ -33,7 +33,7 @@ class TaskQueueOutputSerializer(serializers.Serializer):
 
 class TaskOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField(source="task.id")
-    project = serializers.IntegerField(source="task.response.prompt.project_id")
+    project = serializers.IntegerField(source="task.project_id")
     slot = serializers.IntegerField(source="task.slot")
     lease_expires_at = serializers.DateTimeField(source="task.lease_expires_at")
     response = TaskResponseOutputSerializer(source="task.response")
@@ -65,7 +65,7 @@ class TaskNextApi(APIView):
         task = task_next(user=request.user, project=project)
         if task is None:
             return HttpResponse(status=status.HTTP_204_NO_CONTENT)
-        task = task_get_leased(user=request.user, task_id=task.pk)
+        task = task_get_claimed(task_id=task.pk)
         return HttpResponse(TaskOutputSerializer(task_detail(user=request.user, task=task)).data)
 
 

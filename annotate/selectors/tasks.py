@@ -1,15 +1,34 @@
 """Reads of the task queue: what a caller could take next, what they hold, how far they are."""
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db import connection
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.lookups import IsNull
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from rest_framework import status
 
-from annotate.models import Annotation, AnnotationStatus, AnnotationTask
+from annotate.models import (
+    TASK_LEASED,
+    Annotation,
+    AnnotationStatus,
+    AnnotationTask,
+    ProjectQueue,
+    ResponseClaim,
+)
 from annotate.roles import user_project_role
-from annotate.selectors.annotations import annotation_list
 from config.errors import ApplicationError
 
 DONE_STATUSES = (AnnotationStatus.SUBMITTED, AnnotationStatus.ACCEPTED, AnnotationStatus.REJECTED)
+
+
+def _unclaimed_by(user):
+    """No ``ResponseClaim`` of ``user`` on the slot's response: one probe of its unique index per slot.
+
+    A scalar subquery, not ``NOT EXISTS``: PostgreSQL turns the latter into an anti-join whose method it picks
+    from table statistics (a fresh table has none, and a scan of the user's claims per slot was its pick),
+    while a scalar subquery stays a per-row subplan, planned alone on its full unique key.
+    """
+    claim = ResponseClaim.objects.filter(response=OuterRef("response"), user=user).values("pk")[:1]
+    return IsNull(Subquery(claim), True)
 
 
 def task_available(*, user, project, now=None):
@@ -17,43 +36,59 @@ def task_available(*, user, project, now=None):
 
     A slot is free when nobody holds it or its lease expired; a response is
     never offered to someone who has any annotation (draft, skip, submission)
-    or an open lease on one of its slots, so its k slots go to k distinct people.
-    Slots nobody holds come before expired leases: an expired lease may carry
-    its holder's draft, which they can still finish until someone takes the slot.
+    or an open lease on one of its slots (a ``ResponseClaim``), so its k slots
+    go to k distinct people. Slots nobody holds come before expired leases: an
+    expired lease may carry its holder's draft, which they can still finish
+    until someone takes the slot.
+
+    The order is ``task_open_idx``'s, so taking the head (LIMIT 1) walks that
+    index from the start and stops at the first slot that passes: it reads the
+    slots near the head the caller already claimed, and past the free ones the
+    leases still running (about one per annotator at work), whatever the
+    length of the queue. No other index gives that order, so the plan needs
+    no table statistics.
     """
     now = now or timezone.now()
-    annotated = Annotation.objects.filter(annotator=user, task__response=OuterRef("response"))
-    leased = AnnotationTask.objects.filter(response=OuterRef("response"), leased_to=user, status=AnnotationTask.Status.OPEN)
     return (
-        AnnotationTask.objects.filter(response__prompt__project=project, status=AnnotationTask.Status.OPEN)
+        AnnotationTask.objects.filter(project=project, status=AnnotationTask.Status.OPEN)
         .filter(Q(leased_to__isnull=True) | Q(lease_expires_at__lte=now))
-        .filter(~Exists(annotated), ~Exists(leased))
-        .order_by(F("leased_to").asc(nulls_first=True), "response_id", "slot")
+        .filter(_unclaimed_by(user))
+        .order_by(TASK_LEASED, "response_id", "slot")
     )
 
 
 def task_held(*, user, project):
     """The caller's open slots in ``project`` (a lease past its expiry stays theirs until someone else takes it)."""
     return AnnotationTask.objects.filter(
-        response__prompt__project=project, status=AnnotationTask.Status.OPEN, leased_to=user
+        project=project, status=AnnotationTask.Status.OPEN, leased_to=user
     ).order_by("lease_expires_at")
 
 
 def task_check_member(*, user, task):
     """404 unless ``user`` is a member of the task's project: someone removed from it keeps no right to the slot
     they held (its lease is still theirs until someone else takes it)."""
-    if user_project_role(user=user, project_id=task.response.prompt.project_id) is None:
+    if user_project_role(user=user, project_id=task.project_id) is None:
         raise ApplicationError(f"No task {task.pk} of yours: you are not a member of its project.",
                                fields={"task": ["Not a member of its project."]}, status=status.HTTP_404_NOT_FOUND)
+
+
+def _with_related(queryset):
+    """With what the task JSON shows."""
+    return queryset.select_related("response__prompt__image", "project")
 
 
 def task_get_leased(*, user, task_id):
     """A task the caller holds, with what the task JSON shows; 404 for anyone else's, a finished one, or one in a
     project the caller is no longer a member of."""
-    queryset = AnnotationTask.objects.select_related("response__prompt__image", "response__prompt__project")
-    task = get_object_or_404(queryset, pk=task_id, leased_to=user, status=AnnotationTask.Status.OPEN)
+    task = get_object_or_404(_with_related(AnnotationTask.objects), pk=task_id, leased_to=user,
+                             status=AnnotationTask.Status.OPEN)
     task_check_member(user=user, task=task)
     return task
+
+
+def task_get_claimed(*, task_id):
+    """The task ``task_next`` just leased, with what the task JSON shows (its caller's membership was checked)."""
+    return _with_related(AnnotationTask.objects).get(pk=task_id)
 
 
 def _sent_back_to(user):
@@ -69,19 +104,51 @@ def tasks_returned_counts(*, user) -> dict[int, int]:
     return {row["task__response__prompt__project"]: row["n"] for row in counts}
 
 
-def task_queue_position(*, user, project):
-    """``{"done": submitted judgements, "remaining": responses still to do, the one held included}``.
+# One statement, written out: built with the ORM, its five subqueries cost more Python time than the database
+# takes to run them. {name}s are the models' tables; the parameters follow the order of the %s.
+_POSITION_SQL = """
+SELECT
+  (SELECT COUNT(*) FROM {annotation} a JOIN {task} t ON t.id = a.task_id
+    WHERE a.annotator_id = %s AND t.project_id = %s AND a.status IN (%s, %s, %s)
+      AND NOT (a.status = %s AND t.status = %s AND t.leased_to_id = %s AND a.review_reason <> '')),
+  COALESCE((SELECT q.open_responses FROM {queue} q WHERE q.project_id = %s), 0),
+  (SELECT COUNT(*) FROM {claim} c WHERE c.project_id = %s AND c.user_id = %s AND c.response_open),
+  (SELECT COUNT(DISTINCT h.response_id) FROM {task} h WHERE h.project_id = %s AND h.status = %s AND h.leased_to_id = %s),
+  (SELECT COUNT(DISTINCT s.response_id) FROM {task} s
+    WHERE s.project_id = %s AND s.status = %s AND s.leased_to_id IS NOT NULL AND s.lease_expires_at > %s
+      AND NOT EXISTS (SELECT 1 FROM {task} f WHERE f.response_id = s.response_id AND f.status = %s
+                      AND (f.leased_to_id IS NULL OR f.lease_expires_at <= %s))
+      AND NOT EXISTS (SELECT 1 FROM {claim} c WHERE c.response_id = s.response_id AND c.user_id = %s))
+"""
 
-    A rejected annotation whose slot came back to its annotator counts as still to do, not done."""
-    done = Annotation.objects.filter(
-        annotator=user, task__response__prompt__project=project, status__in=DONE_STATUSES
-    ).exclude(_sent_back_to(user) & Q(status=AnnotationStatus.REJECTED)).count()
-    remaining = task_available(user=user, project=project).order_by().values("response_id").distinct().count()
-    held = task_held(user=user, project=project).order_by().values("response_id").distinct().count()
-    return {"done": done, "remaining": remaining + held}
+
+def task_queue_position(*, user, project, now=None):
+    """``{"done": submitted judgements, "remaining": responses still to do, the one held included}``, in one query.
+
+    A rejected annotation whose slot came back to its annotator counts as still to do, not done.
+
+    "remaining" is what a scan of every open slot would count (the responses with a slot the caller could take
+    now, plus the ones they hold), from a handful of index entries: ``ProjectQueue.open_responses`` (responses
+    with an open slot, a counter the slot services keep), minus the caller's claims on open responses they no
+    longer hold (``claim_open_idx``: skipped, or done while others' slots are still open), minus the responses
+    nobody could take now because every open slot is under someone else's unexpired lease (about one row per
+    annotator at work). The last term is read, not counted, because leases expire with time, not with a write.
+    """
+    now = connection.ops.adapt_datetimefield_value(now or timezone.now())
+    tables = {"annotation": Annotation, "task": AnnotationTask, "queue": ProjectQueue, "claim": ResponseClaim}
+    sql = _POSITION_SQL.format(**{name: connection.ops.quote_name(model._meta.db_table) for name, model in tables.items()})
+    opened = AnnotationTask.Status.OPEN
+    params = [user.pk, project.pk, *DONE_STATUSES, AnnotationStatus.REJECTED, opened, user.pk,
+              project.pk, project.pk, user.pk, project.pk, opened, user.pk, project.pk, opened, now, opened, now, user.pk]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        done, open_responses, claimed, held, taken = cursor.fetchone()
+    return {"done": done, "remaining": max(0, open_responses - claimed + held - taken)}
 
 
 def task_detail(*, user, task) -> dict:
     """What the task JSON shows: the slot, the caller's annotation on it (or None) and their queue position."""
-    annotation = annotation_list(user=user, filters={"task": task.pk}).filter(annotator=user).first()
-    return {"task": task, "annotation": annotation, "queue": task_queue_position(user=user, project=task.response.prompt.project)}
+    annotation = Annotation.objects.filter(task=task, annotator=user).select_related("reviewer").prefetch_related("segments").first()
+    if annotation is not None:
+        annotation.task, annotation.annotator = task, user
+    return {"task": task, "annotation": annotation, "queue": task_queue_position(user=user, project=task.project)}

@@ -14,6 +14,7 @@ from rest_framework import status
 
 from training.ddpo.alignment import SegmentError, apply_segments, segment_errors
 from annotate.models import Annotation, AnnotationStatus, AnnotationTask, Segment
+from annotate.selectors.annotations import annotation_visible
 from annotate.selectors.tasks import task_check_member
 from annotate.services.queue import task_release
 from annotate.services.records import record_sync_enqueue
@@ -76,11 +77,16 @@ def segments_validate(*, project, text, segments, no_hallucination=False) -> tup
     return sorted(clean, key=lambda segment: (segment["start"], segment["end"])), chosen
 
 
-@transaction.atomic
-def annotation_segments_replace(*, annotation, segments) -> None:
-    """Replace the annotation's segments with ``segments`` (clean dicts from ``segments_validate``)."""
-    annotation.segments.all().delete()
-    Segment.objects.bulk_create(Segment(annotation=annotation, **segment) for segment in segments)
+@transaction.atomic(savepoint=False)  # every caller is a write already in its transaction: no savepoint round trips
+def annotation_segments_replace(*, annotation, segments, created=False) -> None:
+    """Replace the annotation's segments with ``segments`` (clean dicts from ``segments_validate``); a just
+    ``created`` annotation has none to delete. The rows written stand in for ``annotation.segments.all()``, so
+    the answer built from the annotation reads them from memory."""
+    if not created:
+        annotation.segments.all().delete()
+    written = Segment.objects.bulk_create(Segment(annotation=annotation, **segment) for segment in segments)
+    annotation._prefetched_objects_cache = {"segments": annotation.segments.all()}
+    annotation._prefetched_objects_cache["segments"]._result_cache = written
 
 
 def _annotation_write(*, annotation, task, segments, submit, no_hallucination):
@@ -99,8 +105,9 @@ def _annotation_write(*, annotation, task, segments, submit, no_hallucination):
     annotation.submitted_at = now if submit else None
     if submit:  # a fixed rejection waits for a new review; review_reason keeps the last one's words
         annotation.reviewer, annotation.reviewed_at = None, None
+    created = annotation.pk is None
     annotation.save()
-    annotation_segments_replace(annotation=annotation, segments=segments)
+    annotation_segments_replace(annotation=annotation, segments=segments, created=created)
     if submit:
         task_release(task=task, done=True)
         record_sync_enqueue(annotation_id=annotation.pk)
@@ -162,6 +169,7 @@ def annotation_save(*, user, task_id, segments, submit=False, no_hallucination=F
         annotation = Annotation(task=task, annotator=user, started_at=task.leased_at)
     else:
         annotation.version += 1
+        annotation.task, annotation.annotator = task, user  # rows at hand, for the answer
     annotation = _annotation_write(
         annotation=annotation, task=task, segments=segments, submit=submit, no_hallucination=no_hallucination
     )
@@ -175,10 +183,14 @@ def annotation_update(*, user, annotation_id, version, segments=None, submit=Fal
     ``no_hallucination=True`` without ``segments`` clears the draft's segments.
     """
     task_id = Annotation.objects.filter(pk=annotation_id, annotator=user).values_list("task_id", flat=True).first()
-    if task_id is None:
+    if task_id is None:  # someone else's: 403 when the caller may see it (a reviewer), else as if it did not exist
+        if annotation_visible(user=user).filter(pk=annotation_id).exists():
+            raise ApplicationError("Only its annotator edits an annotation; reviewers accept or reject it.",
+                                   status=status.HTTP_403_FORBIDDEN)
         raise ApplicationError(f"No annotation {annotation_id} of yours.", status=status.HTTP_404_NOT_FOUND)
     task = _task_lock(task_id)
     annotation = Annotation.objects.select_for_update().get(pk=annotation_id)
+    annotation.task, annotation.annotator = task, user  # rows at hand, for the answer
     if version != annotation.version:
         raise ApplicationError(
             f"Annotation {annotation_id} changed since version {version}; it is now version {annotation.version}. Reload it.",

@@ -8,10 +8,18 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from rest_framework import status
 
-from annotate.models import Annotation, AnnotationStatus, AnnotationTask
+from annotate.models import (
+    Annotation,
+    AnnotationStatus,
+    AnnotationTask,
+    ProjectQueue,
+    Response,
+    ResponseClaim,
+)
 from annotate.selectors.tasks import task_available, task_check_member, task_held
 from config.errors import ApplicationError
 
@@ -25,6 +33,11 @@ def task_next(*, user, project) -> AnnotationTask | None:
     on SQLite the IMMEDIATE transaction mode runs writers one at a time.
     The caller's own row is locked first, so two tabs of one person run one
     after the other and never take two slots of one response.
+
+    The lease writes the caller's ``ResponseClaim`` on the response (the
+    unique constraint refuses a second one). Taking over someone's expired
+    lease drops theirs when they wrote nothing on it, so the response can
+    come back to them as it did before they leased it.
     """
     get_user_model().objects.select_for_update().only("pk").get(pk=user.pk)
     now = timezone.now()
@@ -35,11 +48,44 @@ def task_next(*, user, project) -> AnnotationTask | None:
         task = task_available(user=user, project=project, now=now).select_for_update(skip_locked=True, of=("self",)).first()
         if task is None:
             return None
+        if task.leased_to_id is not None:  # an expired lease: its holder keeps their claim only with a draft on it
+            ResponseClaim.objects.filter(response_id=task.response_id, user_id=task.leased_to_id).exclude(
+                user__annotations__task=task).delete()
+        ResponseClaim.objects.create(project=project, response_id=task.response_id, user=user)
     task.leased_at = now if task.leased_to_id != user.pk else task.leased_at  # a renewal keeps the start
     task.leased_to = user
     task.lease_expires_at = now + timedelta(minutes=project.lease_minutes)
     task.save(update_fields=["leased_to", "lease_expires_at", "leased_at"])
     return task
+
+
+def queue_open_responses_add(*, project_id, count) -> None:
+    """Add ``count`` (negative: remove) to the project's responses with an open slot (``ProjectQueue``)."""
+    if not ProjectQueue.objects.filter(project_id=project_id).update(open_responses=F("open_responses") + count):
+        ProjectQueue.objects.get_or_create(project_id=project_id)
+        ProjectQueue.objects.filter(project_id=project_id).update(open_responses=F("open_responses") + count)
+
+
+def _response_open_set(*, task, is_open) -> None:
+    """After ``task`` closed (``is_open`` False) or before it reopens (True): when that closes the response's last
+    open slot or reopens its first, flip its claims' ``response_open`` and the project's count.
+
+    The response row is locked first, so two slots of one response closing at once see each other's write.
+    """
+    Response.objects.select_for_update().only("pk").get(pk=task.response_id)
+    if AnnotationTask.objects.filter(response_id=task.response_id, status=AnnotationTask.Status.OPEN).exists():
+        return
+    ResponseClaim.objects.filter(response_id=task.response_id).update(response_open=is_open)
+    queue_open_responses_add(project_id=task.project_id, count=1 if is_open else -1)
+
+
+def task_reopen(*, task, user, lease_minutes) -> None:
+    """Open a done slot again, leased to ``user`` (whose annotation on it a reviewer sent back)."""
+    _response_open_set(task=task, is_open=True)
+    task.status = AnnotationTask.Status.OPEN
+    task.leased_to = user
+    task.lease_expires_at = timezone.now() + timedelta(minutes=lease_minutes)
+    task.save(update_fields=["status", "leased_to", "lease_expires_at"])
 
 
 def task_lock_leased(*, user, task_id) -> AnnotationTask:
@@ -63,14 +109,16 @@ def task_release(*, task, done=False) -> None:
     if done:
         task.status = AnnotationTask.Status.DONE
     task.save(update_fields=["leased_to", "lease_expires_at", "status"])
+    if done:
+        _response_open_set(task=task, is_open=False)
 
 
 @transaction.atomic
 def task_skip(*, user, task_id, reason="") -> Annotation:
     """Skip a held slot: record a ``skipped`` annotation (its draft segments dropped) and free the slot for others.
 
-    The caller never gets this response again (``task_available`` excludes
-    responses they annotated).
+    The caller never gets this response again: their ``ResponseClaim`` on it
+    stays with the skipped annotation.
     """
     task = task_lock_leased(user=user, task_id=task_id)
     annotation, created = Annotation.objects.select_for_update().get_or_create(task=task, annotator=user)

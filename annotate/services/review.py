@@ -1,12 +1,11 @@
 """Reviewers' writes: accept (optionally after editing the segments) or reject a submitted annotation of someone else."""
-from datetime import timedelta
-
 from django.db import transaction
 from django.utils import timezone
 from rest_framework import status
 
 from annotate.models import Annotation, AnnotationStatus, AnnotationTask, Consensus, ConsensusStatus, Response
 from annotate.services.annotations import annotation_segments_replace, segments_validate
+from annotate.services.queue import task_reopen
 from annotate.services.records import consensus_record_sync, record_sync_enqueue
 from config.errors import ApplicationError
 
@@ -73,10 +72,7 @@ def annotation_reject(*, reviewer, annotation_id, reason) -> Annotation:
     # The slot before the annotation, in the order the annotator's writes lock them: no deadlock with a late save.
     task = AnnotationTask.objects.select_for_update(of=("self",)).filter(annotations__pk=annotation_id).first()
     annotation = _lock_submitted(annotation_id, reviewer=reviewer)
-    task.status = AnnotationTask.Status.OPEN
-    task.leased_to_id = annotation.annotator_id
-    task.lease_expires_at = timezone.now() + timedelta(minutes=annotation.task.response.prompt.project.lease_minutes)
-    task.save(update_fields=["status", "leased_to", "lease_expires_at"])
+    task_reopen(task=task, user=annotation.annotator, lease_minutes=annotation.task.response.prompt.project.lease_minutes)
     return _review_close(annotation, reviewer=reviewer, verdict=AnnotationStatus.REJECTED, reason=reason)
 
 

@@ -35,7 +35,7 @@ def _response(project, batch, slots=2):
     prompt = Prompt.objects.create(project=project, image=make_image(), question="Describe the image.")
     response = Response.objects.create(prompt=prompt, text=TEXT, generation_batch=batch,
                                        checkpoint=batch.checkpoint if batch else None)
-    return response, [AnnotationTask.objects.create(response=response, slot=slot) for slot in range(slots)]
+    return response, [AnnotationTask.objects.create(project=project, response=response, slot=slot) for slot in range(slots)]
 
 
 def _lease(task, user, minutes):

@@ -146,7 +146,7 @@ def test_csv_cells_that_start_like_a_formula_are_quoted(team):
     evil = make_user(role=Role.ANNOTATOR, project=project, username="@evil")
     task = AnnotationTask.objects.filter(response__prompt__project=project).first()
     for index, reason in enumerate(("=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "fine = ok")):
-        Annotation.objects.create(task=AnnotationTask.objects.create(response=task.response, slot=10 + index),
+        Annotation.objects.create(task=AnnotationTask.objects.create(project=project, response=task.response, slot=10 + index),
                                   annotator=evil, status="skipped", skip_reason=reason)
     rows = _csv(_client(users["manager"]).get(f"/api/projects/{project.pk}/analytics/skip-reasons.csv"))
     evil_rows = {row["reason"]: row["annotator"] for row in rows if "evil" in row["annotator"]}

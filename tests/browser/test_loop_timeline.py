@@ -34,7 +34,7 @@ def test_the_timeline_shows_each_rounds_steps_and_a_manager_promotes(watched):
     batch = checkpoint_promotion_decide(checkpoint=first).next_batch
     response = Response.objects.create(prompt=batch.prompts.first(), checkpoint=first, generation_batch=batch,
                                        text="A red circle.")
-    AnnotationTask.objects.create(response=response)
+    AnnotationTask.objects.create(project=project, response=response)
     project.promotion_policy = PromotionPolicy.MANUAL
     project.save()
     second = evaluated(project, "round two", 0.72)

@@ -20,7 +20,7 @@ TEXTS = [
 
 def make_record(project, question, text, segments, **fields):
     """An active annotation-style record of a new response with an image."""
-    response = make_response(project, text=text, question=question, slots=0)
+    response = make_response(project, text=text, question=question, queued=False)
     chosen, alignment = apply_segments(text, [dict(start=s, end=e, category=c, replacement=r) for s, e, c, r in segments])
     rejected_spans, chosen_spans = alignment_spans(alignment)
     return PreferenceRecord.objects.create(

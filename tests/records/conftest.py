@@ -34,7 +34,7 @@ def bpe_tokenizer():
 def make_annotation(*, project=None, text="There is a red circle and a blue square.", segments=(), status="submitted", **fields):
     """An annotation of a fresh response of ``project`` with ``segments`` (dicts of Segment fields)."""
     project = project or make_project()
-    response = make_response(project, text=text, slots=1)
+    response = make_response(project, text=text)
     annotator = make_user(role="annotator", project=project)
     annotation = Annotation.objects.create(task=response.tasks.get(), annotator=annotator, status=status, **fields)
     Segment.objects.bulk_create(Segment(annotation=annotation, **segment) for segment in segments)

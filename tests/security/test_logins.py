@@ -4,7 +4,10 @@ from datetime import timedelta
 import pytest
 from axes.models import AccessAttempt
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -105,6 +108,7 @@ def test_a_token_expires_after_api_token_ttl(settings):
     assert settings.API_TOKEN_TTL == timedelta(days=30)  # the default
 
     Token.objects.filter(user=user).update(created=timezone.now() - settings.API_TOKEN_TTL)
+    cache.clear()  # the update moves the token's birth back, not the clock on: the cache still has the row as it was
     expired = token_client(key).get("/api/projects/")
     assert expired.status_code == 401 and "expired" in expired.json()["error"]
     # A login, even one that sends the stale token along, gets a new key.
@@ -131,3 +135,15 @@ def test_the_owner_revokes_their_token():
     session.force_login(get_user_model().objects.get(username="other"))
     assert session.delete("/api/auth/token/").status_code == 204
     assert not Token.objects.exists()
+
+
+def test_a_token_looked_up_once_is_cached_until_revoked():
+    """The next request with a token reads no token row; the owner's revoke ends it at once all the same."""
+    make_user(username="victim")
+    client = token_client(token_login(PASSWORD)[1].json()["token"])
+    assert client.get("/api/projects/").status_code == 200
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/api/projects/").status_code == 200
+    assert not [query for query in queries.captured_queries if "authtoken_token" in query["sql"]]
+    assert client.delete("/api/auth/token/").status_code == 204
+    assert client.get("/api/projects/").status_code == 401

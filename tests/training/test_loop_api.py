@@ -131,7 +131,7 @@ def test_the_loop_api_gives_each_round_newest_first(project):
     batch.transition(JobStatus.RUNNING)
     for prompt in batch.prompts.all():
         response = Response.objects.create(prompt=prompt, checkpoint=first, generation_batch=batch, text="an answer")
-        AnnotationTask.objects.create(response=response)
+        AnnotationTask.objects.create(project=project, response=response)
     batch.transition(JobStatus.SUCCEEDED, response_count=2)
     AnnotationTask.objects.filter(pk=AnnotationTask.objects.first().pk).update(status="done")
     run2, second = trained(project, name="round 2",
