@@ -214,7 +214,9 @@ CELERY_BEAT_SCHEDULE = {
     "jobs-fail-lost": {"task": "jobs.tasks.jobs_fail_lost", "schedule": timedelta(minutes=2)},
     "jobs-resend-unstarted": {"task": "jobs.tasks.jobs_resend_unstarted", "schedule": timedelta(minutes=5)},
     "records-sync-missing": {"task": "annotate.tasks.records.preference_records_sync_missing", "schedule": timedelta(minutes=1)},
-    "training-auto-trigger": {"task": "training.tasks.training_auto_trigger", "schedule": timedelta(minutes=5)},
+    # How often the beat looks for projects past their auto-train threshold (tests and demos shorten it).
+    "training-auto-trigger": {"task": "training.tasks.training_auto_trigger",
+                              "schedule": timedelta(seconds=env_int("TRAINING_AUTO_TRIGGER_SECONDS", 300))},
     "idempotent-requests-purge": {"task": "annotate.tasks.idempotency.idempotent_requests_purge",
                                   "schedule": timedelta(hours=1)},
 }
