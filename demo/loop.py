@@ -31,7 +31,7 @@ from synthetic.annotator import SimulatedAnnotator
 from synthetic.client import PlatformClient, annotate_project
 from synthetic.loop import LOOP_FIRST_SEED
 from synthetic.scenes import DATASET
-from training.models import DecisionKind, GenerationBatch, PromotionDecision, TrainingRun
+from training.models import DecisionKind, GenerationBatch, PromotionDecision, TrainingRun, TrainingTrigger
 from training.promotion import project_loop_settings_update
 from training.selectors import records_since_last_run
 
@@ -186,10 +186,10 @@ def records_wait(*, batch, timeout) -> int:
 
 
 def round_decision(*, project, since, timeout) -> PromotionDecision:
-    """The policy's decision on the checkpoint of the project's first run launched after ``since`` (by the beat's
-    trigger), once the run finished and its evaluation ended; raises if the run failed."""
-    run = poll(lambda: project.training_runs.filter(created_at__gt=since).order_by("created_at").first(),
-               timeout=timeout, waiting_for="training run launched by the auto-train trigger")
+    """The policy's decision on the checkpoint of the first run the beat's trigger launched after ``since``, once
+    the run finished and its evaluation ended; raises if the run failed."""
+    runs = project.training_runs.filter(trigger=TrainingTrigger.AUTO, created_at__gt=since).order_by("created_at")
+    run = poll(runs.first, timeout=timeout, waiting_for="training run launched by the auto-train trigger")
     run = job_wait(run, timeout=timeout)
     return poll(lambda: PromotionDecision.objects.filter(checkpoint__produced_by=run, kind=DecisionKind.POLICY)
                 .select_related("checkpoint", "next_batch").first(),

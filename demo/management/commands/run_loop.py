@@ -156,6 +156,7 @@ class Command(BaseCommand):
 
     def loop(self, *, base_url, lock, project, rounds, tasks_per_round, threshold, policy, loss, annotators,
              error_rate, report, config, bootstrap_config, worker, trigger_every, timeout, **options):
+        since = timezone.now()  # the first round's run is the first the trigger launches from here on
         project, threshold = self.project_prepare(name=project, loss=loss, config=config, tasks=tasks_per_round,
                                                   threshold=threshold, policy=policy, rounds=rounds)
         beat = (contextlib.nullcontext() if worker else
@@ -163,13 +164,13 @@ class Command(BaseCommand):
         with beat:
             rows = self.rounds(project=project, lock=lock, base_url=base_url, rounds=rounds, tasks=tasks_per_round,
                                threshold=threshold, annotators=annotators, error_rate=error_rate, report=report,
-                               bootstrap_config=bootstrap_config, timeout=timeout)
+                               bootstrap_config=bootstrap_config, timeout=timeout, since=since)
         if report:
             report.write_text(json.dumps({"rounds": rows}, indent=2))
             self.log(f"report: {report}")
 
     def rounds(self, *, project, lock, base_url, rounds, tasks, threshold, annotators, error_rate, report,
-               bootstrap_config, timeout):
+               bootstrap_config, timeout, since):
         started = time.perf_counter()
         checkpoint = checkpoint_active(project=project)
         if checkpoint is None:
@@ -181,13 +182,13 @@ class Command(BaseCommand):
         self.log(f"{rounds} rounds, {annotators} annotators annotating through {base_url}\n{table_header()}\n"
                  f"{table_row(rows[0])}")
         batch = newest_batch(project=project, checkpoint=checkpoint)
-        if batch is None:  # the first batch, as a manager asks for it; the platform queues the next ones
+        if batch is None and rounds:  # the first batch, as a manager asks for it; the platform queues the next ones
             with lock:
                 batch = generation_batch_create(project=project, checkpoint=checkpoint, limit=tasks,
                                                 params=project.next_batch_params)
         logins = loop_annotators_create(project=project, count=annotators)
         for number in range(1, rounds + 1):
-            started, since = time.perf_counter(), timezone.now()
+            started = time.perf_counter()
             self.log(f"-- round {number}: batch #{batch.pk} of {checkpoint.name}")
             stop = job_watch(TrainingRun, project=project, log=self.log)
             try:
@@ -218,5 +219,5 @@ class Command(BaseCommand):
             if decision.next_batch is None:
                 self.log(f"{decision.note}")
                 break
-            checkpoint, batch = decision.checkpoint, decision.next_batch
+            checkpoint, batch, since = decision.checkpoint, decision.next_batch, decision.checkpoint.produced_by.created_at
         return rows
