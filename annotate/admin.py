@@ -12,15 +12,29 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(models.Project)
 class ProjectAdmin(admin.ModelAdmin):
-    list_display = ["name", "overlap", "record_trigger", "gamma", "beta", "auto_train_threshold", "created_at"]
-    list_filter = ["record_trigger"]
+    list_display = ["name", "overlap", "record_trigger", "record_policy", "gamma", "beta", "auto_train_threshold", "created_at"]
+    list_filter = ["record_trigger", "record_policy"]
     search_fields = ["name", "instructions"]
     inlines = [MembershipInline]
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        if change and "record_trigger" in form.changed_data:
-            project_records_resync(project_id=obj.pk)
+        policy_changed = bool({"record_policy", "consensus_threshold"} & set(form.changed_data))
+        if change and ("record_trigger" in form.changed_data or policy_changed):
+            project_records_resync(project_id=obj.pk, policy_changed=policy_changed)
+
+
+@admin.register(models.Consensus)
+class ConsensusAdmin(admin.ModelAdmin):
+    """Read-only: the consensus follows the judgements (record sync) and the reviewer's adjudication."""
+
+    list_display = ["response", "status", "adjudicated_by", "adjudicated_at", "updated_at"]
+    list_filter = ["status"]
+    readonly_fields = ["response", "status", "clusters", "segments", "basis", "adjudicated_basis",
+                       "adjudicated_segments", "adjudicated_by", "adjudicated_at", "disputed_at"]
+
+    def has_add_permission(self, request):
+        return False
 
 
 @admin.register(models.Membership)

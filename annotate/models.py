@@ -25,6 +25,13 @@ class RecordTrigger(models.TextChoices):
     ACCEPT = "accept", "When a reviewer accepts it"
 
 
+class RecordPolicy(models.TextChoices):
+    """How the ``overlap`` judgements of one answer become records (``annotate.services.consensus``)."""
+
+    EACH = "each", "Each accepted annotation is its own record"
+    CONSENSUS = "consensus", "One record per answer from the agreed segments"
+
+
 class PromotionPolicy(models.TextChoices):
     """What happens to a checkpoint once its evaluation is in (``training.promotion``)."""
 
@@ -44,6 +51,11 @@ class Project(models.Model):
     overlap = models.PositiveSmallIntegerField(default=1, help_text="Distinct annotators per response (k).")
     lease_minutes = models.PositiveIntegerField(default=30)
     record_trigger = models.CharField(max_length=8, choices=RecordTrigger.choices, default=RecordTrigger.ACCEPT)
+    record_policy = models.CharField(max_length=16, choices=RecordPolicy.choices, default=RecordPolicy.EACH)
+    consensus_threshold = models.FloatField(
+        default=0.5, help_text="Consensus: a segment is kept when more than this share of the answer's judgements "
+                               "mark it, dropped when more than this share do not, and disputed otherwise; "
+                               "in [0.5, 1), 0.5 = a strict majority.")
     gamma = models.FloatField(default=5.0, help_text="DDPO weight of changed tokens.")
     beta = models.FloatField(default=0.5, help_text="DPO temperature.")
     # Every run of the project starts from these (the beat's auto runs too), under its gamma and beta and
@@ -86,6 +98,11 @@ class Project(models.Model):
                                    violation_error_message="gamma must be a finite number >= 1."),
             models.CheckConstraint(condition=Q(beta__gt=0, beta__lte=sys.float_info.max), name="project_beta_valid",
                                    violation_error_message="beta must be a finite number > 0."),
+            models.CheckConstraint(condition=Q(record_policy__in=RecordPolicy.values), name="project_record_policy_valid"),
+            # At least one half: "kept" and "dropped" can never both hold; below 1: unanimity still decides.
+            models.CheckConstraint(condition=Q(consensus_threshold__gte=0.5, consensus_threshold__lt=1),
+                                   name="project_consensus_threshold_valid",
+                                   violation_error_message="consensus_threshold must lie in [0.5, 1)."),
             models.CheckConstraint(condition=Q(promotion_policy__in=PromotionPolicy.values),
                                    name="project_promotion_policy_valid"),
             # Both compare shares (accuracy, hallucination rate): a margin is one too.
@@ -276,6 +293,47 @@ class Segment(models.Model):
         return f"[{self.start}, {self.end}) {self.category}"
 
 
+class ConsensusStatus(models.TextChoices):
+    WAITING = "waiting", "Fewer judgements than the overlap count"
+    AGREED = "agreed", "Every segment decided by the threshold"
+    DISPUTED = "disputed", "Waits for a reviewer to adjudicate"
+    ADJUDICATED = "adjudicated", "Decided by a reviewer"
+
+
+class Consensus(models.Model):
+    """What the judgements of one answer agree on, under the "consensus" record policy (``annotate.services.consensus``).
+
+    ``clusters`` is the computed matching (each cluster's versions and decision, for the adjudication view);
+    ``segments`` what the answer's one record is built from: the agreed segments, or the reviewer's. ``basis``
+    fingerprints the judgements it was computed from; an adjudication holds while they stay the same.
+    """
+
+    response = models.OneToOneField(Response, on_delete=models.CASCADE, related_name="consensus")
+    status = models.CharField(max_length=16, choices=ConsensusStatus.choices, default=ConsensusStatus.WAITING)
+    clusters = models.JSONField(default=list, blank=True)
+    segments = models.JSONField(default=list, blank=True)
+    basis = models.CharField(max_length=64, blank=True)
+    adjudicated_basis = models.CharField(max_length=64, blank=True)
+    adjudicated_segments = models.JSONField(null=True, blank=True)
+    adjudicated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="adjudications")
+    adjudicated_at = models.DateTimeField(null=True, blank=True)
+    disputed_at = models.DateTimeField(null=True, blank=True, help_text="Since when it waits for a reviewer.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=ConsensusStatus.values), name="consensus_status_valid"),
+            models.CheckConstraint(condition=~Q(status="adjudicated") | Q(adjudicated_segments__isnull=False),
+                                   name="consensus_adjudicated_has_segments"),
+        ]
+        indexes = [models.Index(fields=["disputed_at"], condition=Q(status="disputed"), name="consensus_disputed_idx")]
+
+    def __str__(self):
+        return f"Consensus of response {self.response_id} ({self.status})"
+
+
 class RecordSource(models.TextChoices):
     ANNOTATION = "annotation", "Annotation"
     IMPORTED = "imported", "Imported"
@@ -305,6 +363,9 @@ class PreferenceRecord(models.Model):
     annotation = models.OneToOneField(
         Annotation, on_delete=models.SET_NULL, null=True, blank=True, related_name="record"
     )
+    consensus = models.OneToOneField(
+        Consensus, on_delete=models.SET_NULL, null=True, blank=True, related_name="record",
+        help_text="Set instead of annotation under the consensus record policy: the answer's one record.")
     response = models.ForeignKey(Response, on_delete=models.SET_NULL, null=True, blank=True, related_name="records")
     image = models.ForeignKey(ImageAsset, on_delete=models.PROTECT, null=True, blank=True, related_name="records")
     question = models.TextField()

@@ -4,7 +4,7 @@ from annotate.apis.agreement import ProjectAgreementApi
 from annotate.apis.analytics import TABLES, ProjectAnalyticsApi, ProjectAnalyticsCsvApi
 from annotate.apis.annotations import AnnotationDetailApi, AnnotationListCreateApi
 from annotate.apis.projects import ProjectListApi
-from annotate.apis.review import AnnotationAcceptApi, AnnotationRejectApi, ReviewNextApi
+from annotate.apis.review import AnnotationAcceptApi, AnnotationRejectApi, ConsensusAdjudicateApi, ReviewNextApi
 from annotate.apis.tasks import TaskDetailApi, TaskNextApi, TaskSkipApi
 from annotate.apis.exchange import ExportApi, ExportJobDetailApi, ExportJobDownloadApi, ExportJobListApi, ImportApi
 
@@ -23,6 +23,7 @@ urlpatterns = [
     path("annotations/<id:annotation_id>/accept/", AnnotationAcceptApi.as_view(), name="annotation-accept"),
     path("annotations/<id:annotation_id>/reject/", AnnotationRejectApi.as_view(), name="annotation-reject"),
     path("review/next/", ReviewNextApi.as_view(), name="review-next"),
+    path("consensus/<id:consensus_id>/adjudicate/", ConsensusAdjudicateApi.as_view(), name="consensus-adjudicate"),
     path("export/", ExportApi.as_view(), name="export"),
     path("import/", ImportApi.as_view(), name="import"),
     path("export-jobs/", ExportJobListApi.as_view(), name="export-job-list"),

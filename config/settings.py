@@ -213,7 +213,9 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     "jobs-fail-lost": {"task": "jobs.tasks.jobs_fail_lost", "schedule": timedelta(minutes=2)},
     "jobs-resend-unstarted": {"task": "jobs.tasks.jobs_resend_unstarted", "schedule": timedelta(minutes=5)},
-    "records-sync-missing": {"task": "annotate.tasks.records.preference_records_sync_missing", "schedule": timedelta(minutes=1)},
+    # Every 30 s after a 30 s grace: a record whose message was lost is built within about a minute (issue #18 asks
+    # for 90 s after any single fault); a sweep that finds nothing due reads one partial index and stops.
+    "records-sync-missing": {"task": "annotate.tasks.records.preference_records_sync_missing", "schedule": timedelta(seconds=30)},
     # How often the beat looks for projects past their auto-train threshold (tests and demos shorten it).
     "training-auto-trigger": {"task": "training.tasks.training_auto_trigger",
                               "schedule": timedelta(seconds=env_int("TRAINING_AUTO_TRIGGER_SECONDS", 300))},
@@ -229,7 +231,7 @@ JOBS_LOST_AFTER_SECONDS = env_int("JOBS_LOST_AFTER_SECONDS", 600)
 TRAINING_RUN_MAX_ATTEMPTS = env_int("TRAINING_RUN_MAX_ATTEMPTS", 3)
 TRAINING_RUN_SAVE_STEPS = env_int("TRAINING_RUN_SAVE_STEPS", 50)
 # How long an annotation's sync message has to build its record before the beat sweep does it instead.
-RECORDS_SYNC_GRACE_SECONDS = int(os.environ.get("RECORDS_SYNC_GRACE_SECONDS", 60))
+RECORDS_SYNC_GRACE_SECONDS = int(os.environ.get("RECORDS_SYNC_GRACE_SECONDS", 30))
 # How long a write sent with an Idempotency-Key can be retried for its stored outcome; beat purges older ones.
 IDEMPOTENCY_KEY_TTL_HOURS = float(os.environ.get("IDEMPOTENCY_KEY_TTL_HOURS", "24"))
 

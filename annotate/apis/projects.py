@@ -8,7 +8,8 @@ from annotate.selectors.projects import project_list
 class ProjectOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = Project
-        fields = ["id", "name", "instructions", "categories", "overlap", "record_trigger", "gamma", "beta"]
+        fields = ["id", "name", "instructions", "categories", "overlap", "record_trigger", "record_policy",
+                  "consensus_threshold", "gamma", "beta"]
 
 
 class ProjectListApi(ListAPIView):

@@ -8,7 +8,7 @@ review; staff all. Anything else (a project one was removed from included) is
 from django.db.models import Count, Min, Q
 from django.shortcuts import get_object_or_404
 
-from annotate.models import Annotation, AnnotationStatus, Response
+from annotate.models import Annotation, AnnotationStatus, Consensus, ConsensusStatus, Response
 from annotate.roles import REVIEWERS, project_ids_with_role
 
 # The only filters the list accepts: exact matches on these, nothing that walks relations.
@@ -70,3 +70,26 @@ def review_next(*, project, reviewer):
     if response is None:
         return None
     return response, list(_with_related(waiting.filter(task__response=response)).order_by("submitted_at", "id"))
+
+
+def _adjudication_waiting(*, project, reviewer):
+    """Disputed answers of ``project`` that ``reviewer`` may adjudicate (none they annotated themselves)."""
+    return Consensus.objects.filter(
+        status=ConsensusStatus.DISPUTED, response__prompt__project=project
+    ).exclude(response__tasks__annotations__annotator=reviewer)
+
+
+def adjudication_waiting_count(*, project, reviewer) -> int:
+    return _adjudication_waiting(project=project, reviewer=reviewer).count()
+
+
+def adjudication_next(*, project, reviewer):
+    """The disputed answer waiting longest and its judgements side by side; None when none waits."""
+    consensus = (_adjudication_waiting(project=project, reviewer=reviewer)
+                 .select_related("response__prompt__image").order_by("disputed_at", "id").first())
+    if consensus is None:
+        return None
+    # Every judgement the consensus counted is in each cluster, as a version's or as one that marks nothing there.
+    judged = {pk for cluster in consensus.clusters for version in cluster["versions"] for pk in version["annotations"]}
+    judged |= {none["annotation"] for cluster in consensus.clusters for none in cluster["none"]}
+    return consensus, list(_with_related(Annotation.objects.filter(pk__in=judged)).order_by("id"))

@@ -9,12 +9,12 @@ import json
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import CharField, F, QuerySet
+from django.db.models import CharField, F, Q, QuerySet
 from django.db.models.functions import Cast
 from django.utils.dateparse import parse_datetime
 from rest_framework import status as http_status
 
-from annotate.models import ExportJob, PreferenceRecord, Project, RecordStatus
+from annotate.models import ExportJob, PreferenceRecord, Project, RecordStatus, RecordTrigger
 from annotate.roles import MANAGERS, project_ids_with_role
 from config.errors import ApplicationError
 
@@ -103,7 +103,10 @@ def record_export_list(
     if category:
         records = _with_category(records, category)
     if reviewed_only:
-        records = records.filter(annotation__reviewed_at__isnull=False)
+        # A consensus record is reviewed when a reviewer adjudicated it, or when it could only be built from
+        # accepted judgements (record trigger "accept").
+        records = records.filter(Q(annotation__reviewed_at__isnull=False) | Q(consensus__adjudicated_at__isnull=False)
+                                 | Q(consensus__isnull=False, project__record_trigger=RecordTrigger.ACCEPT))
     if split is not None:
         records = records.filter(split=split)
     return records.order_by("id")

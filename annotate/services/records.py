@@ -11,6 +11,10 @@ annotation calls for, and is safe to run any number of times:
     not eligible (draft, rejected, skipped, no hallucination, no change)
         active record        -> retire it
         otherwise            -> nothing
+
+Under the "consensus" record policy the record belongs to the answer, not to one annotation: syncing any of
+its judgements syncs the answer's one record (``consensus_record_sync``) by the same rules, eligible when its
+consensus is agreed or adjudicated (``annotate.services.consensus``).
 """
 import logging
 from datetime import timedelta
@@ -24,11 +28,15 @@ from training.ddpo.alignment import SegmentError, alignment_from_diff, alignment
 from annotate.models import (
     Annotation,
     AnnotationStatus,
+    ConsensusStatus,
     PreferenceRecord,
+    Project,
+    RecordPolicy,
     RecordSource,
     RecordStatus,
-    RecordTrigger,
+    Response,
 )
+from annotate.services.consensus import consensus_refresh, counted_statuses
 from annotate.splits import record_split, record_split_key
 from config.errors import ApplicationError
 from jobs.services import task_enqueue
@@ -71,32 +79,33 @@ def records_sync_missing(*, grace: timedelta | None = None, limit: int = 1000) -
     return synced
 
 
-def project_records_resync(*, project_id: int) -> int:
+def project_records_resync(*, project_id: int, policy_changed: bool = False) -> int:
     """Mark the project's submitted annotations due for the beat sweep (its record trigger changed, so they now
-    call for a record or no longer do); returns how many."""
+    call for a record or no longer do), the accepted ones too when its record policy changed (their records go
+    from one per annotation to one per answer, or back); returns how many."""
+    statuses = (AnnotationStatus.SUBMITTED, AnnotationStatus.ACCEPTED) if policy_changed else (AnnotationStatus.SUBMITTED,)
     return Annotation.objects.filter(
-        task__response__prompt__project_id=project_id, status=AnnotationStatus.SUBMITTED
+        task__response__prompt__project_id=project_id, status__in=statuses
     ).update(record_synced_version=0)
-
-
-def _trigger_statuses(trigger):
-    if trigger == RecordTrigger.SUBMIT:
-        return {AnnotationStatus.SUBMITTED, AnnotationStatus.ACCEPTED}
-    return {AnnotationStatus.ACCEPTED}
 
 
 def _record_content(annotation):
     """The record fields the annotation calls for, or ``None`` when it yields no record."""
-    response = annotation.task.response
-    project = response.prompt.project
-    if annotation.no_hallucination or annotation.status not in _trigger_statuses(project.record_trigger):
+    project = annotation.task.response.prompt.project
+    if annotation.no_hallucination or annotation.status not in counted_statuses(project.record_trigger):
         return None
     segments = list(annotation.segments.values("start", "end", "category", "replacement"))
+    return _answer_content(annotation.task.response, segments, what=f"Annotation {annotation.pk}")
+
+
+def _answer_content(response, segments, *, what):
+    """The record fields of ``response`` corrected by ``segments``, or ``None`` when they change nothing."""
+    project = response.prompt.project
     try:
         chosen, alignment = apply_segments(response.text, segments)
     except SegmentError as error:
         raise ApplicationError(
-            f"Annotation {annotation.pk} has invalid segments: {error}", fields={error.path: [error.message]}
+            f"{what} has invalid segments: {error}", fields={error.path: [error.message]}
         )
     if chosen == response.text:
         return None
@@ -128,32 +137,62 @@ def record_sync(*, annotation_id: int) -> PreferenceRecord | None:
     )
     if annotation is None:
         return None
-    record = _record_bring_in_step(annotation)
+    if annotation.task.response.prompt.project.record_policy == RecordPolicy.CONSENSUS:
+        _record_in_step(PreferenceRecord.objects.select_for_update().filter(annotation=annotation).first(), None)
+        record = consensus_record_sync(response_id=annotation.task.response_id)
+    else:
+        # The policy was "consensus" before: the answer's one record gives way to one per annotation.
+        _record_in_step(PreferenceRecord.objects.select_for_update().filter(
+            consensus__response_id=annotation.task.response_id).first(), None)
+        record = _record_bring_in_step(annotation)
     if annotation.record_synced_version != annotation.version:
         Annotation.objects.filter(pk=annotation.pk).update(record_synced_version=annotation.version)
     return record
 
 
-def _response_split(response):
-    """The side a new record of ``response`` goes to: that of the response's other records when it has some
+def _response_split(*, response_id, project_id):
+    """The side a new record of the response goes to: that of the response's other records when it has some
     (they stay where they are if the project's share changed since), else ``record_split`` of the response."""
-    sibling = PreferenceRecord.objects.filter(response=response).values_list("split", flat=True).first()
-    return sibling or record_split(record_split_key(response_id=response.pk), response.prompt.project.heldout_percent)
+    sibling = PreferenceRecord.objects.filter(response_id=response_id).values_list("split", flat=True).first()
+    percent = Project.objects.values_list("heldout_percent", flat=True).get(pk=project_id)
+    return sibling or record_split(record_split_key(response_id=response_id), percent)
 
 
 def _record_bring_in_step(annotation):
     record = PreferenceRecord.objects.select_for_update().filter(annotation=annotation).first()
-    content = _record_content(annotation)
+    return _record_in_step(record, _record_content(annotation), annotation=annotation)
+
+
+@transaction.atomic
+def consensus_record_sync(*, response_id: int) -> PreferenceRecord | None:
+    """Refresh the answer's consensus (``consensus_refresh``) and bring its one record in step with it."""
+    # The answer's row orders its syncs: two judgements arriving together build one record, not two.
+    response = Response.objects.select_for_update(of=("self",)).select_related("prompt__project").filter(
+        pk=response_id).first()
+    if response is None:
+        return None
+    consensus = consensus_refresh(response=response)
+    if consensus is None:
+        return None
+    content = None
+    if consensus.status in (ConsensusStatus.AGREED, ConsensusStatus.ADJUDICATED):
+        content = _answer_content(response, consensus.segments, what=f"The consensus of response {response.pk}")
+    record = PreferenceRecord.objects.select_for_update().filter(consensus=consensus).first()
+    return _record_in_step(record, content, consensus=consensus)
+
+
+def _record_in_step(record, content, **owner):
+    """Create (``owner`` names whose it is), rebuild or retire ``record`` so that it holds ``content``."""
     if content is None:
         if record is not None and record.status == RecordStatus.ACTIVE:
             record.status = RecordStatus.RETIRED
             record.save(update_fields=["status", "updated_at"])
-            logger.info("Retired record %s of annotation %s", record.pk, annotation.pk)
+            logger.info("Retired record %s", record.pk)
         return record
     if record is None:
-        split = _response_split(annotation.task.response)
-        record = PreferenceRecord.objects.create(annotation=annotation, split=split, **content)
-        logger.info("Built record %s of annotation %s", record.pk, annotation.pk)
+        split = _response_split(response_id=content["response_id"], project_id=content["project_id"])
+        record = PreferenceRecord.objects.create(**owner, split=split, **content)
+        logger.info("Built record %s of %s", record.pk, owner)
         return record
     if all(getattr(record, field) == value for field, value in content.items()):
         return record
@@ -161,7 +200,7 @@ def _record_bring_in_step(annotation):
         setattr(record, field, value)
     record.version += 1
     record.save()
-    logger.info("Rebuilt record %s of annotation %s as version %s", record.pk, annotation.pk, record.version)
+    logger.info("Rebuilt record %s as version %s", record.pk, record.version)
     return record
 
 

@@ -5,9 +5,9 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework import status
 
-from annotate.models import Annotation, AnnotationStatus, AnnotationTask
+from annotate.models import Annotation, AnnotationStatus, AnnotationTask, Consensus, ConsensusStatus, Response
 from annotate.services.annotations import annotation_segments_replace, segments_validate
-from annotate.services.records import record_sync_enqueue
+from annotate.services.records import consensus_record_sync, record_sync_enqueue
 from config.errors import ApplicationError
 
 
@@ -78,3 +78,35 @@ def annotation_reject(*, reviewer, annotation_id, reason) -> Annotation:
     task.lease_expires_at = timezone.now() + timedelta(minutes=annotation.task.response.prompt.project.lease_minutes)
     task.save(update_fields=["status", "leased_to", "lease_expires_at"])
     return _review_close(annotation, reviewer=reviewer, verdict=AnnotationStatus.REJECTED, reason=reason)
+
+
+@transaction.atomic
+def consensus_adjudicate(*, reviewer, consensus_id, basis, segments) -> Consensus:
+    """Decide a disputed answer: ``segments`` (the versions the reviewer picked per cluster, or their own edit;
+    none = nothing is wrong) make its one record, built here in the same transaction.
+
+    ``basis`` is the consensus's ``basis`` the reviewer saw: 409 when the judgements changed since. 403 for one of
+    the answer's own annotators, 409 unless it is disputed (or adjudicated: a reviewer may change the decision).
+    """
+    # The answer's row first, in the order the record sync locks them (response, then consensus): no deadlock.
+    response = (Response.objects.select_for_update(of=("self",)).select_related("prompt__project")
+                .get(consensus__pk=consensus_id))
+    consensus = Consensus.objects.select_for_update().get(pk=consensus_id)
+    if Annotation.objects.filter(task__response=response, annotator=reviewer).exists():
+        raise ApplicationError(f"You annotated response {response.pk}; someone else adjudicates it.",
+                               status=status.HTTP_403_FORBIDDEN)
+    if consensus.status not in (ConsensusStatus.DISPUTED, ConsensusStatus.ADJUDICATED):
+        raise ApplicationError(
+            f"The consensus of response {response.pk} is {consensus.status}; only a disputed one is adjudicated.",
+            fields={"status": [f"Is {consensus.status}, not disputed."]}, status=status.HTTP_409_CONFLICT)
+    if basis != consensus.basis:
+        raise ApplicationError(
+            f"The judgements of response {response.pk} changed since you loaded them. Reload.",
+            fields={"basis": ["Stale: the judgements changed."]}, status=status.HTTP_409_CONFLICT)
+    segments, _ = segments_validate(project=response.prompt.project, text=response.text, segments=segments)
+    consensus.adjudicated_segments, consensus.adjudicated_basis = segments, basis
+    consensus.adjudicated_by, consensus.adjudicated_at = reviewer, timezone.now()
+    consensus.save()
+    consensus_record_sync(response_id=response.pk)
+    consensus.refresh_from_db()
+    return consensus

@@ -29,7 +29,7 @@ def test_review_next_shows_all_submissions_of_one_response(db):
     assert body["response"] == {"id": response.pk, "text": TEXT}
     assert body["prompt"]["question"] == response.prompt.question and body["prompt"]["image_url"]
     assert [a["id"] for a in body["annotations"]] == [first["id"], second["id"]]
-    assert body["waiting"] == {"answers": 1, "annotations": 2}
+    assert body["waiting"] == {"answers": 1, "annotations": 2, "disputed": 0}
 
 
 def test_review_next_counts_what_waits_for_this_reviewer(db):
@@ -41,9 +41,9 @@ def test_review_next_counts_what_waits_for_this_reviewer(db):
     submit(team, team.other, no_hallucination=True)
     submit(team, team.reviewer, [segment(2, 5)])
     body = team.client(team.reviewer).get(f"/api/review/next/?project={team.project.pk}").json()
-    assert body["waiting"] == {"answers": 2, "annotations": 2}
+    assert body["waiting"] == {"answers": 2, "annotations": 2, "disputed": 0}
     manager_view = team.client(team.manager).get(f"/api/review/next/?project={team.project.pk}").json()
-    assert manager_view["waiting"] == {"answers": 3, "annotations": 3}
+    assert manager_view["waiting"] == {"answers": 3, "annotations": 3, "disputed": 0}
 
 
 def test_review_next_is_204_when_nothing_waits(team):

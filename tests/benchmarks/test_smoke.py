@@ -29,12 +29,19 @@ TINY = {
     "records_worker.py": (["--annotations", "8", "--idle-seconds", "1"], r"records/s ours / baseline: \d+\.\d+x$"),
     "export.py": (["--records", "50", "--images", "5", "--port", "{port}"],
                   r"rows/s ours over the in-memory baseline: \d+\.\d+x$"),
+    "api_load.py": (["--slots", "200", "--clients", "4", "--duration", "3", "--claim-scale", "100,1000",
+                     "--claim-samples", "20"],
+                    r"^loops/s: \d+\.\d \(target >= 50\)(; claim p50 at [\d,]+ open slots .*: \d+\.\dx)?$"),
 }
+# Scripts that start their own PostgreSQL-backed stack: they have tests of their own below.
+ON_POSTGRES = {"export.py", "api_load.py"}
 
 
-def run_tiny(script, tmp_path, **env):
-    """Run one benchmark at its tiny size in a fresh process: it exits 0 and its last line carries its figure."""
+def run_tiny(script, tmp_path, extra=(), **env):
+    """Run one benchmark at its tiny size (then ``extra`` arguments) in a fresh process: it exits 0 and its last
+    line carries its figure."""
     arguments, pattern = TINY[script]
+    arguments = [*arguments, *extra]
     (tmp_path / "tmp").mkdir()
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
                PYTHONUNBUFFERED="1", DATA_DIR=str(tmp_path / "data"), TMPDIR=str(tmp_path / "tmp"), **env)
@@ -44,6 +51,7 @@ def run_tiny(script, tmp_path, **env):
     assert result.returncode == 0, f"{script} exited {result.returncode}:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}"
     lines = result.stdout.strip().splitlines()
     assert lines and re.search(pattern, lines[-1]), f"{script}'s last line carries no figure: {lines[-1:]}"
+    return lines
 
 
 def free_port():
@@ -72,7 +80,7 @@ def test_every_benchmark_has_a_smoke_run():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("script", [s for s in TINY if s != "export.py"])
+@pytest.mark.parametrize("script", [s for s in TINY if s not in ON_POSTGRES])
 def test_benchmark_runs_at_tiny_size(script, tmp_path):
     """The script exits 0 and prints its figure last."""
     run_tiny(script, tmp_path)
@@ -83,3 +91,20 @@ def test_benchmark_runs_at_tiny_size(script, tmp_path):
 def test_export_benchmark_runs_at_tiny_size(tmp_path, bench_database):
     """The export benchmark seeds a fresh PostgreSQL database, streams it, and prints its ratio last."""
     run_tiny("export.py", tmp_path, DATABASE_URL=bench_database)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_api_load_benchmark_runs_at_tiny_size(tmp_path):
+    """The API load benchmark creates and drops its own database on the tests' PostgreSQL server, starts its
+    stack (redis-server, gunicorn, worker, beat), checks integrity and prints loops/s last."""
+    lines = run_tiny("api_load.py", tmp_path)
+    assert "claim p50 at 1,000 open slots" in lines[-1], lines[-1]  # beside the pre-#18 claim's
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_api_load_benchmark_survives_terminated_database_connections(tmp_path):
+    """With every backend of its database terminated midway, the clients' retries and the records still come
+    through, integrity intact (the script exits 1 otherwise)."""
+    run_tiny("api_load.py", tmp_path, extra=["--duration", "6", "--claim-scale", "", "--fault", "db-terminate"])

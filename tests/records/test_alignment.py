@@ -2,7 +2,8 @@
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from training.ddpo.alignment import SegmentError, alignment_from_diff, alignment_spans, apply_segments, segment_errors
+from training.ddpo.alignment import (WHITESPACE, SegmentError, alignment_from_diff, alignment_spans, apply_segments,
+                                     segment_errors)
 from annotate.services import apply_segments as reexported
 
 TEXT = "There is a red circle and a blue square."
@@ -181,7 +182,13 @@ def test_alignment_rebuilds_both_texts(case):
     assert_exact(text, chosen, alignment)
     by_start = sorted(segments, key=lambda s: (s["start"], s["end"]))
     for item, segment in zip(alignment, by_start):
-        assert item["rejected"] == [segment["start"], segment["end"]]
+        start, end = item["rejected"]
+        if segment["replacement"] or segment["start"] == segment["end"]:
+            assert [start, end] == [segment["start"], segment["end"]]
+        else:  # a deletion may take one neighbouring space with it (deletion_bounds)
+            assert (start, end) in {(segment["start"], segment["end"]), (segment["start"] - 1, segment["end"]),
+                                    (segment["start"], segment["end"] + 1)}
+            assert all(text[i] in WHITESPACE for i in range(start, end) if not segment["start"] <= i < segment["end"])
         assert chosen[item["chosen"][0]:item["chosen"][1]] == segment["replacement"]
     rejected_spans, chosen_spans = alignment_spans(alignment)
     assert all(e > s for s, e in rejected_spans + chosen_spans)

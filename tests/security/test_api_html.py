@@ -18,7 +18,10 @@ from training.models import GenerationBatch, ModelCheckpoint, TrainingRun
 
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 # Endpoints whose answer is not JSON by design: the OpenAPI document (YAML) and the Swagger UI page.
-NOT_JSON = {"api/schema/": "application/vnd.oai.openapi", "api/docs/": "text/html"}
+NOT_JSON = {"api/schema/": "application/vnd.oai.openapi", "api/docs/": "text/html",
+            # Downloads: CSV whatever the Accept header says.
+            **{f"api/projects/<id:project_id>/analytics/{table}.csv": "text/csv"
+               for table in ("agreement", "annotators", "batches", "skip-reasons", "verdicts")}}
 
 
 def _routes(patterns, prefix=""):
