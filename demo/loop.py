@@ -216,15 +216,18 @@ def round_row(decision) -> dict:
             "next_batch": decision.next_batch_id, "note": decision.note}
 
 
-def threshold_settle(*, project, threshold, log) -> int:
-    """After a round's annotations: the training records since the last run; when they fall short of the
-    threshold (answers the annotators found right give no record), the threshold is lowered to them so the
-    round trains. 0 when there is nothing to train on."""
+def threshold_settle(*, project, threshold, since, log) -> bool:
+    """After a round's annotations: whether a run comes. Yes when the trigger launched one since ``since`` (the
+    threshold was reached before the last annotations); else when the training records since the last run fall
+    short of the threshold (answers the annotators found right give no record), the threshold is lowered to
+    them so the round trains; no when there is none to train on."""
+    if project.training_runs.filter(trigger=TrainingTrigger.AUTO, created_at__gt=since).exists():
+        return True
     records = records_since_last_run(project=project)
     if 0 < records < threshold:
         log(f"  {records} training records, below the threshold of {threshold}: threshold set to {records}")
         project_loop_settings_update(project=project, auto_train_threshold=records)
-    return records
+    return records > 0
 
 
 def newest_batch(*, project, checkpoint) -> GenerationBatch | None:

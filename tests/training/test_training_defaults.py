@@ -42,3 +42,26 @@ def test_a_checkpoint_is_asked_prompts_nobody_answered_before_those_another_chec
     Response.objects.create(prompt=mine, checkpoint=new, text="An answer.")
     assert prompts_without_response(project=project, checkpoint=new, limit=5) == [fresh, answered]
     assert prompts_without_response(project=project, checkpoint=new, limit=1) == [fresh]
+
+
+def test_run_loop_lowers_the_threshold_to_a_short_rounds_records_unless_the_trigger_already_fired():
+    from django.utils import timezone
+
+    from demo.loop import threshold_settle
+    from tests.training.conftest import make_record
+    from training.models import TrainingRun, TrainingTrigger
+
+    project = make_project(auto_train_threshold=10)
+    since, said = timezone.now(), []
+    assert not threshold_settle(project=project, threshold=10, since=since, log=said.append)  # nothing to train on
+    for index in range(3):
+        make_record(project, index)
+    assert threshold_settle(project=project, threshold=10, since=since, log=said.append)
+    project.refresh_from_db()
+    assert project.auto_train_threshold == 3 and said == ["  3 training records, below the threshold of 10: threshold set to 3"]
+    project.auto_train_threshold = 10
+    project.save()
+    TrainingRun.objects.create(project=project, trigger=TrainingTrigger.AUTO)
+    assert threshold_settle(project=project, threshold=10, since=since, log=said.append)
+    project.refresh_from_db()
+    assert project.auto_train_threshold == 10 and len(said) == 1

@@ -198,7 +198,7 @@ class Command(BaseCommand):
                 close_old_connections()
                 built = records_wait(batch=batch, timeout=timeout)
                 self.log(f"  {len(logins)} annotators did {done} tasks; {built} new records")
-                if not threshold_settle(project=project, threshold=threshold, log=self.log):
+                if not threshold_settle(project=project, threshold=threshold, since=since, log=self.log):
                     self.log("  no training records this round: nothing to train on, the loop stops here")
                     break
                 decision = round_decision(project=project, since=since, timeout=timeout)
