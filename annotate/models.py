@@ -58,6 +58,11 @@ class Project(models.Model):
                                "in [0.5, 1), 0.5 = a strict majority.")
     gamma = models.FloatField(default=5.0, help_text="DDPO weight of changed tokens.")
     beta = models.FloatField(default=0.5, help_text="DPO temperature.")
+    # Every run of the project starts from these (the beat's auto runs too), under its gamma and beta and
+    # above DDPOConfig's defaults: a loop's recipe (learning rate, epochs...) without a launch to carry it.
+    training_config = models.JSONField(
+        default=dict, blank=True, help_text="training.ddpo config defaults of the project's runs (not gamma, beta "
+                                            "or paths); a run's own config overrides them.")
     auto_train_threshold = models.PositiveIntegerField(
         default=0, help_text="Launch training when this many new records exist (0 = never)."
     )

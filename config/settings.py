@@ -219,7 +219,9 @@ CELERY_BEAT_SCHEDULE = {
     # Every 30 s after a 30 s grace: a record whose message was lost is built within about a minute (issue #18 asks
     # for 90 s after any single fault); a sweep that finds nothing due reads one partial index and stops.
     "records-sync-missing": {"task": "annotate.tasks.records.preference_records_sync_missing", "schedule": timedelta(seconds=30)},
-    "training-auto-trigger": {"task": "training.tasks.training_auto_trigger", "schedule": timedelta(minutes=5)},
+    # How often the beat looks for projects past their auto-train threshold (tests and demos shorten it).
+    "training-auto-trigger": {"task": "training.tasks.training_auto_trigger",
+                              "schedule": timedelta(seconds=env_int("TRAINING_AUTO_TRIGGER_SECONDS", 300))},
     "idempotent-requests-purge": {"task": "annotate.tasks.idempotency.idempotent_requests_purge",
                                   "schedule": timedelta(hours=1)},
 }

@@ -1,32 +1,44 @@
-"""The closed loop on the platform, one round at a time (``manage.py run_loop``).
+"""The closed loop on the platform, driven from outside (``manage.py run_loop``).
 
-    active checkpoint -> generation batch (answers become tasks) -> simulated annotators, several at
-    once, through the REST API -> preference records (Celery task on submit) -> training run from the
-    active checkpoint (reference = it) -> held-out evaluation -> the new checkpoint becomes active
+run_loop's own work is the simulated annotators, several at once, through the REST API. Everything else is
+the platform's chain, as it runs for any team:
 
-Every job goes through its service and Celery task: in this process when Celery is eager (run_loop's
-default) or on workers; ``job_wait`` follows either way and ``job_watch`` shows progress meanwhile.
+    annotations -> preference records (Celery task on submit) -> ``auto_train_threshold`` training records
+    -> the beat's ``training_auto_trigger`` launches a run from the active checkpoint -> its success queues a
+    CheckpointEvaluation (held-out records, the judge's held-out scenes) -> its end decides promotion by the
+    project's ``promotion_policy`` -> a promotion queues the next generation batch from unanswered prompts
+    -> its answers are the next round's tasks
+
+Jobs run in this process when Celery is eager (run_loop's default; ``EmbeddedBeat`` then plays the beat) or on
+workers and a real ``celery beat``; the functions here only wait for the chain and read what it recorded.
 """
+import logging
 import secrets
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from celery import current_app
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import close_old_connections, connection, transaction
 
-from annotate.models import Annotation, AnnotationStatus, Membership, PreferenceRecord, Role
+from annotate.models import Annotation, AnnotationStatus, Membership, PreferenceRecord, Prompt, Response, Role
 from config.errors import ApplicationError
+from demo.services import shapes_prompts_create
+from jobs.models import JobStatus
 from synthetic.annotator import SimulatedAnnotator
 from synthetic.client import PlatformClient, annotate_project
-from demo.services import MAX_NEW_TOKENS, checkpoint_judged, shapes_prompts_create
-from jobs.models import JobStatus
 from synthetic.loop import LOOP_FIRST_SEED
 from synthetic.scenes import DATASET
-from training.models import GenerationBatch, TrainingRun, TrainingTrigger
-from training.services import checkpoint_activate, generation_batch_create, training_run_create
+from training.models import DecisionKind, GenerationBatch, PromotionDecision, TrainingRun, TrainingTrigger
+from training.promotion import project_loop_settings_update
+from training.selectors import records_since_last_run
+
+logger = logging.getLogger(__name__)
 
 SIMULATED_USERNAME = "sim-annotator{}"
+JUDGE_KEYS = ("response_hallucination_rate", "mention_hallucination_rate", "coverage", "empty_rate", "unparsed_rate")
 
 
 @transaction.atomic
@@ -54,6 +66,55 @@ def loop_seeds(*, project, count) -> list[int]:
     return seeds
 
 
+def loop_prompts_ensure(*, project, count) -> int:
+    """At least ``count`` prompts nobody has answered yet (fresh scenes): the pool the platform's batches
+    draw from, as a team uploads prompts. Returns how many were created."""
+    fresh = Prompt.objects.filter(project=project).exclude(pk__in=Response.objects.values("prompt_id")).count()
+    missing = max(0, count - fresh)
+    if missing:
+        shapes_prompts_create(project=project, seeds=loop_seeds(project=project, count=missing))
+    return missing
+
+
+class EmbeddedBeat:
+    """The beat of an eager run_loop: every task of ``CELERY_BEAT_SCHEDULE``, called by name at its interval
+    in a thread (eager: its jobs run in that thread), under ``lock`` so that no two eager tasks overlap."""
+
+    def __init__(self, *, lock, log, intervals=None, tick=0.5):
+        """``intervals``: seconds by task name that replace the schedule's (e.g. a quicker trigger)."""
+        self.lock, self.log, self.tick = lock, log, tick
+        self.every = {entry["task"]: entry["schedule"].total_seconds() for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+        self.every.update(intervals or {})
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True, name="embedded-beat")
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_event.set()
+        self.thread.join()
+
+    def _run(self):
+        due = {name: time.monotonic() + every for name, every in self.every.items()}
+        while not self.stop_event.wait(self.tick):
+            for name, at in due.items():
+                if time.monotonic() >= at and not self.stop_event.is_set():
+                    with self.lock:
+                        self._call(name)
+                    due[name] = time.monotonic() + self.every[name]
+        connection.close()
+
+    def _call(self, name):
+        close_old_connections()
+        try:
+            current_app.tasks[name].apply(throw=True)
+        except Exception:  # a beat task that fails is tried again at its next tick, as celery beat does
+            logger.exception("Beat task %s failed", name)
+            self.log(f"  beat task {name} failed (see the log); it runs again in {self.every[name]:g} s")
+
+
 def job_watch(model, *, project, log, every=2.0):
     """Start a thread that logs the progress of ``model``'s running jobs in ``project``; call the result to stop."""
     stop = threading.Event()
@@ -78,30 +139,27 @@ def job_watch(model, *, project, log, every=2.0):
     return stopper
 
 
+def poll(find, *, timeout, waiting_for, every=1.0):
+    """``find()`` once it returns something; an ApplicationError naming ``waiting_for`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while (found := find()) is None:
+        if time.monotonic() > deadline:
+            raise ApplicationError(f"No {waiting_for} within {timeout} s (are a worker of queues default,gpu and "
+                                   f"celery beat running?)")
+        time.sleep(every)
+    return found
+
+
 def job_wait(job, *, timeout):
     """Wait until the job finished (at once when it ran eagerly); raise unless it succeeded."""
-    deadline = time.monotonic() + timeout
-    job.refresh_from_db()
-    while not job.is_finished:
-        if time.monotonic() > deadline:
-            raise ApplicationError(f"{job} did not finish within {timeout} s (is a worker of queue gpu running?)")
-        time.sleep(1.0)
+    def finished():
         job.refresh_from_db()
+        return job if job.is_finished else None
+
+    poll(finished, timeout=timeout, waiting_for=f"end of {job}")
     if job.status != JobStatus.SUCCEEDED:
         raise ApplicationError(f"{job}: {job.error or job.status}")
     return job
-
-
-def loop_generate(*, project, checkpoint, count, timeout, log) -> GenerationBatch:
-    """Fresh scenes answered by ``checkpoint``; the answers become the round's tasks."""
-    prompts = shapes_prompts_create(project=project, seeds=loop_seeds(project=project, count=count))
-    stop = job_watch(GenerationBatch, project=project, log=log)
-    try:
-        batch = generation_batch_create(project=project, checkpoint=checkpoint, prompt_ids=[p.pk for p in prompts],
-                                        params={"max_new_tokens": MAX_NEW_TOKENS, "batch_size": 64})
-        return job_wait(batch, timeout=timeout)
-    finally:
-        stop()
 
 
 def loop_annotate(*, base_url, project, logins, error_rate=0.0, seed=0) -> int:
@@ -122,44 +180,55 @@ def records_wait(*, batch, timeout) -> int:
         segments__isnull=False,
     ).distinct()
     expected = corrections.count()
-    deadline = time.monotonic() + timeout
-    while (built := PreferenceRecord.objects.filter(annotation__in=corrections).count()) < expected:
-        if time.monotonic() > deadline:
-            raise ApplicationError(f"{built} of {expected} records built after {timeout} s (is a worker running?)")
-        time.sleep(0.5)
-    return built
+    poll(lambda: True if PreferenceRecord.objects.filter(annotation__in=corrections).count() >= expected else None,
+         timeout=timeout, waiting_for=f"records of all {expected} corrections", every=0.5)
+    return expected
 
 
-def loop_train(*, project, checkpoint, config, timeout, log):
-    """A training run of the project's records from ``checkpoint``; its output checkpoint, made active."""
-    stop = job_watch(TrainingRun, project=project, log=log)
-    try:
-        run = training_run_create(project=project, base_checkpoint=checkpoint, config=config,
-                                  trigger=TrainingTrigger.LOOP)
-        run = job_wait(run, timeout=timeout)
-    finally:
-        stop()
-    return run, checkpoint_activate(checkpoint=run.output_checkpoint)
+def round_decision(*, project, since, timeout) -> PromotionDecision:
+    """The policy's decision on the checkpoint of the first run the beat's trigger launched after ``since``, once
+    the run finished and its evaluation ended; raises if the run failed."""
+    runs = project.training_runs.filter(trigger=TrainingTrigger.AUTO, created_at__gt=since).order_by("created_at")
+    run = poll(runs.first, timeout=timeout, waiting_for="training run launched by the auto-train trigger")
+    run = job_wait(run, timeout=timeout)
+    return poll(lambda: PromotionDecision.objects.filter(checkpoint__produced_by=run, kind=DecisionKind.POLICY)
+                .select_related("checkpoint", "next_batch").first(),
+                timeout=timeout, waiting_for=f"promotion decision on the checkpoint of {run}")
 
 
-def loop_round(*, project, checkpoint, base_url, logins, config, tasks, held_out, error_rate=0.0, seed=0,
-               timeout=3600, log=print) -> dict:
-    """One round from ``checkpoint``: its report row (metrics of the new checkpoint)."""
-    started = time.perf_counter()
-    log(f"generating {tasks} answers with {checkpoint.name}")
-    batch = loop_generate(project=project, checkpoint=checkpoint, count=tasks, timeout=timeout, log=log)
-    done = loop_annotate(base_url=base_url, project=project, logins=logins, error_rate=error_rate, seed=seed)
-    close_old_connections()
-    built = records_wait(batch=batch, timeout=timeout)
-    log(f"{len(logins)} annotators did {done} tasks; {built} new records")
-    run, trained = loop_train(project=project, checkpoint=checkpoint, config=config, timeout=timeout, log=log)
-    log(f"trained {trained.name} on {run.record_count} records; judged on {held_out} held-out scenes or more")
-    metrics = checkpoint_judged(checkpoint=trained, held_out=held_out)
-    return report_row(checkpoint=trained, metrics=metrics, records=run.record_count,
-                      seconds=time.perf_counter() - started)
+def checkpoint_row(checkpoint) -> dict:
+    """A checkpoint's report figures as its evaluation job stored them: the judge's on the held-out scenes and
+    the held-out records' preference accuracy."""
+    checkpoint.refresh_from_db(fields=["eval_metrics"])
+    metrics = checkpoint.eval_metrics or {}
+    judge, heldout = metrics.get("judge") or {}, metrics.get("heldout") or {}
+    return {"checkpoint": checkpoint.pk, "path": checkpoint.path, **{key: judge.get(key) for key in JUDGE_KEYS},
+            "judge_scenes": judge.get("held_out"), "heldout_records": heldout.get("records"),
+            "heldout_preference_accuracy": heldout.get("preference_accuracy"),
+            "evaluation": metrics.get("evaluation")}
 
 
-def report_row(*, checkpoint, metrics, records, seconds) -> dict:
-    keys = ("response_hallucination_rate", "mention_hallucination_rate", "coverage", "empty_rate", "unparsed_rate")
-    return {"checkpoint": checkpoint.pk, "path": checkpoint.path, **{k: metrics.get(k) for k in keys},
-            "records": records, "seconds": round(seconds, 1)}
+def round_row(decision) -> dict:
+    """One round as the platform recorded it: the run, its checkpoint's evaluation, the decision, the next batch."""
+    run = decision.checkpoint.produced_by
+    return {**checkpoint_row(decision.checkpoint), "run": run.pk, "trigger": run.trigger,
+            "records": run.record_count, "steps": run.step, "decision": decision.outcome, "reason": decision.reason,
+            "next_batch": decision.next_batch_id, "note": decision.note}
+
+
+def threshold_settle(*, project, threshold, since, log) -> bool:
+    """After a round's annotations: whether a run comes. Yes when the trigger launched one since ``since`` (the
+    threshold was reached before the last annotations); else when the training records since the last run fall
+    short of the threshold (answers the annotators found right give no record), the threshold is lowered to
+    them so the round trains; no when there is none to train on."""
+    if project.training_runs.filter(trigger=TrainingTrigger.AUTO, created_at__gt=since).exists():
+        return True
+    records = records_since_last_run(project=project)
+    if 0 < records < threshold:
+        log(f"  {records} training records, below the threshold of {threshold}: threshold set to {records}")
+        project_loop_settings_update(project=project, auto_train_threshold=records)
+    return records > 0
+
+
+def newest_batch(*, project, checkpoint) -> GenerationBatch | None:
+    return GenerationBatch.objects.filter(project=project, checkpoint=checkpoint).order_by("-created_at", "-pk").first()

@@ -115,14 +115,6 @@ def checkpoint_evaluate(*, checkpoint, held_out=HELD_OUT_SIZE) -> dict:
     return metrics
 
 
-def checkpoint_judged(*, checkpoint, held_out) -> dict:
-    """The judge's figures of the checkpoint on at least ``held_out`` scenes: those stored (by its evaluation
-    job, which judges EVALUATION_JUDGE_SCENES), else judged now."""
-    checkpoint.refresh_from_db(fields=["eval_metrics"])
-    judge = checkpoint.eval_metrics.get("judge", {})
-    return judge if judge.get("held_out", 0) >= held_out else checkpoint_evaluate(checkpoint=checkpoint, held_out=held_out)
-
-
 # Checkpoint 0: a training run of its own kind ------------------------------------------------
 
 

@@ -77,6 +77,33 @@ def stop_celery_worker(proc):
         proc.kill()
 
 
+def start_celery_beat(env, folder):
+    """A real celery beat (the project's database scheduler) in another process, once it is ticking; its output
+    goes to ``folder / "beat.log"``. ``TRAINING_AUTO_TRIGGER_SECONDS`` in ``env`` sets the trigger's interval."""
+    log = folder / "beat.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel=INFO",
+             "--pidfile", str(folder / "beat.pid"), "--schedule", str(folder / "beat-schedule")],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 60
+    while "beat: Starting..." not in log.read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"celery beat did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.2)
+    return proc
+
+
+@pytest.fixture
+def celery_beat_process(transactional_db, process_env, tmp_path):
+    """A real celery beat on the test database whose auto-train trigger ticks every 2 s."""
+    proc = start_celery_beat({**process_env, "TRAINING_AUTO_TRIGGER_SECONDS": "2"}, tmp_path)
+    yield proc
+    stop_celery_worker(proc)
+
+
 @pytest.fixture
 def celery_worker_process(transactional_db, process_env, tmp_path):
     """A real Celery worker (both queues) in another process, on the configured broker and the test database."""

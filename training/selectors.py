@@ -1,7 +1,7 @@
 """Reads of the training app: runs, metrics, checkpoints, generation batches, training records."""
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
-from annotate.models import PreferenceRecord, Project, Prompt, RecordSource, RecordSplit, RecordStatus
+from annotate.models import PreferenceRecord, Project, Prompt, RecordSource, Response, RecordSplit, RecordStatus
 from annotate.roles import MANAGERS, project_ids_with_role
 from jobs.models import FINISHED, JobStatus
 from synthetic.scenes import DATASET as SHAPES_DATASET
@@ -64,9 +64,12 @@ def generation_batch_list(*, user, project_id=None):
 
 
 def prompts_without_response(*, project, checkpoint, limit):
-    """The project's prompts this checkpoint has not answered yet, oldest first."""
+    """The project's prompts this checkpoint has not answered yet: those nobody answered first (a loop's
+    rounds then ask fresh prompts while there are any), oldest first."""
     answered = Prompt.objects.filter(responses__checkpoint=checkpoint)
-    return list(Prompt.objects.filter(project=project).exclude(pk__in=answered).order_by("id")[:limit])
+    return list(Prompt.objects.filter(project=project).exclude(pk__in=answered)
+                .annotate(answered_before=Exists(Response.objects.filter(prompt=OuterRef("pk"))))
+                .order_by("answered_before", "id")[:limit])
 
 
 def training_records(*, project):

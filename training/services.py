@@ -139,18 +139,34 @@ def training_config_check(config):
 
 
 def training_config_resolve(*, project, config=None) -> dict:
-    """The settings a run of ``project`` trains with: DDPOConfig's defaults, then the project's gamma and beta,
-    then the ``config`` overrides, validated as a whole; without the paths this service owns.
+    """The settings a run of ``project`` trains with: DDPOConfig's defaults, then the project's
+    ``training_config``, its gamma and beta, then the ``config`` overrides, validated as a whole; without the
+    paths this service owns.
 
     A bad override names ``config``; a project default DDPOConfig refuses names ``project``."""
     config = {} if config is None else config
     training_config_check(config)
     try:
-        resolved = DDPOConfig.from_dict({**PLACEHOLDER_PATHS, "gamma": project.gamma, "beta": project.beta, **config})
+        resolved = DDPOConfig.from_dict({**PLACEHOLDER_PATHS, **project.training_config, "gamma": project.gamma,
+                                         "beta": project.beta, **config})
     except (TypeError, ValueError) as exc:  # the overrides passed alone: a project default is wrong
         raise ApplicationError(f"The project's training defaults are invalid: {exc}",
                                fields={"project": [str(exc)]}) from exc
     return {name: value for name, value in resolved.to_dict().items() if name not in RESERVED_CONFIG_KEYS}
+
+
+@transaction.atomic
+def project_training_defaults_update(*, project, gamma, beta, config) -> Project:
+    """Set what every run of ``project`` trains with unless its launch says otherwise: gamma, beta and the
+    other ``training.ddpo`` settings (``config``, e.g. learning rate and epochs), validated together."""
+    if {"gamma", "beta"} & set(config):
+        raise ApplicationError("gamma and beta are the project's own fields, not part of its training config.",
+                               fields={"config": ["Set gamma and beta on their own."]})
+    training_config_check(config)
+    project.training_config, project.gamma, project.beta = config, gamma, beta
+    training_config_resolve(project=project)
+    project.save(update_fields=["training_config", "gamma", "beta"])
+    return project
 
 
 def training_run_slot_claim(*, project) -> None:

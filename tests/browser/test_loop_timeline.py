@@ -1,5 +1,5 @@
 """The dashboard's loop timeline in Chromium: each round's run, evaluation, decision, batch and tasks; a manager
-promotes a checkpoint the manual policy left waiting."""
+promotes a checkpoint the manual policy left waiting; and the round the platform ran by itself on real workers."""
 import pytest
 from django.urls import reverse
 
@@ -7,6 +7,7 @@ from annotate.models import AnnotationTask, Prompt, PromotionPolicy, Response, R
 from jobs.models import JobStatus
 from tests.browser.conftest import log_in, screenshot
 from tests.factories import make_project, make_user
+from tests.loop_scenario import HELD_OUT, TRAINING, annotate_all, loop_project, next_checkpoint_task, tiny_model
 from training.models import ModelCheckpoint, PromotionDecision, TrainingRun
 from training.promotion import checkpoint_promotion_decide
 
@@ -75,3 +76,30 @@ def test_the_timeline_shows_each_rounds_steps_and_a_manager_promotes(watched):
     project.refresh_from_db()
     assert project.promotion_policy == "always" and project.auto_train_threshold == 40
     assert (project.next_batch_params["temperature"], project.next_batch_params["samples_per_prompt"]) == (0.7, 2)
+
+
+@pytest.mark.postgres
+def test_the_timeline_shows_the_round_the_platform_ran_by_itself(watched, celery_worker_process, celery_beat_process,
+                                                                 tmp_path):
+    """tests/training/test_loop_e2e.py's chain (annotations only, then real worker and beat), seen by a manager."""
+    project, base, annotator = loop_project(model_path=tiny_model(tmp_path / "tiny-vlm"))
+    annotate_all(project=project, annotator=annotator)
+    promoted, _ = next_checkpoint_task(project=project, base=base, annotator=annotator)
+    batch = PromotionDecision.objects.get(checkpoint=promoted).next_batch
+
+    page = watched.page
+    log_in(page, make_user(role=Role.MANAGER), then=reverse("dashboard", args=[project.id]))
+    round_one = page.locator("#rounds .round[data-round='1']")
+    round_one.wait_for()
+    steps = {name: round_one.locator(f".step[data-step='{name}']").inner_text() for name in
+             ("records", "run", "evaluation", "decision", "batch", "tasks")}
+    assert f"{TRAINING} records" in steps["records"] and "auto" in steps["records"]
+    assert "succeeded" in steps["run"].lower()
+    assert "succeeded" in steps["evaluation"].lower() and f"on {HELD_OUT} records" in steps["evaluation"]
+    assert "promoted" in steps["decision"].lower() and "policy always" in steps["decision"]
+    assert f"#{batch.pk}" in steps["batch"] and "succeeded" in steps["batch"].lower()
+    batch.refresh_from_db()
+    assert f"{batch.response_count} answers" in steps["batch"]
+    assert f"{batch.response_count} open · 0 done" in steps["tasks"]  # the claimed one is leased, still open
+    assert round_one.locator("h3 .badge.ok").count() == 1  # its checkpoint is the active one
+    screenshot(page, "loop-timeline-live")

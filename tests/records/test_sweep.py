@@ -106,7 +106,8 @@ def test_the_admin_resyncs_when_the_record_trigger_changes(client):
             "record_trigger": "submit", "gamma": 5.0, "beta": 0.5, "auto_train_threshold": 0,
             "max_rewrite_chars": 2000, "heldout_percent": 0, "record_policy": "each", "consensus_threshold": 0.5,
             "promotion_policy": "gate", "promotion_margin": 0.02, "judge_margin": 0.02, "next_batch_size": 200,
-            "next_batch_params": "{}", "memberships-TOTAL_FORMS": 0, "memberships-INITIAL_FORMS": 0}
+            "next_batch_params": "{}", "training_config": "{}", "memberships-TOTAL_FORMS": 0,
+            "memberships-INITIAL_FORMS": 0}
     answer = client.post(f"/admin/annotate/project/{project.pk}/change/", form)
     assert answer.status_code == 302, answer.content[:2000]
     assert Annotation.objects.get(pk=annotation.pk).record_synced_version == 0
