@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotate', '0015_consensus'),
+        ('annotate', '0016_claim_queue'),
     ]
 
     operations = [
