@@ -31,7 +31,24 @@ of response-level hallucination after the last round. About 30 minutes on 2
 cores, 7 of them training checkpoint 0 (kept in ``--bootstrap`` for the
 next run).
 
+With ``--on-policy`` the loop runs as the platform runs it: every round
+each arm's own current checkpoint answers the round's fresh scenes (greedy,
+batched, as checkpoint 0 does above), the annotator corrects them, and the
+arm trains on its own records so far. Each record's reference is the
+checkpoint that wrote its answer (``PreferencePair.reference``; its
+per-token log-probs are cached once per arm and seed, in its folder). Round
+1's answers are checkpoint 0's in every arm. Compute stays matched although
+the arms now keep different record counts (an arm that hallucinates less
+gets fewer corrections): every trained arm takes the same optimizer steps
+in round r, the recipe's epochs over r times round 1's records, repeating
+its own records as needed. ``--tasks`` takes several budgets (tasks per
+round, e.g. ``200,1000``), run one after the other, so the table also says
+how many corrections each arm needs for a given rate. Seeds run in the
+outer loop (seed 0 of every arm, then seed 1, ...) and ``--report`` is
+rewritten after each, so an interrupted run leaves paired seeds.
+
     python benchmarks/loop.py [--bootstrap DIR] [--rounds 3] [--tasks 1000] [--held-out 500] [--seeds 10] [--threads 2]
+    python benchmarks/loop.py --on-policy --tasks 200,1000 --held-out 1000 --seeds 5 [--report r.json]
 """
 import argparse
 import json
@@ -55,7 +72,7 @@ from synthetic.annotator import SimulatedAnnotator  # noqa: E402
 from synthetic.bootstrap import CONFIG_FILE, BootstrapConfig, bootstrap  # noqa: E402
 from synthetic.describe import DESCRIBE  # noqa: E402
 from synthetic.evaluate import evaluate, generate_answers, load_checkpoint  # noqa: E402
-from synthetic.loop import relative_reduction, round_config, scene_seeds, table_header, table_row  # noqa: E402
+from synthetic.loop import RECIPE, relative_reduction, round_config, scene_seeds, table_header, table_row  # noqa: E402
 from synthetic.render import render  # noqa: E402
 from synthetic.scenes import held_out_scenes, make_scene  # noqa: E402
 from training.ddpo.config import DDPOConfig  # noqa: E402
@@ -65,8 +82,10 @@ ARMS = ("ddpo", "dpo", "sft", "control")
 PAPER_BETA = 0.5  # RLHF-V's
 
 
-def round_records(model, processor, round_number: int, tasks: int, error_rate: float) -> list[dict]:
-    """The round's dense pairs: the bootstrap's answers to fresh scenes and their corrections."""
+def round_records(model, processor, round_number: int, tasks: int, error_rate: float,
+                  reference: str | None = None) -> list[dict]:
+    """The round's dense pairs: ``model``'s answers to fresh scenes and their corrections. ``reference``
+    (on-policy: the path of the checkpoint that wrote the answers) goes into every record."""
     scenes = [make_scene(seed) for seed in scene_seeds(round_number, tasks)]
     images = [render(scene) for scene in scenes]
     answers = generate_answers(model, processor, images, [DESCRIBE] * len(scenes))
@@ -79,7 +98,8 @@ def round_records(model, processor, round_number: int, tasks: int, error_rate: f
         rejected_spans, chosen_spans = alignment_spans(alignment)
         records.append({"id": f"{round_number}-{scene.scene_id}", "version": 1, "image": image,
                         "question": DESCRIBE, "chosen": chosen, "rejected": answer,
-                        "chosen_spans": chosen_spans, "rejected_spans": rejected_spans})
+                        "chosen_spans": chosen_spans, "rejected_spans": rejected_spans,
+                        **({"reference": reference} if reference else {})})
     return records
 
 
@@ -99,39 +119,48 @@ def sft_train(config: DDPOConfig, records) -> Path:
     scorer = PairScorer(model, choose_path(model, shared_prefix=config.shared_prefix, gradient_checkpointing=False))
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     openings = dataset.shared_openings()
-    total = config.epochs * len(epoch_batches(len(dataset), 0, config, 0, 1, openings))
+    per_epoch = len(epoch_batches(len(dataset), 0, config, 0, 1, openings))
+    total = config.max_steps or config.epochs * per_epoch       # max_steps: the data repeats, as in train()
     warmup = math.ceil(config.warmup_ratio * total)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: cosine_lr(s, total, warmup))
-    for epoch in range(config.epochs):
-        for indices in epoch_batches(len(dataset), epoch, config, 0, 1, openings):
-            batch = collate([dataset[i] for i in indices])
-            logps = scorer(batch)                                       # (2B, C)
-            chosen = slice(0, len(indices))
-            loss = -weighted_logps(logps[chosen], batch["completion_attention_mask"][chosen].float()).mean()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+    for step in range(total):
+        epoch, first = divmod(step, per_epoch)
+        if first == 0:
+            batches = epoch_batches(len(dataset), epoch, config, 0, 1, openings)
+        indices = batches[first]
+        batch = collate([dataset[i] for i in indices])
+        logps = scorer(batch)                                       # (2B, C)
+        chosen = slice(0, len(indices))
+        loss = -weighted_logps(logps[chosen], batch["completion_attention_mask"][chosen].float()).mean()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
     return save_checkpoint(Path(config.output_dir) / "final", model, processor, config, None)
 
 
-def run_arm(arm, bootstrap_path, data, baseline, scenes, out_dir, overrides) -> tuple[list[dict], float]:
-    """Rounds of one arm with one training seed: (rows with round 0 = the bootstrap, seconds spent)."""
+def run_arm(arm, bootstrap_path, new_records, rounds, baseline, scenes, out_dir, overrides,
+            steps=None) -> tuple[list[dict], float]:
+    """Rounds of one arm with one training seed: (rows with round 0 = the bootstrap, seconds spent).
+
+    ``new_records(number, checkpoint)`` gives round ``number``'s records, ``checkpoint`` being the arm's
+    current one; ``steps(number)``, when given, the round's optimizer steps (else the recipe's epochs)."""
     started = time.perf_counter()
     rows = [{"round": 0, **baseline, "records": 0}]
     seed = overrides.get("seed", 0)
     print(f"\n== {arm}, seed {seed}\n{table_header()}\n{table_row(rows[0])}", flush=True)
     checkpoint, records = str(bootstrap_path), []
-    for number, new in enumerate(data, start=1):
+    for number in range(1, rounds + 1):
         round_started = time.perf_counter()
-        records += new
+        records += new_records(number, checkpoint)
         if arm == "control":
             metrics = baseline
         else:
             loss = "dpo" if arm == "dpo" else "ddpo"
+            settings = round_config(loss, **overrides, **({"max_steps": steps(number)} if steps else {}))
             config = DDPOConfig(model=checkpoint, output_dir=str(out_dir / arm / f"seed-{seed}" / f"round-{number}"),
-                                resume=False, **round_config(loss, **overrides))
+                                resume=False, **settings)
             checkpoint = str(sft_train(config, records) if arm == "sft" else train(config, records))
             metrics = evaluate(checkpoint, scenes)
         rows.append({"round": number, **metrics, "records": len(records),
@@ -193,6 +222,69 @@ def bootstrap_checkpoint(path: Path, steps: int, threads: int) -> Path:
     return path
 
 
+def on_policy_rounds(path: Path, model, processor, tasks: int, error_rate: float):
+    """(new_records(number, checkpoint), steps(number), round 1's record count) of the on-policy loop.
+
+    The checkpoint given writes the round's answers and is every record's reference. Checkpoint 0's answers
+    (every arm's in round 1, the control's in every round) are generated once. Every trained arm takes the
+    recipe's epochs over ``number`` times round 1's records in round ``number``: matched compute, although
+    each arm keeps its own record count."""
+    written = {1: round_records(model, processor, 1, tasks, error_rate, reference=str(path))}
+    batches = math.ceil(len(written[1]) / RECIPE["batch_size"])
+
+    def new_records(number: int, checkpoint: str) -> list[dict]:
+        if checkpoint == str(path) and number in written:
+            return written[number]
+        answerer, its_processor = load_checkpoint(checkpoint)
+        records = round_records(answerer, its_processor, number, tasks, error_rate, reference=checkpoint)
+        if checkpoint == str(path):
+            written[number] = records
+        return records
+
+    def steps(number: int) -> int:
+        return RECIPE["epochs"] * number * batches
+
+    return new_records, steps, len(written[1])
+
+
+def summarize(results: dict, baseline: dict, rounds: int, label: str) -> None:
+    """Print the arms' mean rows, the last round's per-seed rates, the rates by round and DDPO's paired
+    differences from DPO and SFT; the last line is DDPO's relative reduction after the last round."""
+    results = {arm: r for arm, r in results.items() if r["seeds"]}
+    for arm, r in results.items():
+        print(f"\n== {label}{arm}, mean of {len(r['seeds'])} seed(s)\n{table_header()}", flush=True)
+        for row in r["rows"]:
+            print(table_row(row), flush=True)
+        print(f"{arm}: {sum(r['seconds']) / len(r['seconds']) / 60:.1f} min per seed", flush=True)
+    final = {arm: r["rows"][-1] for arm, r in results.items()}
+    print(f"\n== {label}after round {rounds}, mean over seeds (load average now {os.getloadavg()[0]:.1f})")
+    print(table_header("arm      ") + "  resp. halluc. per seed")
+    for arm, row in final.items():
+        per_seed = [rows[-1]["response_hallucination_rate"] for rows in results[arm]["seeds"]]
+        print(table_row(row, f"{arm:<9}") + "  " + " ".join(f"{rate:.1%}" for rate in per_seed)
+              + f" (sd {spread(per_seed):.1%})")
+    print(f"\n== {label}response-level hallucination by round, mean over seeds "
+          "(round 1 shows how fast each arm learns)")
+    for arm, r in results.items():
+        print(f"{arm:<9}" + " -> ".join(f"{row['response_hallucination_rate']:.1%}" for row in r["rows"]))
+    if "ddpo" in results:
+        ours = results["ddpo"]["seeds"]
+        for other in [arm for arm in ("dpo", "sft") if arm in results]:
+            theirs = results[other]["seeds"]
+            print(f"\n== {label}DDPO minus {other}, paired by training seed: mean difference (standard error), "
+                  f"seeds where DDPO is lower or ties")
+            for number in range(1, rounds + 1):
+                pair = paired_difference(ours, theirs, number)
+                print(f"round {number}: {pair['mean'] * 100:+.1f} points ({pair['error'] * 100:.2f}), "
+                      f"lower in {pair['lower']}, tied in {pair['tied']} of {min(len(ours), len(theirs))}")
+    if "ddpo" in final:
+        before, after = baseline["response_hallucination_rate"], final["ddpo"]["response_hallucination_rate"]
+        coverage = final["ddpo"]["coverage"] / baseline["coverage"] if baseline["coverage"] else 0.0
+        print(f"{label}DDPO after round {rounds}: response-level hallucination {before:.1%} -> {after:.1%}, "
+              f"coverage {coverage:.0%} of the bootstrap's; relative reduction "
+              f"{relative_reduction(before, after):.1%}", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap", type=Path, default=ROOT / "var" / "bench" / "loop-bootstrap",
@@ -200,15 +292,18 @@ def main():
                              "or a bootstrap of other --bootstrap-steps)")
     parser.add_argument("--bootstrap-steps", type=int, default=BootstrapConfig.steps)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--tasks", type=int, default=1000, help="fresh scenes described and corrected per round")
+    parser.add_argument("--tasks", type=lambda text: [int(t) for t in text.split(",")], default=[1000],
+                        help="fresh scenes described and corrected per round; several budgets run in turn (200,1000)")
     parser.add_argument("--held-out", type=int, default=500)
+    parser.add_argument("--on-policy", action="store_true",
+                        help="each arm's current checkpoint answers the round's scenes (reference: the writer)")
     parser.add_argument("--error-rate", type=float, default=0.0, help="the simulated annotator's mistakes")
     parser.add_argument("--arms", default=",".join(ARMS))
     parser.add_argument("--seeds", type=int, default=10,
                         help="training seeds per trained arm; tables and targets use their mean")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "loop")
-    parser.add_argument("--report", type=Path, help="write every arm's rows as JSON")
+    parser.add_argument("--report", type=Path, help="write every arm's rows as JSON, by budget")
     parser.add_argument("--config", type=json.loads, default={},
                         help="training.ddpo overrides of the recipe, reference and beta included (JSON)")
     args = parser.parse_args()
@@ -224,52 +319,39 @@ def main():
     scenes = held_out_scenes(args.held_out)
     baseline = evaluate(path, scenes)
     model, processor = load_checkpoint(path)
-    data = [round_records(model, processor, number, args.tasks, args.error_rate)
-            for number in range(1, args.rounds + 1)]
-    overrides = {"reference": str(path), "beta": PAPER_BETA, **args.config}
-    print(f"bootstrap {path}: {args.held_out} held-out scenes; records per round: {[len(d) for d in data]}; "
-          f"{args.threads} threads, load average {load:.1f}; recipe {round_config('ddpo', **overrides)}", flush=True)
+    report = {}
+    for tasks in args.tasks:
+        label = f"{tasks} tasks a round, " if len(args.tasks) > 1 else ""
+        out = args.out / f"tasks-{tasks}" if len(args.tasks) > 1 else args.out
+        if args.on_policy:
+            overrides = {"reference": None, "beta": PAPER_BETA, **args.config}
+            new_records, steps, first = on_policy_rounds(path, model, processor, tasks, args.error_rate)
+            described = (f"round 1 records {first}, then each arm's own; "
+                         f"steps per round {[steps(n) for n in range(1, args.rounds + 1)]}")
+        else:
+            overrides = {"reference": str(path), "beta": PAPER_BETA, **args.config}
+            data = [round_records(model, processor, number, tasks, args.error_rate)
+                    for number in range(1, args.rounds + 1)]
+            new_records, steps = (lambda number, checkpoint, data=data: data[number - 1]), None
+            described = f"records per round: {[len(d) for d in data]}"
+        print(f"bootstrap {path}: {args.held_out} held-out scenes; {tasks} tasks a round"
+              f"{', on-policy' if args.on_policy else ''}; {described}; {args.threads} threads, "
+              f"load average {load:.1f}; recipe {round_config('ddpo', **overrides)}", flush=True)
 
-    results = {}
-    for arm in arms:
-        seeds = range(1 if arm == "control" else args.seeds)
-        runs = [run_arm(arm, path, data, baseline, scenes, args.out, {**overrides, "seed": seed}) for seed in seeds]
-        seconds = [run_seconds for _, run_seconds in runs]
-        results[arm] = {"rows": mean_rows([rows for rows, _ in runs]), "seeds": [rows for rows, _ in runs],
-                        "seconds": seconds}
-        print(f"\n== {arm}, mean of {len(runs)} seed(s)\n{table_header()}", flush=True)
-        for row in results[arm]["rows"]:
-            print(table_row(row), flush=True)
-        print(f"{arm}: {sum(seconds) / len(seconds) / 60:.1f} min per seed", flush=True)
-
-    final = {arm: r["rows"][-1] for arm, r in results.items()}
-    print(f"\n== after round {args.rounds}, mean over seeds (load average now {os.getloadavg()[0]:.1f})")
-    print(table_header("arm      ") + "  resp. halluc. per seed")
-    for arm, row in final.items():
-        per_seed = [rows[-1]["response_hallucination_rate"] for rows in results[arm]["seeds"]]
-        print(table_row(row, f"{arm:<9}") + "  " + " ".join(f"{rate:.1%}" for rate in per_seed)
-              + f" (sd {spread(per_seed):.1%})")
-    print("\n== response-level hallucination by round, mean over seeds (round 1 shows how fast each arm learns)")
-    for arm, r in results.items():
-        print(f"{arm:<9}" + " -> ".join(f"{row['response_hallucination_rate']:.1%}" for row in r["rows"]))
-    if "ddpo" in results:
-        ours = results["ddpo"]["seeds"]
-        for other in [arm for arm in ("dpo", "sft") if arm in results]:
-            theirs = results[other]["seeds"]
-            print(f"\n== DDPO minus {other}, paired by training seed: mean difference (standard error), "
-                  f"seeds where DDPO is lower or ties")
-            for number in range(1, args.rounds + 1):
-                pair = paired_difference(ours, theirs, number)
-                print(f"round {number}: {pair['mean'] * 100:+.1f} points ({pair['error'] * 100:.2f}), "
-                      f"lower in {pair['lower']}, tied in {pair['tied']} of {len(ours)}")
-    if args.report:
-        args.report.write_text(json.dumps(results, indent=2, default=float))
-    if "ddpo" in final:
-        before, after = baseline["response_hallucination_rate"], final["ddpo"]["response_hallucination_rate"]
-        coverage = final["ddpo"]["coverage"] / baseline["coverage"] if baseline["coverage"] else 0.0
-        print(f"DDPO after round {args.rounds}: response-level hallucination {before:.1%} -> {after:.1%}, "
-              f"coverage {coverage:.0%} of the bootstrap's; relative reduction "
-              f"{relative_reduction(before, after):.1%}")
+        results = {arm: {"rows": [], "seeds": [], "seconds": []} for arm in arms}
+        for seed in range(args.seeds):      # seed outer: an interrupted run leaves paired seeds
+            for arm in [arm for arm in arms if arm != "control" or seed == 0]:
+                settings = {**overrides, "seed": seed}
+                if args.on_policy:
+                    settings["reference_cache_dir"] = str(out / arm / f"seed-{seed}" / "reference_cache")
+                rows, seconds = run_arm(arm, path, new_records, args.rounds, baseline, scenes, out, settings, steps)
+                results[arm]["seeds"].append(rows)
+                results[arm]["seconds"].append(seconds)
+                results[arm]["rows"] = mean_rows(results[arm]["seeds"])
+            report[str(tasks)] = {"baseline": baseline, "on_policy": args.on_policy, **results}
+            if args.report:
+                args.report.write_text(json.dumps(report, indent=2, default=float))
+        summarize(results, baseline, args.rounds, label)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 BENCHMARKS = ROOT / "benchmarks"
 
-# Per script: its tiny-size arguments ({tmp}: the test's folder, {port}: a free port) and what its last line carries.
+# Per run (the script's name, then a word for a second run of it): its tiny-size arguments ({tmp}: the test's
+# folder, {port}: a free port) and what its last line carries.
 TINY = {
     "records.py": (["--records", "300", "--batch", "64"],
                    r"speed-up over the token-diff baseline: \d+\.\d+x$"),
@@ -26,6 +27,10 @@ TINY = {
     "loop.py": (["--bootstrap", "{tmp}/bootstrap", "--bootstrap-steps", "5", "--rounds", "1", "--tasks", "4",
                  "--held-out", "4", "--seeds", "1", "--threads", "1", "--out", "{tmp}/loop"],
                 r"relative reduction -?\d+\.\d%$"),
+    # Two budgets and two rounds: round 2's answers, and their reference, are each arm's round-1 checkpoint.
+    "loop.py on-policy": (["--on-policy", "--bootstrap", "{tmp}/bootstrap", "--bootstrap-steps", "5", "--rounds", "2",
+                           "--tasks", "2,3", "--held-out", "4", "--seeds", "1", "--threads", "1", "--out", "{tmp}/loop"],
+                          r"^3 tasks a round, DDPO after round 2: .* relative reduction -?\d+\.\d%$"),
     "records_worker.py": (["--annotations", "8", "--idle-seconds", "1"], r"records/s ours / baseline: \d+\.\d+x$"),
     "export.py": (["--records", "50", "--images", "5", "--port", "{port}"],
                   r"rows/s ours over the in-memory baseline: \d+\.\d+x$"),
@@ -37,11 +42,12 @@ TINY = {
 ON_POSTGRES = {"export.py", "api_load.py"}
 
 
-def run_tiny(script, tmp_path, extra=(), **env):
+def run_tiny(run, tmp_path, extra=(), **env):
     """Run one benchmark at its tiny size (then ``extra`` arguments) in a fresh process: it exits 0 and its last
     line carries its figure."""
-    arguments, pattern = TINY[script]
+    arguments, pattern = TINY[run]
     arguments = [*arguments, *extra]
+    script = run.split()[0]
     (tmp_path / "tmp").mkdir()
     env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
                PYTHONUNBUFFERED="1", DATA_DIR=str(tmp_path / "data"), TMPDIR=str(tmp_path / "tmp"), **env)
@@ -76,14 +82,14 @@ def bench_database():
 
 def test_every_benchmark_has_a_smoke_run():
     """A new script in benchmarks/ needs its tiny run here."""
-    assert {p.name for p in BENCHMARKS.glob("*.py")} - {"__init__.py"} == set(TINY)
+    assert {p.name for p in BENCHMARKS.glob("*.py")} - {"__init__.py"} == {run.split()[0] for run in TINY}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("script", [s for s in TINY if s not in ON_POSTGRES])
-def test_benchmark_runs_at_tiny_size(script, tmp_path):
+@pytest.mark.parametrize("run", [s for s in TINY if s not in ON_POSTGRES])
+def test_benchmark_runs_at_tiny_size(run, tmp_path):
     """The script exits 0 and prints its figure last."""
-    run_tiny(script, tmp_path)
+    run_tiny(run, tmp_path)
 
 
 @pytest.mark.slow

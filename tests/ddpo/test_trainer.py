@@ -11,6 +11,7 @@ from training.ddpo.__main__ import main as cli_main
 from training.ddpo.config import DDPOConfig
 from training.ddpo.data import PairCollator, PreferenceDataset
 from training.ddpo.forward import concat_token_logps
+from training.ddpo.reference import ReferenceCache
 from training.ddpo.trainer import train
 
 from .conftest import color_records
@@ -95,6 +96,36 @@ def test_resume_is_exact_and_reuses_reference_cache(tiny_vlm, tmp_path, monkeypa
     assert a.keys() == b.keys()
     for name in a:
         assert torch.equal(a[name], b[name]), name
+
+
+def test_records_naming_their_own_reference_are_scored_by_it(tiny_vlm, tmp_path, monkeypatch):
+    """A record may name its reference (on-policy: the checkpoint that wrote its rejected answer): its cached
+    per-token log-probs are that model's, the other records' the run's reference's; a second run finds
+    every one of them cached."""
+    other = train(config(tiny_vlm, tmp_path / "other", max_steps=2, batch_size=4), color_records(8))
+    records = [dict(r, id=f"mixed{i}", reference=str(other)) if i % 2 else dict(r, id=f"mixed{i}")
+               for i, r in enumerate(color_records(8))]
+    cache, common = tmp_path / "cache", {"max_steps": 1, "batch_size": 4}
+    train(config(tiny_vlm, tmp_path / "run", reference_cache_dir=str(cache), **common), records)
+
+    processor = AutoProcessor.from_pretrained(tiny_vlm)
+    dataset = PreferenceDataset(records, processor, gamma=1.0)
+    batch = PairCollator(processor.tokenizer.pad_token_id)([dataset[i] for i in range(len(dataset))])
+    mask, logps = batch["completion_attention_mask"].bool(), {}
+    for name in (str(tiny_vlm), str(other)):
+        with torch.no_grad():
+            logps[name] = concat_token_logps(AutoModelForImageTextToText.from_pretrained(name), batch)  # (2B, C)
+    B = len(records)
+    for i, (record, item) in enumerate(zip(records, dataset.items)):
+        own = record.get("reference", str(tiny_vlm))
+        chosen, rejected = ReferenceCache(cache, own).get(item["key"], item["signature"])
+        for name, values in logps.items():
+            matches = (torch.allclose(chosen, values[i][mask[i]], atol=1e-4)
+                       and torch.allclose(rejected, values[B + i][mask[B + i]], atol=1e-4))
+            assert matches == (name == own), (record["id"], name)
+
+    forbid_reference_forward(monkeypatch)
+    train(config(tiny_vlm, tmp_path / "again", reference_cache_dir=str(cache), **common), records)
 
 
 def test_lora_reference_is_base_and_final_is_merged(tiny_vlm, tmp_path):
@@ -190,6 +221,8 @@ def test_records_that_cannot_be_trained_on_are_named():
         PreferenceDataset([{k: v for k, v in records[1].items() if k != "chosen"}], None, gamma=1.0)
     with pytest.raises(ValueError, match="record r1:1: rejected must be text, got int"):
         PreferenceDataset([dict(records[1], rejected=3)], None, gamma=1.0)
+    with pytest.raises(ValueError, match="record r1:1: reference must be a model path or hub id, got int"):
+        PreferenceDataset([dict(records[1], reference=3)], None, gamma=1.0)
     with pytest.raises(ValueError, match="record r1:1: image /nowhere.png is not a file"):
         PreferenceDataset([dict(records[1], image="/nowhere.png")], None, gamma=1.0)
 

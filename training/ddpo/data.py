@@ -43,6 +43,9 @@ class PreferencePair:
     image: object = None          # PIL image, path, or None (text only)
     chosen_spans: list | None = None
     rejected_spans: list | None = None
+    # The reference model of this pair (path or hub id), when it is not the run's: in an on-policy loop the
+    # checkpoint that wrote the rejected answer. Cached per model like the run's reference.
+    reference: str | None = None
 
     @property
     def key(self) -> str:
@@ -66,6 +69,8 @@ def as_record(record) -> PreferencePair:
     for key in REQUIRED_TEXT:
         if not isinstance(record[key], str):
             raise ValueError(f"{name}: {key} must be text, got {type(record[key]).__name__}")
+    if not isinstance(record.get("reference") or "", str):
+        raise ValueError(f"{name}: reference must be a model path or hub id, got {type(record['reference']).__name__}")
     image = record.get("image")
     if isinstance(image, (str, Path)) and not Path(image).is_file():
         raise ValueError(f"{name}: image {image} is not a file")
@@ -152,7 +157,7 @@ class PreferenceDataset(torch.utils.data.Dataset):
         chosen_ids, chosen_w = self._side(chosen, c_off, chosen_spans)
         rejected_ids, rejected_w = self._side(rejected, r_off, rejected_spans)
         signature = hashlib.sha1(repr((prompt, chosen_ids, rejected_ids)).encode()).hexdigest()
-        return dict(key=r.key, prompt=prompt, chosen_ids=chosen_ids, rejected_ids=rejected_ids,
+        return dict(key=r.key, reference=r.reference, prompt=prompt, chosen_ids=chosen_ids, rejected_ids=rejected_ids,
                     chosen_weights=chosen_w, rejected_weights=rejected_w, signature=signature)
 
     def __len__(self):

@@ -96,8 +96,8 @@ def evaluate_pairs(config: DDPOConfig, records, *, on_batch=None) -> dict:
     collate = PairCollator(pad_token_id(processor))
     model = load_model(config.model, dtype=config.dtype).to(device)
     openings = dataset.shared_openings()
-    fill_reference_cache(config, model, dataset, collate, reference_cache(config, use_bf16), openings=openings,
-                         fresh=True, rank=0, world=1, device=device, autocast=autocast)
+    fill_reference_cache(config, model, dataset, collate, precision=config.dtype + "-bf16" * use_bf16,
+                         openings=openings, fresh=True, rank=0, world=1, device=device, autocast=autocast)
     model.eval()
     scorer = PairScorer(model, choose_path(model, shared_prefix=config.shared_prefix, gradient_checkpointing=False))
     order = sorted(range(len(dataset)), key=openings.__getitem__)  # similar openings share the prefix pass

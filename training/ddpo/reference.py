@@ -1,5 +1,10 @@
 """Reference log-probs: computed once per (record version, reference model), kept on disk.
 
+The reference model is the run's (``DDPOConfig.reference``, default the
+policy it starts from), or a record's own (``PreferencePair.reference``: in an
+on-policy loop the checkpoint that wrote its rejected answer); each model has
+its own folder, so records of many references share one cache directory.
+
 Layout: `<cache_dir>/<reference id and precision>/<sha1(record id:version)>.pt`, each file
 `{"signature", "chosen": (Lc,), "rejected": (Lr,)}` float32 per-token
 log-probs. Per token, so a new gamma (or `average`) needs no recompute; the

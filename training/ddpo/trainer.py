@@ -2,7 +2,9 @@
 
 1. Tokenize the records; load the policy (optionally LoRA).
 2. Fill the on-disk reference cache for records that miss it (reference.py),
-   so training itself never runs a reference model.
+   so training itself never runs a reference model. A record may name its own
+   reference (the checkpoint that wrote its rejected answer, in an on-policy
+   loop); the others use the config's.
 3. Optimise Eq. 5 DPO with AdamW, warmup + cosine, accumulation, clipping;
    DDP when launched by torchrun; checkpoints every `save_steps` and at the end.
 
@@ -104,26 +106,40 @@ def build_policy(config: DDPOConfig, resume: Path | None):
     return load_model(str(resume or config.model), dtype=config.dtype)
 
 
-def fill_reference_cache(config, model, dataset, collate, cache, *, openings, fresh, rank, world, device, autocast):
-    """Compute reference log-probs for the records missing from the cache; load all of them."""
-    found = {i: cache.get(it["key"], it["signature"]) for i, it in enumerate(dataset.items)}
+def record_reference(config: DDPOConfig, item: dict) -> str:
+    """The reference model of one tokenized record: its own (``PreferencePair.reference``), else the run's."""
+    return item["reference"] or config.reference_model
+
+
+def fill_reference_cache(config, model, dataset, collate, *, precision, openings, fresh, rank, world, device,
+                         autocast):
+    """Compute reference log-probs for the records missing from the cache; load all of them.
+
+    Each reference model has its own cache folder (``ReferenceCache``); records naming their own reference
+    (an on-policy loop: each round's answers written by another checkpoint) are computed with it, one model
+    at a time, and cached like the rest."""
+    caches = {name: ReferenceCache(config.cache_dir, name, precision=precision)
+              for name in {record_reference(config, item) for item in dataset.items}}
+    found = {i: caches[record_reference(config, it)].get(it["key"], it["signature"])
+             for i, it in enumerate(dataset.items)}
     missing = [i for i, entry in found.items() if entry is None]
     if world > 1:                       # every rank has listed `missing` before any rank writes
         dist.barrier()
-    if missing:
-        same = config.reference_model == config.model
+    for name in sorted({record_reference(config, dataset.items[i]) for i in missing}):
+        same = name == config.model
         if same and (config.lora or fresh):
             reference, owned = model, False               # base weights == the reference
         else:
-            reference, owned = load_model(config.reference_model, dtype=config.dtype).to(device), True
+            reference, owned = load_model(name, dtype=config.dtype).to(device), True
         path = choose_path(base_model(reference), shared_prefix=config.shared_prefix, gradient_checkpointing=False)
-        mine = sorted(missing[rank::world], key=openings.__getitem__)  # order is free here: batch by opening
+        group = [i for i in missing if record_reference(config, dataset.items[i]) == name]
+        mine = sorted(group[rank::world], key=openings.__getitem__)  # order is free here: batch by opening
         batches = [mine[i:i + 2 * config.batch_size] for i in range(0, len(mine), 2 * config.batch_size)]
         loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches, collate_fn=collate,
                                              num_workers=config.num_workers, generator=own_generator(config))
         reference.eval()
         with reference_context(reference):
-            compute_reference_logps(PairScorer(reference, path), loader, cache, dataset,
+            compute_reference_logps(PairScorer(reference, path), loader, caches[name], dataset,
                                     device=device, autocast=autocast)
         reference.train()
         if owned:
@@ -131,7 +147,8 @@ def fill_reference_cache(config, model, dataset, collate, cache, *, openings, fr
     if world > 1:
         dist.barrier()
     for i in missing:
-        found[i] = cache.get(dataset.items[i]["key"], dataset.items[i]["signature"])
+        item = dataset.items[i]
+        found[i] = caches[record_reference(config, item)].get(item["key"], item["signature"])
     dataset.reference.update(found)
     return len(missing)
 
@@ -171,11 +188,6 @@ def mixed_precision(config: DDPOConfig, device):
     """(whether bf16 autocast is on, a factory of its context): on CUDA unless ``config.bf16`` says."""
     use_bf16 = device.type == "cuda" if config.bf16 is None else config.bf16
     return use_bf16, lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)
-
-
-def reference_cache(config: DDPOConfig, use_bf16: bool) -> ReferenceCache:
-    """The on-disk reference log-probs of ``config``'s reference at the precision it runs in."""
-    return ReferenceCache(config.cache_dir, config.reference_model, precision=config.dtype + "-bf16" * use_bf16)
 
 
 def setup_distributed():
@@ -230,12 +242,11 @@ def run(config: DDPOConfig | dict, records, *, on_metrics=None, should_stop=None
     collate = PairCollator(pad_token_id(processor))
     model = build_policy(config, resume).to(device)
     model.train()
-    cache = reference_cache(config, use_bf16)
     announce = (on_phase if on_phase is not None and rank == 0 else lambda name: None)
     announce("reference")
     openings = dataset.shared_openings()
-    fill_reference_cache(config, model, dataset, collate, cache, openings=openings, fresh=resume is None,
-                         rank=rank, world=world, device=device, autocast=autocast)
+    fill_reference_cache(config, model, dataset, collate, precision=config.dtype + "-bf16" * use_bf16,
+                         openings=openings, fresh=resume is None, rank=rank, world=world, device=device, autocast=autocast)
 
     if config.gradient_checkpointing:
         inner, kwargs = base_model(model), {"use_reentrant": False}
