@@ -38,7 +38,7 @@ from .forward import PairScorer, choose_path
 from .loss import ddpo_loss, weighted_logps
 from .model import load_model, load_processor, pad_token_id
 from .reference import to_device
-from .trainer import fill_reference_cache, mixed_precision, reference_cache
+from .trainer import fill_reference_cache, mixed_precision
 
 # The dataset's weight on changed tokens, which marks them: the config's gamma is applied afterwards, so
 # the changed tokens stay known when gamma is 1.
