@@ -22,7 +22,7 @@ def test_pair_figures_by_hand():
     # chosen: (-1 + 3 * -0.5) / 4 = -0.625 vs (-1 + 3 * -2) / 4 = -1.75; rejected: (-1 - 9 - 1) / 5 vs (-1 - 3 - 1) / 5
     chosen_reward, rejected_reward = 0.5 * (-0.625 + 1.75), 0.5 * (-11 / 5 + 5 / 5)
     figures = figures_from_sums(sums)
-    assert figures["records"] == 1 and figures["preference_accuracy"] == 1.0
+    assert figures["records"] == 1 and figures["preference_accuracy"] == pytest.approx(1.0)
     assert figures["reward_margin"] == pytest.approx(chosen_reward - rejected_reward)
     assert figures["loss"] == pytest.approx(math.log1p(math.exp(-(chosen_reward - rejected_reward))))
     assert figures["chosen_changed_logp_delta"] == pytest.approx(1.5)
