@@ -36,6 +36,8 @@ def embedded_environment(data_dir):
     """This process's environment on the embedded default in ``data_dir`` (no database or broker URL)."""
     env = {name: value for name, value in os.environ.items()
            if name not in {"DATABASE_URL", "CELERY_BROKER_URL", "CELERY_TASK_ALWAYS_EAGER"}}
+    # As scripts/start.sh runs it: development settings (a generated key in DATA_DIR) unless DEBUG is given.
+    env.setdefault("DEBUG", "1")
     env.update(DATA_DIR=str(data_dir), DJANGO_SETTINGS_MODULE="config.settings", PYTHONUNBUFFERED="1")
     return env
 
