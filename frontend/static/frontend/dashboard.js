@@ -230,7 +230,7 @@ function roundItem(round) {
       checkpoint && checkpoint.is_active ? [" ", el("span", { class: "badge ok" }, "active")] : null),
     el("ol", { class: "steps" },
       step("records", `${run.record_count || "?"} records`, el("span", { class: "muted" }, ` · ${run.trigger}`)),
-      step("run", badge(run.status), ` #${run.id} · step ${run.step}/${run.total_steps || "?"}`,
+      step("run", badge(run.status), ` #${run.id} · step ${formatStep(run.step, run.total_steps)}`,
         run.error ? el("span", { class: "error detail" }, run.error) : null),
       step("evaluation", evaluation && evaluation.status ? badge(evaluation.status) : "—",
         evaluation && Object.keys(evaluation.headline).length ? el("span", { class: "detail" }, roundFigures(evaluation.headline))
