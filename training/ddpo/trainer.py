@@ -320,6 +320,9 @@ def run(config: DDPOConfig | dict, records, *, on_metrics=None, should_stop=None
     if progress is not None:
         progress.close()
     if world > 1:
+        # The DDP wrapper's reducer must go while its process group lives: torn down with this frame after
+        # destroy_process_group, it hung a rank once in a dozen runs (the stack showed the caller's line).
+        del scorer
         dist.barrier()
         if owns_group:
             dist.destroy_process_group()
