@@ -112,6 +112,11 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", DATA_DIR / "media"))
 CHECKPOINT_ROOT = Path(os.environ.get("CHECKPOINT_ROOT", DATA_DIR / "checkpoints"))
+# Models a manager registers from the UI/API (training.ddpo.registry): a folder must lie inside MODELS_ROOT
+# (symlinks followed), so no other folder of the server can be read through it; a hub id is taken from the
+# local Hugging Face cache, fetched only if MODEL_HUB_DOWNLOADS is on.
+MODELS_ROOT = Path(os.environ.get("MODELS_ROOT", DATA_DIR / "models"))
+MODEL_HUB_DOWNLOADS = env_bool("MODEL_HUB_DOWNLOADS", False)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -201,6 +206,7 @@ CELERY_TASK_ROUTES = {
     "training.tasks.generation_batch_execute": {"queue": "gpu"},
     "training.tasks.checkpoint_evaluation_execute": {"queue": "gpu"},
     "training.tasks.playground_request_execute": {"queue": "gpu"},
+    "training.tasks.model_registration_execute": {"queue": "gpu"},
     "demo.tasks.bootstrap_run_execute": {"queue": "gpu"},
 }
 # Acked as it starts: a task that is no long job (record syncs, exports, beat) dies with a killed worker

@@ -16,7 +16,7 @@ from annotate.apis.base import ManagerApi, ProjectFilterSerializer
 from annotate.models import MAX_BATCH_PROMPTS, Project, PromotionPolicy
 from config.fields import IdField
 from training import promotion, selectors, services, timeline
-from training.models import (CheckpointEvaluation, GenerationBatch, ModelCheckpoint, PromotionDecision,
+from training.models import (CheckpointEvaluation, CheckpointStatus, GenerationBatch, ModelCheckpoint, PromotionDecision,
                              PromotionOutcome, TrainingRun, TrainingRunInterruption)
 
 
@@ -131,11 +131,20 @@ class CheckpointEvaluationSummarySerializer(serializers.ModelSerializer):
 class CheckpointOutputSerializer(serializers.ModelSerializer):
     evaluation = serializers.SerializerMethodField(help_text="Its latest evaluation (null before the first): "
                                                    "eval_metrics hold the figures of the last one that succeeded.")
+    status = serializers.ChoiceField(choices=CheckpointStatus.choices, read_only=True, help_text=(
+        "ready; validating while the job that registers a manager's model checks it; failed (see error)."))
+    error = serializers.CharField(read_only=True, help_text="Why its registration refused it.")
+    registration = serializers.SerializerMethodField(help_text="The id of its registration job, if it had one.")
 
     class Meta:
         model = ModelCheckpoint
         fields = ["id", "project", "name", "path", "parent", "produced_by", "eval_metrics", "evaluation", "is_active",
-                  "created_at"]
+                  "created_at", "status", "error", "registration", "architecture", "model_type", "parameters",
+                  "dtype", "prefix_sharing", "adapter", "adapter_base"]
+
+    def get_registration(self, checkpoint) -> int | None:
+        registration = checkpoint.registration_job
+        return registration and registration.pk
 
     @extend_schema_field(CheckpointEvaluationSummarySerializer(allow_null=True))
     def get_evaluation(self, checkpoint):

@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 
 from jobs.models import Job, JobStatus
@@ -17,6 +18,16 @@ class ModelCheckpoint(models.Model):
     eval_metrics = models.JSONField(default=dict, blank=True)
     is_active = models.BooleanField(default=False, help_text="The checkpoint that generates the project's next batch.")
     created_at = models.DateTimeField(auto_now_add=True)
+    # What its registration found (``ModelRegistration``); empty for the checkpoints the platform made itself.
+    architecture = models.CharField(max_length=200, blank=True, help_text="config.architectures[0].")
+    model_type = models.CharField(max_length=100, blank=True, help_text="config.model_type.")
+    parameters = models.BigIntegerField(null=True, blank=True, help_text="Parameter count of the loaded model.")
+    dtype = models.CharField(max_length=32, blank=True, help_text="The dtype its weights load in.")
+    prefix_sharing = models.BooleanField(null=True, blank=True, help_text=(
+        "Whether DDPO scores its pairs on the shared-prefix path (not for M-RoPE models such as Qwen2-VL)."))
+    adapter = models.CharField(max_length=1000, blank=True, help_text=(
+        "The PEFT adapter folder it was registered from; ``path`` holds the adapter merged into its base."))
+    adapter_base = models.CharField(max_length=1000, blank=True, help_text="The adapter's base model folder.")
 
     class Meta:
         ordering = ["-created_at"]
@@ -24,10 +35,80 @@ class ModelCheckpoint(models.Model):
             models.UniqueConstraint(
                 fields=["project"], condition=models.Q(is_active=True), name="one_active_checkpoint_per_project"
             ),
+            models.CheckConstraint(condition=models.Q(parameters__isnull=True) | models.Q(parameters__gt=0),
+                                   name="modelcheckpoint_parameters_positive"),
         ]
 
     def __str__(self):
         return self.name
+
+    @property
+    def registration_job(self):
+        """Its ``ModelRegistration``, None for a checkpoint that needed none (a run's output, the CLI's)."""
+        try:
+            return self.registration
+        except ObjectDoesNotExist:
+            return None
+
+    @property
+    def status(self) -> str:
+        """``ready`` to generate and train; ``validating`` while its registration runs; ``failed`` (see
+        ``error``) when its registration refused it."""
+        registration = self.registration_job
+        if registration is None or registration.status == JobStatus.SUCCEEDED:
+            return CheckpointStatus.READY
+        if registration.is_finished:
+            return CheckpointStatus.FAILED
+        return CheckpointStatus.VALIDATING
+
+    @property
+    def error(self) -> str:
+        registration = self.registration_job
+        if registration is None or registration.status == JobStatus.SUCCEEDED:
+            return ""
+        return registration.error or ("The registration was cancelled." if registration.is_finished else "")
+
+
+class CheckpointStatus(models.TextChoices):
+    VALIDATING = "validating", "Validating"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+# The checkpoints that may generate, train and be asked: those no registration holds back.
+CHECKPOINT_READY = models.Q(registration__isnull=True) | models.Q(registration__status=JobStatus.SUCCEEDED)
+
+
+class ModelSource(models.TextChoices):
+    FOLDER = "folder", "A folder under MODELS_ROOT"
+    HUB = "hub", "A hub id from the local Hugging Face cache"
+
+
+class ModelRegistration(Job):
+    """A model brought by a manager, checked on queue ``gpu`` before it generates or trains: its folder or hub
+    id is resolved, its config, processor and weights loaded, one image and a chat prompt answered, and its
+    facts written on the checkpoint (``training.ddpo.registry``). Refused: failed, with the reason as ``error``;
+    the checkpoint stays, ``failed``, and nothing runs from it."""
+
+    task_name = "training.tasks.model_registration_execute"
+
+    project = models.ForeignKey("annotate.Project", on_delete=models.CASCADE, related_name="model_registrations")
+    checkpoint = models.OneToOneField(ModelCheckpoint, on_delete=models.CASCADE, related_name="registration")
+    source = models.CharField(max_length=8, choices=ModelSource.choices)
+    location = models.CharField(max_length=1000, help_text="The folder (resolved, inside MODELS_ROOT) or hub id.")
+    base = models.CharField(max_length=1000, blank=True, help_text=(
+        "The base of a PEFT adapter as asked (a folder or hub id); empty: the one its adapter_config.json names."))
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = Job.status_constraints("modelregistration") + [
+            models.CheckConstraint(condition=models.Q(source__in=ModelSource.values),
+                                   name="modelregistration_source_valid"),
+        ]
+
+    def __str__(self):
+        return f"Registration {self.pk} of {self.location} ({self.status})"
 
 
 class TrainingTrigger(models.TextChoices):

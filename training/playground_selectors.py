@@ -5,7 +5,7 @@ from annotate.models import Prompt
 from annotate.roles import REVIEWERS, project_ids_with_role
 from jobs.models import JobStatus
 from jobs.selectors import jobs_ahead
-from training.models import ModelCheckpoint, PlaygroundRequest
+from training.models import CHECKPOINT_READY, ModelCheckpoint, PlaygroundRequest
 
 
 def playground_request_list(*, user):
@@ -16,8 +16,10 @@ def playground_request_list(*, user):
 
 
 def playground_checkpoints(*, project):
-    """The checkpoints the playground may ask in ``project``: its own and the shared ones (a base model)."""
-    return ModelCheckpoint.objects.filter(Q(project=project) | Q(project__isnull=True)).order_by("-created_at", "-id")
+    """The checkpoints the playground may ask in ``project``: its own and the shared ones (a base model), once
+    ready (a registered model whose check is running or refused it answers nothing)."""
+    return ModelCheckpoint.objects.filter(Q(project=project) | Q(project__isnull=True)).filter(CHECKPOINT_READY) \
+        .order_by("-created_at", "-id")
 
 
 def checkpoint_project_id(*, checkpoint_id):

@@ -33,7 +33,8 @@ def training_run_metrics(*, run):
 
 
 def checkpoint_list(*, user, project_id=None):
-    checkpoints = ModelCheckpoint.objects.select_related("project", "parent", "produced_by").prefetch_related("evaluations")
+    checkpoints = ModelCheckpoint.objects.select_related("project", "parent", "produced_by", "registration") \
+        .prefetch_related("evaluations")
     managed = project_ids_with_role(user=user, roles=MANAGERS)
     if managed is not None:  # shared checkpoints (no project) are visible to every manager
         checkpoints = checkpoints.filter(Q(project_id__in=managed) | Q(project__isnull=True))

@@ -33,6 +33,7 @@ from jobs.models import JobStatus, JobStopped
 from jobs.services import job_beating, job_enqueue
 from training.models import (
     CheckpointEvaluation,
+    CheckpointStatus,
     GenerationBatch,
     ModelCheckpoint,
     TrainingMetric,
@@ -65,12 +66,23 @@ DEFAULT_BATCH_PROMPTS = 64
 RECORDS_FILE = "records.json"
 
 
+def checkpoint_ready_check(*, checkpoint, field) -> None:
+    """A 400 naming ``field`` unless ``checkpoint`` is ready: a registered model generates, trains and is
+    evaluated only once its registration succeeded."""
+    state = checkpoint.status
+    if state != CheckpointStatus.READY:
+        reason = f": {checkpoint.error}" if checkpoint.error else "."
+        raise ApplicationError(f"Checkpoint {checkpoint.pk} is not ready ({state}){reason}",
+                               fields={field: [f"Checkpoint {checkpoint.pk} is {state}."]})
+
+
 def _checkpoint_of_project(*, project, checkpoint, field):
     checkpoint = checkpoint or checkpoint_active(project=project)
     if checkpoint is None:
         raise ApplicationError("The project has no active checkpoint; name one.", fields={field: ["Required."]})
     if checkpoint.project_id not in (None, project.pk):
         raise ApplicationError("The checkpoint belongs to another project.", fields={field: ["Not in this project."]})
+    checkpoint_ready_check(checkpoint=checkpoint, field=field)
     return checkpoint
 
 
@@ -414,6 +426,7 @@ def checkpoint_activate(*, checkpoint) -> ModelCheckpoint:
     """Make ``checkpoint`` the one that generates its project's next batch (one active per project)."""
     if checkpoint.project_id is None:
         raise ApplicationError("Only a project's checkpoint can be activated.", fields={"project": ["Required."]})
+    checkpoint_ready_check(checkpoint=checkpoint, field="checkpoint")
     siblings = ModelCheckpoint.objects.filter(project_id=checkpoint.project_id)
     # Lock the project's checkpoints first (an UPDATE alone locks only the rows it matched when it started):
     # a concurrent activation waits here, then sees this one's result instead of breaking the one-active constraint.
@@ -448,6 +461,7 @@ def checkpoint_evaluation_create(*, checkpoint, reference=None, created_by=None)
     if checkpoint.project_id is None:
         raise ApplicationError("A checkpoint of no project has no held-out records to be evaluated on.",
                                fields={"checkpoint": ["Belongs to no project."]})
+    checkpoint_ready_check(checkpoint=checkpoint, field="checkpoint")
     if reference is not None and reference.project_id not in (None, checkpoint.project_id):
         raise ApplicationError("The reference belongs to another project.", fields={"reference": ["Not in this project."]})
     ModelCheckpoint.objects.select_for_update().filter(pk=checkpoint.pk).first()  # concurrent requests queue up here

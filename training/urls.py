@@ -1,12 +1,13 @@
 from django.urls import path
 
-from training import apis, playground_apis, verdict_apis
+from training import apis, playground_apis, registration_apis, verdict_apis
 
 urlpatterns = [
     path("training-runs/", apis.TrainingRunListCreateApi.as_view(), name="training-run-list"),
     path("training-runs/<id:run_id>/", apis.TrainingRunDetailApi.as_view(), name="training-run-detail"),
     path("training-runs/<id:run_id>/cancel/", apis.TrainingRunCancelApi.as_view(), name="training-run-cancel"),
-    path("checkpoints/", apis.CheckpointListApi.as_view(), name="checkpoint-list"),
+    path("checkpoints/", registration_apis.CheckpointListRegisterApi.as_view(), name="checkpoint-list"),
+    path("checkpoints/<id:checkpoint_id>/", registration_apis.CheckpointDetailApi.as_view(), name="checkpoint-detail"),
     path("checkpoints/<id:checkpoint_id>/activate/", apis.CheckpointActivateApi.as_view(), name="checkpoint-activate"),
     path("checkpoints/<id:checkpoint_id>/promote/", apis.CheckpointPromoteApi.as_view(), name="checkpoint-promote"),
     path("checkpoints/<id:checkpoint_id>/keep/", apis.CheckpointKeepApi.as_view(), name="checkpoint-keep"),

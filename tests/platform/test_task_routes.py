@@ -7,7 +7,7 @@ from config.celery import app
 
 GPU_TASKS = {"training.tasks.training_run_execute", "training.tasks.generation_batch_execute",
              "training.tasks.checkpoint_evaluation_execute", "training.tasks.playground_request_execute",
-             "demo.tasks.bootstrap_run_execute"}
+             "training.tasks.model_registration_execute", "demo.tasks.bootstrap_run_execute"}
 
 
 def our_tasks():
