@@ -36,6 +36,7 @@ def current_database_url():
 def _isolated_media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.CHECKPOINT_ROOT = tmp_path / "checkpoints"
+    settings.MODELS_ROOT = tmp_path / "models"
 
 
 @pytest.fixture
@@ -46,6 +47,7 @@ def process_env(settings):
         DATABASE_URL=current_database_url(),
         MEDIA_ROOT=str(settings.MEDIA_ROOT),
         CHECKPOINT_ROOT=str(settings.CHECKPOINT_ROOT),
+        MODELS_ROOT=str(settings.MODELS_ROOT),
         PYTHONUNBUFFERED="1",
         DJANGO_SETTINGS_MODULE="config.settings",
     )
