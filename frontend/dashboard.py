@@ -5,6 +5,7 @@ training API (/api/training-runs/, /api/checkpoints/, /api/generation-batches/).
 """
 import typing
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
@@ -45,3 +46,13 @@ def dashboard(request, project_id):
     page_data = {"id": project.id, "name": project.name, "overlap": project.overlap,
                  "launch": launch_form(project=project)}
     return render(request, "frontend/dashboard.html", {"project": project, "page_data": page_data})
+
+
+@login_required
+def models(request, project_id):
+    """Bring a base model: register a folder under MODELS_ROOT or a hub id, follow its check, see its facts,
+    generate the first batch from it (frontend/static/frontend/models.js, on /api/checkpoints/)."""
+    project = project_for_role(user=request.user, project_id=project_id, roles=MANAGERS)
+    page_data = {"id": project.id, "name": project.name, "models_root": str(settings.MODELS_ROOT),
+                 "hub_downloads": settings.MODEL_HUB_DOWNLOADS}
+    return render(request, "frontend/models.html", {"project": project, "page_data": page_data})
