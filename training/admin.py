@@ -61,3 +61,10 @@ class PlaygroundRequestAdmin(admin.ModelAdmin):
     list_filter = ["status", "project"]
     search_fields = ["project__name", "question", "error"]
     raw_id_fields = ["image", "checkpoint", "second_checkpoint"]
+
+
+@admin.register(models.ModelRegistration)
+class ModelRegistrationAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "checkpoint", "source", "location", "status", "created_at"]
+    list_filter = ["status", "source", "project"]
+    search_fields = ["location", "error"]
