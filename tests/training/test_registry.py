@@ -1,6 +1,7 @@
 """training.ddpo.registry: where a model may come from, and what it takes to be registered (no Django)."""
 import json
 import os
+import shutil
 
 import pytest
 import torch
@@ -126,3 +127,18 @@ def test_a_lora_adapter_is_merged_into_its_base(tiny_vlm, tmp_path):
     assert not torch.equal(merged.state_dict()[q], original.state_dict()[q])
     with pytest.raises(ModelRefused, match="needs its base"):
         inspect_model(adapter)
+
+
+def test_a_hub_id_in_the_local_cache_resolves_to_its_snapshot(tiny_vlm, tmp_path, monkeypatch):
+    """A model in the Hugging Face cache layout (models--owner--name/snapshots/<rev>, refs/main) is found offline."""
+    from training.ddpo.registry import hub_cached
+
+    cache = tmp_path / "hub"
+    snapshot = cache / "models--owner--tiny-llava" / "snapshots" / "0123abcd"
+    shutil.copytree(tiny_vlm, snapshot)
+    (cache / "models--owner--tiny-llava" / "refs").mkdir()
+    (cache / "models--owner--tiny-llava" / "refs" / "main").write_text("0123abcd")
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))
+    assert hub_cached("owner/tiny-llava") and not hub_cached("owner/other")
+    assert resolve_hub("owner/tiny-llava", downloads=False) == snapshot
+    assert inspect_model(snapshot).architecture == "LlavaForConditionalGeneration"
