@@ -11,8 +11,9 @@ each side; `None` means "unknown" and falls back to `alignment.alignment_from_di
 
 Each record is rendered with the processor's chat template: the prompt is
 the user turn (`[{type: image}, {type: text}]`, or a plain string without an
-image) with the generation prompt; the completion is what the template adds
-for the assistant answer (answer, end-of-turn tokens). Only completion tokens
+image unless the template reads only typed parts, as SmolVLM's) with the
+generation prompt; the completion is what the template adds for the assistant
+answer (answer, end-of-turn tokens). Only completion tokens
 are scored, so prompt and image tokens never reach the labels.
 """
 
@@ -82,9 +83,29 @@ def _tokenizer(processor):
     return getattr(processor, "tokenizer", processor)
 
 
-def _messages(question: str, has_image: bool) -> list[dict]:
-    content = [{"type": "image"}, {"type": "text", "text": question}] if has_image else question
-    return [{"role": "user", "content": content}]
+_PROBE = "ddpo-content-probe"
+
+
+def _wants_parts(processor) -> bool:
+    """Whether the chat template reads a message's content only as a list of typed parts (SmolVLM, LLaVA's
+    published templates): a string content renders as nothing there, or fails."""
+    try:
+        rendered = processor.apply_chat_template([{"role": "user", "content": _PROBE}], tokenize=False)
+    except Exception:  # noqa: BLE001 - a template that cannot take a string content at all
+        return True
+    return _PROBE not in rendered
+
+
+def _content(processor, text: str, has_image: bool = False):
+    """A message's content as its template reads it: typed parts with an image, or where the template
+    wants parts; else the plain string (text-only templates may not take parts)."""
+    if has_image or _wants_parts(processor):
+        return ([{"type": "image"}] if has_image else []) + [{"type": "text", "text": text}]
+    return text
+
+
+def _messages(processor, question: str, has_image: bool) -> list[dict]:
+    return [{"role": "user", "content": _content(processor, question, has_image)}]
 
 
 def _templated(processor) -> bool:
@@ -96,7 +117,8 @@ def prompt_text(processor, question: str, has_image: bool) -> str:
     or ``question + "\\n"`` for a model without one. Training and ``training.generation`` share it, so a
     checkpoint answers the prompt it was trained on."""
     if _templated(processor):
-        return processor.apply_chat_template(_messages(question, has_image), add_generation_prompt=True, tokenize=False)
+        return processor.apply_chat_template(_messages(processor, question, has_image), add_generation_prompt=True,
+                                            tokenize=False)
     return f"{question}\n"
 
 
@@ -105,7 +127,8 @@ def _render(processor, question: str, answer: str, has_image: bool) -> tuple[str
     prompt = prompt_text(processor, question, has_image)
     if _templated(processor):
         full = processor.apply_chat_template(
-            _messages(question, has_image) + [{"role": "assistant", "content": answer}], tokenize=False)
+            _messages(processor, question, has_image) + [{"role": "assistant", "content": _content(processor, answer)}],
+            tokenize=False)
         if full.startswith(prompt) and answer in full[len(prompt):]:
             completion = full[len(prompt):]
             return prompt, completion, completion.index(answer)
@@ -113,8 +136,10 @@ def _render(processor, question: str, answer: str, has_image: bool) -> tuple[str
 
 
 # Per prompt token (1, P) in the processor's output: padded like the prompt, not concatenated.
-# `mm_token_type_ids` (Qwen2-VL family: 1 on image tokens) lets the model build its M-RoPE positions.
-PROMPT_TOKEN_KEYS = ("input_ids", "mm_token_type_ids")
+# `mm_token_type_ids` (Qwen2-VL family: 1 on image tokens) lets the model build its M-RoPE positions;
+# `token_type_ids` (Gemma 3: 1 on image tokens) gives image tokens their bidirectional attention.
+TOKEN_TYPE_KEYS = ("mm_token_type_ids", "token_type_ids")
+PROMPT_TOKEN_KEYS = ("input_ids", *TOKEN_TYPE_KEYS)
 
 
 class PreferenceDataset(torch.utils.data.Dataset):
@@ -186,6 +211,20 @@ class PreferenceDataset(torch.utils.data.Dataset):
         return item
 
 
+def _cat_padded(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """Concatenate on dim 0, zero-padding the other dims to the largest: Idefics3 gives each prompt
+    (1, its tiles, 3, H, W) pixels and (1, its tiles, H, W) pixel masks; an all-zero tile is padding to it,
+    as in the processor's own batches."""
+    shape = [max(sizes) for sizes in zip(*(t.shape[1:] for t in tensors))]
+    padded = []
+    for t in tensors:
+        if list(t.shape[1:]) != shape:
+            t, part = t.new_zeros(t.shape[0], *shape), t
+            t[tuple(slice(0, n) for n in part.shape)] = part
+        padded.append(t)
+    return torch.cat(padded)
+
+
 @dataclass
 class PairCollator:
     """Pads a list of dataset items into one batch of B pairs.
@@ -209,8 +248,9 @@ class PairCollator:
 
     plus the processor's image tensors for the B prompts concatenated on dim 0
     (`pixel_values` (B, 3, H, W) for LLaVA; `pixel_values` (patches, D) and
-    `image_grid_thw` (B, 3) for Qwen2-VL), for Qwen2-VL `mm_token_type_ids`
-    (B, P) left-padded like the prompt, `ref_logps` (2B, C) per-token
+    `image_grid_thw` (B, 3) for Qwen2-VL; `pixel_values` (B, max tiles, 3, H, W)
+    and `pixel_attention_mask` zero-padded per prompt for Idefics3), token types
+    (Qwen2-VL `mm_token_type_ids`, Gemma 3 `token_type_ids`) (B, P) left-padded like the prompt, `ref_logps` (2B, C) per-token
     reference log-probs when every item has them cached, `indices` and `keys`.
     """
 
@@ -229,12 +269,13 @@ class PairCollator:
             "indices": torch.tensor([it["index"] for it in items]),
             "keys": [it["key"] for it in items],
         }
-        if any("mm_token_type_ids" in it["prompt_inputs"] for it in items):   # 0 = text (no image)
-            types = [it["prompt_inputs"].get("mm_token_type_ids", torch.zeros_like(p)) for it, p in zip(items, prompts)]
-            batch["mm_token_type_ids"] = pad_sequence(types, True, 0, "left")
+        for key in TOKEN_TYPE_KEYS:
+            if any(key in it["prompt_inputs"] for it in items):                 # 0 = text (no image)
+                types = [it["prompt_inputs"].get(key, torch.zeros_like(p)) for it, p in zip(items, prompts)]
+                batch[key] = pad_sequence(types, True, 0, "left")
         image_keys = {k for it in items for k in it["prompt_inputs"] if k not in PROMPT_TOKEN_KEYS}
         for k in sorted(image_keys):
-            batch[k] = torch.cat([it["prompt_inputs"][k] for it in items if k in it["prompt_inputs"]])
+            batch[k] = _cat_padded([it["prompt_inputs"][k] for it in items if k in it["prompt_inputs"]])
         if all("ref_chosen" in it for it in items):
             refs = [it[f"ref_{side}"] for side in ("chosen", "rejected") for it in items]
             batch["ref_logps"] = pad_sequence(refs, True, 0.0).float()
