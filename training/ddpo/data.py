@@ -11,9 +11,8 @@ each side; `None` means "unknown" and falls back to `alignment.alignment_from_di
 
 Each record is rendered with the processor's chat template: the prompt is
 the user turn (`[{type: image}, {type: text}]`, or a plain string without an
-image unless the template reads only typed parts, as SmolVLM's) with the
-generation prompt; the completion is what the template adds for the assistant
-answer (answer, end-of-turn tokens). Only completion tokens
+image) with the generation prompt; the completion is what the template adds
+for the assistant answer (answer, end-of-turn tokens). Only completion tokens
 are scored, so prompt and image tokens never reach the labels.
 """
 
@@ -83,29 +82,20 @@ def _tokenizer(processor):
     return getattr(processor, "tokenizer", processor)
 
 
-_PROBE = "ddpo-content-probe"
+def _typed(processor) -> bool:
+    """Whether messages carry typed parts: a vision processor's template reads `[{type: image}, {type: text}]`
+    (some, as llava-hf's, read nothing else); a text-only tokenizer's reads plain strings."""
+    return hasattr(processor, "image_processor")
 
 
-def _wants_parts(processor) -> bool:
-    """Whether the chat template reads a message's content only as a list of typed parts (SmolVLM, LLaVA's
-    published templates): a string content renders as nothing there, or fails."""
-    try:
-        rendered = processor.apply_chat_template([{"role": "user", "content": _PROBE}], tokenize=False)
-    except Exception:  # noqa: BLE001 - a template that cannot take a string content at all
-        return True
-    return _PROBE not in rendered
+def _content(text: str, processor, has_image: bool = False):
+    if not _typed(processor):
+        return text
+    return [{"type": "image"}] * has_image + [{"type": "text", "text": text}]
 
 
-def _content(processor, text: str, has_image: bool = False):
-    """A message's content as its template reads it: typed parts with an image, or where the template
-    wants parts; else the plain string (text-only templates may not take parts)."""
-    if has_image or _wants_parts(processor):
-        return ([{"type": "image"}] if has_image else []) + [{"type": "text", "text": text}]
-    return text
-
-
-def _messages(processor, question: str, has_image: bool) -> list[dict]:
-    return [{"role": "user", "content": _content(processor, question, has_image)}]
+def _messages(question: str, has_image: bool, processor) -> list[dict]:
+    return [{"role": "user", "content": _content(question, processor, has_image)}]
 
 
 def _templated(processor) -> bool:
@@ -117,22 +107,27 @@ def prompt_text(processor, question: str, has_image: bool) -> str:
     or ``question + "\\n"`` for a model without one. Training and ``training.generation`` share it, so a
     checkpoint answers the prompt it was trained on."""
     if _templated(processor):
-        return processor.apply_chat_template(_messages(processor, question, has_image), add_generation_prompt=True,
-                                            tokenize=False)
+        return processor.apply_chat_template(_messages(question, has_image, processor), add_generation_prompt=True,
+                                             tokenize=False)
     return f"{question}\n"
 
 
 def _render(processor, question: str, answer: str, has_image: bool) -> tuple[str, str, int]:
-    """(prompt text, completion text, offset of the answer inside the completion)."""
+    """(prompt text, completion text, offset of the answer inside the completion).
+
+    The completion ends with the end-of-sequence token, added when the template writes none (llava-hf's
+    LLaVA-1.5 and LLaVA-NeXT templates end an answer with a space): a model trained without it never
+    stops. TRL's DPOTrainer adds it the same way."""
     prompt = prompt_text(processor, question, has_image)
+    eos = _tokenizer(processor).eos_token or ""
     if _templated(processor):
         full = processor.apply_chat_template(
-            _messages(processor, question, has_image) + [{"role": "assistant", "content": _content(processor, answer)}],
+            _messages(question, has_image, processor) + [{"role": "assistant", "content": _content(answer, processor)}],
             tokenize=False)
         if full.startswith(prompt) and answer in full[len(prompt):]:
             completion = full[len(prompt):]
-            return prompt, completion, completion.index(answer)
-    return prompt, answer + (_tokenizer(processor).eos_token or ""), 0
+            return prompt, completion + ("" if eos in completion else eos), completion.index(answer)
+    return prompt, answer + eos, 0
 
 
 # Per prompt token (1, P) in the processor's output: padded like the prompt, not concatenated.
@@ -211,17 +206,15 @@ class PreferenceDataset(torch.utils.data.Dataset):
         return item
 
 
-def _cat_padded(tensors: list[torch.Tensor]) -> torch.Tensor:
-    """Concatenate on dim 0, zero-padding the other dims to the largest: Idefics3 gives each prompt
-    (1, its tiles, 3, H, W) pixels and (1, its tiles, H, W) pixel masks; an all-zero tile is padding to it,
-    as in the processor's own batches."""
-    shape = [max(sizes) for sizes in zip(*(t.shape[1:] for t in tensors))]
+def cat_padded(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """Concatenate on dim 0, zero-padding the other dims to the largest, as processors pad a batch: LLaVA-NeXT
+    gives each image (1, tiles, 3, H, W) with its own tile count, the model drops the zero tiles by
+    `image_sizes`. Tensors of one shape past dim 0 (Qwen2-VL's (patches, D)) are concatenated as they are."""
+    shape = [max(t.shape[d] for t in tensors) for d in range(1, tensors[0].dim())]
     padded = []
     for t in tensors:
-        if list(t.shape[1:]) != shape:
-            t, part = t.new_zeros(t.shape[0], *shape), t
-            t[tuple(slice(0, n) for n in part.shape)] = part
-        padded.append(t)
+        pad = [p for d in reversed(range(1, t.dim())) for p in (0, shape[d - 1] - t.shape[d])]
+        padded.append(torch.nn.functional.pad(t, pad) if any(pad) else t)
     return torch.cat(padded)
 
 
@@ -247,10 +240,11 @@ class PairCollator:
                                           [1., 5., 1.]])
 
     plus the processor's image tensors for the B prompts concatenated on dim 0
-    (`pixel_values` (B, 3, H, W) for LLaVA; `pixel_values` (patches, D) and
-    `image_grid_thw` (B, 3) for Qwen2-VL; `pixel_values` (B, max tiles, 3, H, W)
-    and `pixel_attention_mask` zero-padded per prompt for Idefics3), token types
-    (Qwen2-VL `mm_token_type_ids`, Gemma 3 `token_type_ids`) (B, P) left-padded like the prompt, `ref_logps` (2B, C) per-token
+    (`pixel_values` (B, 3, H, W) for LLaVA; (B, tiles, 3, H, W) zero-padded to
+    the most tiles and `image_sizes` (B, 2) for LLaVA-NeXT; `pixel_values`
+    (patches, D) and `image_grid_thw` (B, 3) for Qwen2-VL; `pixel_values` (B, tiles, 3, H, W) and
+    `pixel_attention_mask` (B, tiles, H, W) zero-padded for Idefics3), token types (Qwen2-VL
+    `mm_token_type_ids`, Gemma 3 `token_type_ids`) (B, P) left-padded like the prompt, `ref_logps` (2B, C) per-token
     reference log-probs when every item has them cached, `indices` and `keys`.
     """
 
@@ -275,7 +269,7 @@ class PairCollator:
                 batch[key] = pad_sequence(types, True, 0, "left")
         image_keys = {k for it in items for k in it["prompt_inputs"] if k not in PROMPT_TOKEN_KEYS}
         for k in sorted(image_keys):
-            batch[k] = _cat_padded([it["prompt_inputs"][k] for it in items if k in it["prompt_inputs"]])
+            batch[k] = cat_padded([it["prompt_inputs"][k] for it in items if k in it["prompt_inputs"]])
         if all("ref_chosen" in it for it in items):
             refs = [it[f"ref_{side}"] for side in ("chosen", "rejected") for it in items]
             batch["ref_logps"] = pad_sequence(refs, True, 0.0).float()
