@@ -54,6 +54,11 @@ def family_prompts(*, sizes=SIZES, text_only: int = 1) -> list[dict]:
     return prompts + [{"question": QUESTIONS[i % 2], "image": None} for i in range(text_only)]
 
 
+def _in_language_model(name: str) -> bool:
+    """A parameter of the language model: `language_model` in most families, `text_model` in Idefics3's."""
+    return "language_model" in name or ".text_model." in name
+
+
 def _load(model_dir):
     from training.ddpo.model import load_model, load_processor
 
@@ -141,7 +146,7 @@ def check_ddpo_trains(model_dir, records, tmp_path, *, lora: bool, steps: int = 
     before, after = load_file(Path(model_dir) / "model.safetensors"), load_file(path / "model.safetensors")
     assert before.keys() == after.keys()
     changed = {name for name in before if not torch.equal(before[name], after[name])}
-    assert any("language_model" in name for name in changed)
+    assert any(_in_language_model(name) for name in changed)
     if lora:      # all-linear adapters merged: 2-D weights of linear layers only, never norms or embeddings
         assert all(name.endswith(".weight") and before[name].ndim == 2 for name in changed)
         assert not any("embed" in name or "norm" in name for name in changed)
@@ -193,8 +198,8 @@ def check_processor_tensors(model_dir, records) -> set[str]:
     processor.tokenizer.padding_side = "left"
     dataset, collate, batch = _batch(processor, records)
     texts = [prompt_text(processor, r["question"], True) for r in records]
-    encoded = processor(text=texts, images=[r["image"] for r in records], padding=True, return_tensors="pt",
-                        add_special_tokens=False)
+    encoded = processor(text=texts, images=[[r["image"]] for r in records], padding=True, return_tensors="pt",
+                        add_special_tokens=False)     # one image list per prompt: Gemma 3 takes no flat list
     ours = dict(image_inputs(batch), input_ids=batch["prompt_input_ids"], attention_mask=batch["prompt_attention_mask"])
     assert set(encoded) <= set(ours), f"not batched: {set(encoded) - set(ours)}"
     for key, value in encoded.items():
@@ -229,7 +234,7 @@ path = sys.argv[1]
 processor, model = load_processor(path), load_model(path).eval()
 sizes = [(32, 32), (64, 32)]
 texts = [prompt_text(processor, "What is in the image?", True)] * len(sizes)
-inputs = processor(text=texts, images=[Image.new("RGB", s, (200, 30, 30)) for s in sizes], padding=True,
+inputs = processor(text=texts, images=[[Image.new("RGB", s, (200, 30, 30))] for s in sizes], padding=True,
                    return_tensors="pt", add_special_tokens=False)
 with torch.no_grad():
     logits = model(**inputs).logits
@@ -287,5 +292,5 @@ def check_trl_trains(model_dir, dataset, tmp_path, *, steps: int = 2) -> list[fl
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     assert len(losses) == steps and all(torch.isfinite(torch.tensor(losses)))
     changed = [name for name, p in model.named_parameters() if not torch.equal(p.detach(), before[name])]
-    assert any("language_model" in name for name in changed)
+    assert any(_in_language_model(name) for name in changed)
     return losses

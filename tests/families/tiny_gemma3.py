@@ -110,6 +110,8 @@ def build_tiny_gemma3(out_dir, corpus, *, text_hidden=64, text_layers=2, heads=4
         boi_token_id=tokenizer.convert_tokens_to_ids("<start_of_image>"),
         eoi_token_id=tokenizer.convert_tokens_to_ids("<end_of_image>"), **special)
     model = Gemma3ForConditionalGeneration(config)
+    # transformers initialises the image projection to zeros: images would not reach the language model.
+    torch.nn.init.normal_(model.model.multi_modal_projector.mm_input_projection_weight, std=0.05)
     # As gemma-3-4b-it: generation stops at <eos> or <end_of_turn>.
     model.generation_config.update(**dict(special, eos_token_id=[tokenizer.eos_token_id, end_of_turn]))
     out_dir.mkdir(parents=True, exist_ok=True)
