@@ -12,7 +12,7 @@ from training.ddpo.trainer import train
 
 from .conftest import CORPUS, color_records
 from .test_trainer import forbid_reference_forward
-from .tiny_qwen2_vl import build_tiny_qwen2_vl
+from tests.families.tiny_qwen2_vl import build_tiny_qwen2_vl
 
 TWO_QUESTIONS = ("What is in the image?", "Describe it.")   # prompts of unequal length: left padding
 

@@ -54,9 +54,10 @@ def family_prompts(*, sizes=SIZES, text_only: int = 1) -> list[dict]:
     return prompts + [{"question": QUESTIONS[i % 2], "image": None} for i in range(text_only)]
 
 
-def _in_language_model(name: str) -> bool:
-    """A parameter of the language model: `language_model` in most families, `text_model` in Idefics3's."""
-    return "language_model" in name or ".text_model." in name
+def _decoder(name: str) -> bool:
+    """Whether a weight name is one of the language model's layers (saved names differ by family: Qwen2-VL
+    saves `model.layers.*`, LLaVA `model.language_model.layers.*`, Idefics3 `model.text_model.layers.*`)."""
+    return ".layers." in name and "vision" not in name and "visual" not in name
 
 
 def _load(model_dir):
@@ -146,7 +147,7 @@ def check_ddpo_trains(model_dir, records, tmp_path, *, lora: bool, steps: int = 
     before, after = load_file(Path(model_dir) / "model.safetensors"), load_file(path / "model.safetensors")
     assert before.keys() == after.keys()
     changed = {name for name in before if not torch.equal(before[name], after[name])}
-    assert any(_in_language_model(name) for name in changed)
+    assert any(_decoder(name) for name in changed)
     if lora:      # all-linear adapters merged: 2-D weights of linear layers only, never norms or embeddings
         assert all(name.endswith(".weight") and before[name].ndim == 2 for name in changed)
         assert not any("embed" in name or "norm" in name for name in changed)
@@ -292,5 +293,5 @@ def check_trl_trains(model_dir, dataset, tmp_path, *, steps: int = 2) -> list[fl
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     assert len(losses) == steps and all(torch.isfinite(torch.tensor(losses)))
     changed = [name for name, p in model.named_parameters() if not torch.equal(p.detach(), before[name])]
-    assert any(_in_language_model(name) for name in changed)
+    assert any(_decoder(name) for name in changed)
     return losses
