@@ -27,6 +27,8 @@ its MLP there (`_last_layer_without_mlp`); then the last prompt token and
 the shared answer tokens, whose logits are scored.
 Left-padded prompts of unequal length get explicit
 `position_ids` on every pass (positions follow the cache length otherwise).
+Gemma 3's `token_type_ids` (its image tokens attend to each other both ways)
+go with the image + prompt call; the answer tokens after it attend causally.
 
 `choose_path` picks "shared" unless gradient checkpointing is on (it forces
 `use_cache` off) or the model uses multimodal rotary positions (Qwen2-VL
