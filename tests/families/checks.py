@@ -164,7 +164,11 @@ def check_ddpo_trains(model_dir, records, tmp_path, *, lora: bool, steps: int = 
 def check_shared_prefix(model_dir, records, *, expect: str, atol: float = 1e-5) -> None:
     """`choose_path` picks `expect`; where it is "shared", the shared-prefix forward gives the concatenated
     forward's log-probs and gradients on a batch of mixed image sizes."""
-    from training.ddpo.forward import choose_path, concat_token_logps, shared_token_logps
+    from training.ddpo.forward import (
+        choose_path,
+        concat_token_logps,
+        shared_token_logps,
+    )
 
     model, processor = _load(model_dir)
     assert choose_path(model, shared_prefix=True, gradient_checkpointing=False) == expect

@@ -21,7 +21,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from transformers import CLIPVisionConfig, LlavaNextConfig, LlavaNextForConditionalGeneration, LlavaNextProcessor, MistralConfig
+from transformers import (
+    CLIPVisionConfig,
+    LlavaNextConfig,
+    LlavaNextForConditionalGeneration,
+    LlavaNextProcessor,
+    MistralConfig,
+)
 
 from synthetic.tiny_vlm import train_tokenizer
 

@@ -13,9 +13,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor
+from transformers import (
+    Qwen2_5_VLConfig,
+    Qwen2_5_VLForConditionalGeneration,
+    Qwen2_5_VLProcessor,
+)
 
-from tests.families.tiny_qwen2_vl import CHAT_TEMPLATE, MERGE_SIZE, PATCH_SIZE, VideoProcessor, qwen_parts, save
+from tests.families.tiny_qwen2_vl import (
+    CHAT_TEMPLATE,
+    MERGE_SIZE,
+    PATCH_SIZE,
+    VideoProcessor,
+    qwen_parts,
+    save,
+)
 
 
 def build_tiny_qwen2_5_vl(out_dir, corpus, *, text_hidden=64, text_layers=2, heads=4, vision_dim=32, vocab_size=384,
