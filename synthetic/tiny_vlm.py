@@ -58,7 +58,7 @@ CHAT_TEMPLATE = (
 )
 
 
-def train_tokenizer(corpus, *, vocab_size=384, word_level=False) -> PreTrainedTokenizerFast:
+def train_tokenizer(corpus, *, vocab_size=384, word_level=False, chat_template=CHAT_TEMPLATE) -> PreTrainedTokenizerFast:
     """Train a byte-level BPE (or whitespace/punctuation WordLevel) tokenizer on `corpus`.
 
     Both keep character offsets (`return_offsets_mapping=True`), which the
@@ -85,23 +85,26 @@ def train_tokenizer(corpus, *, vocab_size=384, word_level=False) -> PreTrainedTo
         tokenizer_object=tok, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
         unk_token="<unk>" if word_level else None,
         extra_special_tokens={"image_token": "<image>"},
-        chat_template=CHAT_TEMPLATE, padding_side="left")
+        chat_template=chat_template, padding_side="left")
 
 
 def build_tiny_vlm(out_dir, corpus, *, image_size=32, patch_size=8, vision_hidden=32,
                    vision_layers=2, text_hidden=64, text_layers=2, heads=4, vocab_size=384,
-                   word_level=False, seed=0) -> Path:
-    """Build a random LLaVA (CLIP + Llama) with a trained tokenizer; save it to `out_dir`."""
+                   word_level=False, seed=0, chat_template=CHAT_TEMPLATE) -> Path:
+    """Build a random LLaVA (CLIP + Llama) with a trained tokenizer; save it to `out_dir`.
+
+    `chat_template`: this module's own by default (string or typed-part content);
+    tests/families/tiny_llava.py passes the one llava-hf/llava-1.5-7b-hf ships."""
     out_dir = Path(out_dir)
     torch.manual_seed(seed)
-    tokenizer = train_tokenizer(corpus, vocab_size=vocab_size, word_level=word_level)
+    tokenizer = train_tokenizer(corpus, vocab_size=vocab_size, word_level=word_level, chat_template=chat_template)
     image_tokens = (image_size // patch_size) ** 2
     image_processor = ImageProcessor(
         size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size})
     processor = LlavaProcessor(
         image_processor=image_processor, tokenizer=tokenizer, patch_size=patch_size,
         vision_feature_select_strategy="default", num_additional_image_tokens=1,
-        chat_template=CHAT_TEMPLATE)
+        chat_template=chat_template)
     ids = dict(pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
                eos_token_id=tokenizer.eos_token_id)
     config = LlavaConfig(

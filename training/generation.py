@@ -133,7 +133,8 @@ def _encode(generator: Generator, texts: list[str], images: list):
     # No special tokens, as in training: a chat template writes its own; a model without one saw none.
     kwargs = dict(padding=True, return_tensors="pt", add_special_tokens=False)
     if any(image is not None for image in images):
-        inputs = generator.processor(text=texts, images=[_rgb(image) for image in images], **kwargs)
+        # One list per prompt: processors that count images per prompt (Gemma 3) take no flat list.
+        inputs = generator.processor(text=texts, images=[[_rgb(image)] for image in images], **kwargs)
     elif generator.is_vision:
         inputs = generator.processor(text=texts, **kwargs)
     else:

@@ -2,17 +2,18 @@
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import AutoModelForImageTextToText, AutoProcessor
+from transformers import AutoModelForImageTextToText
 
+from tests.families.tiny_qwen2_vl import build_tiny_qwen2_vl
 from training.ddpo.config import DDPOConfig
 from training.ddpo.data import PairCollator, PreferenceDataset
 from training.ddpo.forward import _positions, choose_path, concat_token_logps
 from training.ddpo.loss import label_logps
+from training.ddpo.model import load_processor
 from training.ddpo.trainer import train
 
 from .conftest import CORPUS, color_records
 from .test_trainer import forbid_reference_forward
-from .tiny_qwen2_vl import build_tiny_qwen2_vl
 
 TWO_QUESTIONS = ("What is in the image?", "Describe it.")   # prompts of unequal length: left padding
 
@@ -25,7 +26,7 @@ def tiny_qwen(tmp_path_factory):
 @pytest.fixture(scope="module")
 def loaded(tiny_qwen):
     model = AutoModelForImageTextToText.from_pretrained(tiny_qwen).eval()
-    return model, AutoProcessor.from_pretrained(tiny_qwen)
+    return model, load_processor(tiny_qwen)     # without torchvision: an image-only video processor
 
 
 def test_collator_batches_patches_grids_and_token_types(loaded):
@@ -102,7 +103,7 @@ def test_training_raises_rewards_and_reuses_reference_cache(tiny_qwen, tmp_path,
     assert before.keys() == after.keys()
     assert not [name for name in before if torch.equal(before[name], after[name])]
     assert type(AutoModelForImageTextToText.from_pretrained(path)).__name__ == "Qwen2VLForConditionalGeneration"
-    assert type(AutoProcessor.from_pretrained(path)).__name__ == "Qwen2VLProcessor"
+    assert type(load_processor(path)).__name__ == "Qwen2VLProcessor"
 
     forbid_reference_forward(monkeypatch)
     again = train(DDPOConfig(output_dir=str(tmp_path / "b"), max_steps=2, **common), color_records(16))

@@ -82,9 +82,20 @@ def _tokenizer(processor):
     return getattr(processor, "tokenizer", processor)
 
 
-def _messages(question: str, has_image: bool) -> list[dict]:
-    content = [{"type": "image"}, {"type": "text", "text": question}] if has_image else question
-    return [{"role": "user", "content": content}]
+def _typed(processor) -> bool:
+    """Whether messages carry typed parts: a vision processor's template reads `[{type: image}, {type: text}]`
+    (some, as llava-hf's, read nothing else); a text-only tokenizer's reads plain strings."""
+    return hasattr(processor, "image_processor")
+
+
+def _content(text: str, processor, has_image: bool = False):
+    if not _typed(processor):
+        return text
+    return [{"type": "image"}] * has_image + [{"type": "text", "text": text}]
+
+
+def _messages(question: str, has_image: bool, processor) -> list[dict]:
+    return [{"role": "user", "content": _content(question, processor, has_image)}]
 
 
 def _templated(processor) -> bool:
@@ -96,25 +107,34 @@ def prompt_text(processor, question: str, has_image: bool) -> str:
     or ``question + "\\n"`` for a model without one. Training and ``training.generation`` share it, so a
     checkpoint answers the prompt it was trained on."""
     if _templated(processor):
-        return processor.apply_chat_template(_messages(question, has_image), add_generation_prompt=True, tokenize=False)
+        return processor.apply_chat_template(_messages(question, has_image, processor), add_generation_prompt=True,
+                                             tokenize=False)
     return f"{question}\n"
 
 
 def _render(processor, question: str, answer: str, has_image: bool) -> tuple[str, str, int]:
-    """(prompt text, completion text, offset of the answer inside the completion)."""
+    """(prompt text, completion text, offset of the answer inside the completion).
+
+    The completion ends with the end-of-sequence token, added when the template writes none (llava-hf's
+    LLaVA-1.5 and LLaVA-NeXT templates end an answer with a space): a model trained without it never
+    stops. TRL's DPOTrainer adds it the same way."""
     prompt = prompt_text(processor, question, has_image)
+    eos = _tokenizer(processor).eos_token or ""
     if _templated(processor):
         full = processor.apply_chat_template(
-            _messages(question, has_image) + [{"role": "assistant", "content": answer}], tokenize=False)
+            _messages(question, has_image, processor) + [{"role": "assistant", "content": _content(answer, processor)}],
+            tokenize=False)
         if full.startswith(prompt) and answer in full[len(prompt):]:
             completion = full[len(prompt):]
-            return prompt, completion, completion.index(answer)
-    return prompt, answer + (_tokenizer(processor).eos_token or ""), 0
+            return prompt, completion + ("" if eos in completion else eos), completion.index(answer)
+    return prompt, answer + eos, 0
 
 
 # Per prompt token (1, P) in the processor's output: padded like the prompt, not concatenated.
-# `mm_token_type_ids` (Qwen2-VL family: 1 on image tokens) lets the model build its M-RoPE positions.
-PROMPT_TOKEN_KEYS = ("input_ids", "mm_token_type_ids")
+# `mm_token_type_ids` (Qwen2-VL family: 1 on image tokens) lets the model build its M-RoPE positions;
+# `token_type_ids` (Gemma 3: 1 on image tokens) gives image tokens their bidirectional attention.
+TOKEN_TYPE_KEYS = ("mm_token_type_ids", "token_type_ids")
+PROMPT_TOKEN_KEYS = ("input_ids", *TOKEN_TYPE_KEYS)
 
 
 class PreferenceDataset(torch.utils.data.Dataset):
@@ -186,6 +206,18 @@ class PreferenceDataset(torch.utils.data.Dataset):
         return item
 
 
+def cat_padded(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """Concatenate on dim 0, zero-padding the other dims to the largest, as processors pad a batch: LLaVA-NeXT
+    gives each image (1, tiles, 3, H, W) with its own tile count, the model drops the zero tiles by
+    `image_sizes`. Tensors of one shape past dim 0 (Qwen2-VL's (patches, D)) are concatenated as they are."""
+    shape = [max(t.shape[d] for t in tensors) for d in range(1, tensors[0].dim())]
+    padded = []
+    for t in tensors:
+        pad = [p for d in reversed(range(1, t.dim())) for p in (0, shape[d - 1] - t.shape[d])]
+        padded.append(torch.nn.functional.pad(t, pad) if any(pad) else t)
+    return torch.cat(padded)
+
+
 @dataclass
 class PairCollator:
     """Pads a list of dataset items into one batch of B pairs.
@@ -208,9 +240,11 @@ class PairCollator:
                                           [1., 5., 1.]])
 
     plus the processor's image tensors for the B prompts concatenated on dim 0
-    (`pixel_values` (B, 3, H, W) for LLaVA; `pixel_values` (patches, D) and
-    `image_grid_thw` (B, 3) for Qwen2-VL), for Qwen2-VL `mm_token_type_ids`
-    (B, P) left-padded like the prompt, `ref_logps` (2B, C) per-token
+    (`pixel_values` (B, 3, H, W) for LLaVA; (B, tiles, 3, H, W) zero-padded to
+    the most tiles and `image_sizes` (B, 2) for LLaVA-NeXT; `pixel_values`
+    (patches, D) and `image_grid_thw` (B, 3) for Qwen2-VL; `pixel_values` (B, tiles, 3, H, W) and
+    `pixel_attention_mask` (B, tiles, H, W) zero-padded for Idefics3), token types (Qwen2-VL
+    `mm_token_type_ids`, Gemma 3 `token_type_ids`) (B, P) left-padded like the prompt, `ref_logps` (2B, C) per-token
     reference log-probs when every item has them cached, `indices` and `keys`.
     """
 
@@ -229,12 +263,13 @@ class PairCollator:
             "indices": torch.tensor([it["index"] for it in items]),
             "keys": [it["key"] for it in items],
         }
-        if any("mm_token_type_ids" in it["prompt_inputs"] for it in items):   # 0 = text (no image)
-            types = [it["prompt_inputs"].get("mm_token_type_ids", torch.zeros_like(p)) for it, p in zip(items, prompts)]
-            batch["mm_token_type_ids"] = pad_sequence(types, True, 0, "left")
+        for key in TOKEN_TYPE_KEYS:
+            if any(key in it["prompt_inputs"] for it in items):                 # 0 = text (no image)
+                types = [it["prompt_inputs"].get(key, torch.zeros_like(p)) for it, p in zip(items, prompts)]
+                batch[key] = pad_sequence(types, True, 0, "left")
         image_keys = {k for it in items for k in it["prompt_inputs"] if k not in PROMPT_TOKEN_KEYS}
         for k in sorted(image_keys):
-            batch[k] = torch.cat([it["prompt_inputs"][k] for it in items if k in it["prompt_inputs"]])
+            batch[k] = cat_padded([it["prompt_inputs"][k] for it in items if k in it["prompt_inputs"]])
         if all("ref_chosen" in it for it in items):
             refs = [it[f"ref_{side}"] for side in ("chosen", "rejected") for it in items]
             batch["ref_logps"] = pad_sequence(refs, True, 0.0).float()

@@ -27,6 +27,8 @@ its MLP there (`_last_layer_without_mlp`); then the last prompt token and
 the shared answer tokens, whose logits are scored.
 Left-padded prompts of unequal length get explicit
 `position_ids` on every pass (positions follow the cache length otherwise).
+Gemma 3's `token_type_ids` (its image tokens attend to each other both ways)
+go with the image + prompt call; the answer tokens after it attend causally.
 
 `choose_path` picks "shared" unless gradient checkpointing is on (it forces
 `use_cache` off) or the model uses multimodal rotary positions (Qwen2-VL
@@ -42,6 +44,7 @@ import inspect
 import torch
 from torch import nn
 
+from .data import TOKEN_TYPE_KEYS
 from .loss import IGNORE, label_logps
 from .model import base_model
 
@@ -88,8 +91,9 @@ def concat_token_logps(model, batch: dict) -> torch.Tensor:
     attention = torch.cat([pmask.repeat(2, 1), cmask[:, :-1]], dim=1)  # (2B, P+C-1)
     images = {k: torch.cat([v, v]) for k, v in image_inputs(batch).items()}
     C = comp.shape[1]
-    if "mm_token_type_ids" in images:                                  # (2B, P) -> (2B, P+C-1): answers are text
-        images["mm_token_type_ids"] = torch.nn.functional.pad(images["mm_token_type_ids"], (0, C - 1))
+    for key in TOKEN_TYPE_KEYS:                                        # (2B, P) -> (2B, P+C-1): answers are text
+        if key in images:
+            images[key] = torch.nn.functional.pad(images[key], (0, C - 1))
     positions = _positions(attention)
     if _is_mrope(model) and ("image_grid_thw" in images or "video_grid_thw" in images):
         positions = None            # the model builds its (3, 2B, T) M-RoPE positions from the mask and token types
@@ -175,10 +179,13 @@ def shared_token_logps(model, batch: dict) -> torch.Tensor:
     first_positions = _positions(first_mask)
     cache = None
     if P > 1:
+        # Token types (Gemma 3's bidirectional image blocks) cover the columns fed; the later
+        # calls are text only and attend causally.
+        images = {k: v[:, : P - 1] if k in TOKEN_TYPE_KEYS else v for k, v in image_inputs(batch).items()}
         with _last_layer_without_mlp(model):
             head_pass = model(input_ids=first_ids[:, : P - 1], attention_mask=first_mask[:, : P - 1],
                               position_ids=first_positions[:, : P - 1], use_cache=True, logits_to_keep=1,
-                              **image_inputs(batch))
+                              **images)
         cache = _cache_of(head_pass)
     first = model(input_ids=first_ids[:, P - 1:], attention_mask=first_mask, position_ids=first_positions[:, P - 1:],
                   use_cache=True, **({_cache_kwarg(model): cache} if cache is not None else image_inputs(batch)))

@@ -1,8 +1,9 @@
 """Load a policy (+ processor) from a local path or hub id; optionally wrap it in LoRA.
 
 Image-text-to-text models (LLaVA, Qwen2-VL, ...) load through
-`AutoModelForImageTextToText` / `AutoProcessor`; anything else as a causal
-LM with `AutoTokenizer`. Offline use: set `HF_HUB_OFFLINE=1`. Every model of
+`AutoModelForImageTextToText` / `AutoProcessor` (without torchvision, a
+processor's video processor is replaced by `NoVideoProcessor`); anything else
+as a causal LM with `AutoTokenizer`. Offline use: set `HF_HUB_OFFLINE=1`. Every model of
 the project loads here: the trainer, `training.generation.load_generator`
 and `synthetic.evaluate.load_checkpoint`.
 """
@@ -14,12 +15,17 @@ from os import PathLike
 import torch
 from transformers import (
     AutoConfig,
+    AutoImageProcessor,
     AutoModelForCausalLM,
     AutoModelForImageTextToText,
     AutoProcessor,
     AutoTokenizer,
+    processing_utils,
 )
 from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+from transformers.models.auto.processing_auto import PROCESSOR_MAPPING
+from transformers.utils import is_torchvision_available
+from transformers.video_processing_utils import VideoProcessorMixin
 
 
 def is_vision_model(name_or_path: str | PathLike) -> bool:
@@ -27,9 +33,44 @@ def is_vision_model(name_or_path: str | PathLike) -> bool:
 
 
 def load_processor(name_or_path: str | PathLike):
-    if is_vision_model(name_or_path):
+    if not is_vision_model(name_or_path):
+        return AutoTokenizer.from_pretrained(name_or_path)
+    try:
         return AutoProcessor.from_pretrained(name_or_path)
-    return AutoTokenizer.from_pretrained(name_or_path)
+    except ValueError as error:  # transformers 5.x: a video processor needs torchvision, not in requirements.txt
+        if "torchvision" not in str(error) or is_torchvision_available():
+            raise
+    return processor_without_videos(name_or_path)
+
+
+class NoVideoProcessor(VideoProcessorMixin):
+    """Stands in for a processor's video processor without torchvision: saved and reloaded, never called."""
+
+    model_input_names = ["pixel_values_videos", "video_grid_thw"]
+
+
+def no_video_processor() -> NoVideoProcessor:
+    """A `NoVideoProcessor` a processor accepts: its argument check looks the base class up in the transformers
+    namespace, which omits it without torchvision."""
+    if not hasattr(processing_utils.transformers_module, "VideoProcessorMixin"):
+        processing_utils.transformers_module.VideoProcessorMixin = VideoProcessorMixin
+    return NoVideoProcessor()
+
+
+def processor_without_videos(name_or_path: str | PathLike):
+    """The checkpoint's processor with `NoVideoProcessor` for its video processor (Qwen2-VL family).
+
+    transformers 5.x loads every sub-processor a processor names, and the video ones need torchvision
+    (transformers#48558), which does not install beside the pinned torch wheel; images need none."""
+    cls = PROCESSOR_MAPPING[type(AutoConfig.from_pretrained(name_or_path))]
+    processor_dict, kwargs = cls.get_processor_dict(name_or_path)
+    loaders = {"image_processor": AutoImageProcessor.from_pretrained, "tokenizer": AutoTokenizer.from_pretrained,
+               "video_processor": lambda path: no_video_processor()}
+    unknown = [name for name in cls.get_attributes() if name not in loaders]
+    if unknown:
+        raise ValueError(f"{name_or_path}: {cls.__name__} needs {', '.join(unknown)}, which needs torchvision")
+    args = [loaders[name](name_or_path) for name in cls.get_attributes()]
+    return cls.from_args_and_dict(args, processor_dict, **kwargs)
 
 
 def load_model(name_or_path: str | PathLike, *, dtype: str = "float32"):
