@@ -67,7 +67,7 @@ def test_the_tiny_llava_facts(tiny_vlm):
 
 def test_a_tiny_qwen2_vl_does_not_share_prefixes(tmp_path):
     """M-RoPE (Qwen2-VL family): the concatenated path, so prefix_sharing is false."""
-    from tests.ddpo.tiny_qwen2_vl import build_tiny_qwen2_vl
+    from tests.families.tiny_qwen2_vl import build_tiny_qwen2_vl
 
     facts = inspect_model(build_tiny_qwen2_vl(tmp_path / "qwen", CORPUS))
     assert (facts.architecture, facts.model_type) == ("Qwen2VLForConditionalGeneration", "qwen2_vl")

@@ -156,10 +156,10 @@ def _check_vision_config(folder: Path):
 
 
 def _load_processor(folder: Path):
-    from transformers import AutoProcessor
+    from training.ddpo.model import load_processor
 
-    try:
-        processor = AutoProcessor.from_pretrained(folder)
+    try:  # the loader training and generation use (a Qwen2-VL video processor needs no torchvision there)
+        processor = load_processor(folder)
     except Exception as exc:
         raise ModelRefused(f"Its processor could not be loaded (a processor and tokenizer must be saved beside "
                            f"the weights): {type(exc).__name__}: {exc}") from exc
