@@ -110,3 +110,29 @@ def test_fresh_process_loads(family):
 def test_trl_export_trains(family, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     checks.check_trl_trains(family.path, checks.exported_trl_dataset(tmp_path), tmp_path)
+
+
+def test_qwen_checkpoint_loads_without_torchvision_and_keeps_its_video_processor(tmp_path):
+    """A published Qwen2-VL folder names Qwen2VLVideoProcessor, which needs torchvision (not a requirement):
+    the processor loads with an image-only stand-in, and a checkpoint saved from it names the real one again."""
+    import json
+    import shutil
+
+    from transformers.utils import is_torchvision_available
+
+    from training.ddpo.model import load_processor
+
+    if is_torchvision_available():
+        pytest.skip("torchvision is installed: the real video processor loads")
+    path = _qwen2_vl(tmp_path / "qwen")
+    config = path / "processor_config.json"
+    saved = json.loads(config.read_text())
+    video = {"video_processor_type": "Qwen2VLVideoProcessor", "merge_size": 2, "patch_size": 7, "temporal_patch_size": 2}
+    config.write_text(json.dumps(dict(saved, video_processor=video)))
+    processor = load_processor(path)
+    assert type(processor).__name__ == "Qwen2VLProcessor" and type(processor.video_processor).__name__ == "NoVideoProcessor"
+    assert type(processor.image_processor).__name__.startswith("Qwen2VLImageProcessor")
+    again = tmp_path / "again"
+    shutil.copytree(path, again)
+    processor.save_pretrained(again)
+    assert json.loads((again / "processor_config.json").read_text())["video_processor"] == video
