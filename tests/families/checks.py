@@ -80,8 +80,8 @@ def _batch(processor, records, *, gamma=5.0):
 
 
 def check_template_renders(model_dir, records) -> list[str]:
-    """The saved chat template renders every record: the prompt holds the question and the image token
-    (expanded by the processor), each scored completion decodes to the answer (as the template writes it)
+    """The saved chat template renders every record: the prompt holds the question, its tokens the image
+    tokens the processor expands the template's image marker into, each scored completion decodes to the answer (as the template writes it)
     and holds the end-of-sequence token; no prompt or image token is scored. Returns the prompts."""
     from training.ddpo.data import PreferenceDataset
 
@@ -91,8 +91,8 @@ def check_template_renders(model_dir, records) -> list[str]:
     image_id = tokenizer.convert_tokens_to_ids(processor.image_token)
     for i, record in enumerate(records):
         item = dataset[i]
-        assert record["question"] in item["prompt"] and processor.image_token in item["prompt"]
-        assert (item["prompt_inputs"]["input_ids"] == image_id).sum() >= 1
+        assert record["question"] in item["prompt"]
+        assert (item["prompt_inputs"]["input_ids"] == image_id).sum() >= 1     # the processor expanded the image
         for side in ("chosen", "rejected"):
             ids = item[f"{side}_ids"]
             text = tokenizer.decode(ids)
