@@ -5,6 +5,7 @@ Each takes the saved folder (and records, prompts or a dataset) and asserts; the
 signatures stable.
 
     records = family_records(8)                          # color pairs, images of mixed sizes and aspects
+    check_template_renders(path, records)                # the published template, typed parts, EOS
     check_batched_generation(path, family_prompts())     # greedy batched == one prompt at a time
     check_reference_cache(path, records, tmp_path, monkeypatch)
     check_ddpo_trains(path, records, tmp_path, lora=False)   # and lora=True
@@ -73,6 +74,31 @@ def _batch(processor, records, *, gamma=5.0):
     dataset = PreferenceDataset(records, processor, gamma=gamma)
     collate = PairCollator(pad_token_id(processor))
     return dataset, collate, collate([dataset[i] for i in range(len(dataset))])
+
+
+# 0) chat template ------------------------------------------------------------------------------------------
+
+
+def check_template_renders(model_dir, records) -> list[str]:
+    """The saved chat template renders every record: the prompt holds the question, its tokens the image
+    tokens the processor expands the template's image marker into, each scored completion decodes to the answer (as the template writes it)
+    and holds the end-of-sequence token; no prompt or image token is scored. Returns the prompts."""
+    from training.ddpo.data import PreferenceDataset
+
+    _, processor = _load(model_dir)
+    tokenizer = processor.tokenizer
+    dataset = PreferenceDataset(records, processor, gamma=5.0)
+    image_id = tokenizer.convert_tokens_to_ids(processor.image_token)
+    for i, record in enumerate(records):
+        item = dataset[i]
+        assert record["question"] in item["prompt"]
+        assert (item["prompt_inputs"]["input_ids"] == image_id).sum() >= 1     # the processor expanded the image
+        for side in ("chosen", "rejected"):
+            ids = item[f"{side}_ids"]
+            text = tokenizer.decode(ids)
+            assert record[side] in text and tokenizer.eos_token_id in ids, text    # Qwen: "<|im_end|>\n"
+            assert image_id not in ids
+    return [item["prompt"] for item in dataset.items]
 
 
 # 1) generation ---------------------------------------------------------------------------------------------
@@ -244,7 +270,8 @@ inputs = processor(text=texts, images=[[Image.new("RGB", s, (200, 30, 30))] for 
 with torch.no_grad():
     logits = model(**inputs).logits
 assert torch.isfinite(logits).all()
-assert not [name for name in sys.modules if name == "tests" or name.startswith("tests.")]
+# Nothing from the test suite or the development requirements was needed.
+assert not {name.split(".")[0] for name in sys.modules} & {"tests", "trl", "pytest", "playwright"}
 print(type(model).__name__, type(processor).__name__)
 """
 

@@ -10,10 +10,12 @@ each side; `None` means "unknown" and falls back to `alignment.alignment_from_di
                    chosen_spans=[[2, 5]], rejected_spans=[[2, 6]])
 
 Each record is rendered with the processor's chat template: the prompt is
-the user turn (`[{type: image}, {type: text}]`, or a plain string without an
-image) with the generation prompt; the completion is what the template adds
-for the assistant answer (answer, end-of-turn tokens). Only completion tokens
-are scored, so prompt and image tokens never reach the labels.
+the user turn (for a vision model typed parts, `[{type: image}, {type: text}]`,
+the answer `[{type: text}]` too; a plain string for a text-only tokenizer) with
+the generation prompt; the completion is what the template adds for the
+assistant answer (answer, end-of-turn tokens; the end-of-sequence token when
+the template writes none). Only completion tokens are scored, so prompt and
+image tokens never reach the labels.
 """
 
 from __future__ import annotations

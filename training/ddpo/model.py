@@ -24,6 +24,7 @@ from transformers import (
 )
 from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 from transformers.models.auto.processing_auto import PROCESSOR_MAPPING
+from transformers.models.auto.video_processing_auto import get_video_processor_config
 from transformers.utils import is_torchvision_available
 from transformers.video_processing_utils import VideoProcessorMixin
 
@@ -37,24 +38,32 @@ def load_processor(name_or_path: str | PathLike):
         return AutoTokenizer.from_pretrained(name_or_path)
     try:
         return AutoProcessor.from_pretrained(name_or_path)
-    except ValueError as error:  # transformers 5.x: a video processor needs torchvision, not in requirements.txt
-        if "torchvision" not in str(error) or is_torchvision_available():
+    except (ValueError, ImportError) as error:  # transformers 5.x: video processors need torchvision (not required)
+        if "torchvision" not in str(error).lower() or is_torchvision_available():
             raise
     return processor_without_videos(name_or_path)
 
 
 class NoVideoProcessor(VideoProcessorMixin):
-    """Stands in for a processor's video processor without torchvision: saved and reloaded, never called."""
+    """Stands in for a processor's video processor without torchvision: never called. It saves the settings of
+    the one it replaces, so a checkpoint trained here loads its real video processor where torchvision is."""
 
-    model_input_names = ["pixel_values_videos", "video_grid_thw"]
+    model_input_names = ("pixel_values_videos", "video_grid_thw")
+
+    def __init__(self, replaced: dict | None = None):
+        super().__init__()
+        self.replaced = dict(replaced or {})
+
+    def to_dict(self) -> dict:
+        return dict(self.replaced) if self.replaced.get("video_processor_type") else {"video_processor_type": "NoVideoProcessor"}
 
 
-def no_video_processor() -> NoVideoProcessor:
+def no_video_processor(replaced: dict | None = None) -> NoVideoProcessor:
     """A `NoVideoProcessor` a processor accepts: its argument check looks the base class up in the transformers
     namespace, which omits it without torchvision."""
     if not hasattr(processing_utils.transformers_module, "VideoProcessorMixin"):
         processing_utils.transformers_module.VideoProcessorMixin = VideoProcessorMixin
-    return NoVideoProcessor()
+    return NoVideoProcessor(replaced)
 
 
 def processor_without_videos(name_or_path: str | PathLike):
@@ -65,7 +74,7 @@ def processor_without_videos(name_or_path: str | PathLike):
     cls = PROCESSOR_MAPPING[type(AutoConfig.from_pretrained(name_or_path))]
     processor_dict, kwargs = cls.get_processor_dict(name_or_path)
     loaders = {"image_processor": AutoImageProcessor.from_pretrained, "tokenizer": AutoTokenizer.from_pretrained,
-               "video_processor": lambda path: no_video_processor()}
+               "video_processor": lambda path: no_video_processor(get_video_processor_config(path))}
     unknown = [name for name in cls.get_attributes() if name not in loaders]
     if unknown:
         raise ValueError(f"{name_or_path}: {cls.__name__} needs {', '.join(unknown)}, which needs torchvision")
