@@ -25,7 +25,7 @@ def project_settings_update(*, project, **changes) -> Project:
     unknown = sorted(set(changes) - set(SETTINGS))
     if unknown:
         raise ApplicationError(f"Not a project setting: {', '.join(unknown)}.", fields={n: ["Unknown."] for n in unknown})
-    part = lambda names: {name: changes[name] for name in names if name in changes}  # noqa: E731
+    part = lambda names: {name: changes[name] for name in names if name in changes}
     project = project_update(project=project, **part(PROJECT_FIELDS))
     training = part(TRAINING_DEFAULTS)
     if training:

@@ -12,7 +12,11 @@ from annotate.models import Membership, Role
 from annotate.permissions import project_for_role
 from annotate.roles import MANAGERS
 from annotate.selectors.projects import project_member_list
-from annotate.services.members import membership_add, membership_remove, membership_role_set
+from annotate.services.members import (
+    membership_add,
+    membership_remove,
+    membership_role_set,
+)
 
 
 class MemberOutputSerializer(serializers.ModelSerializer):

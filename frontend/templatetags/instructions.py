@@ -9,4 +9,4 @@ register = template.Library()
 @register.filter
 def markdown(text):
     """A project's instructions as HTML: ``markdown_to_html`` escapes all of the author's own markup first."""
-    return mark_safe(markdown_to_html(text))  # noqa: S308 (escaped by markdown_to_html)
+    return mark_safe(markdown_to_html(text))
