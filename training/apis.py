@@ -4,7 +4,6 @@ keep), generation batches (launch, follow, cancel), and the loop of a project (i
 Who may manage which project: ``ManagerApi`` (as in the exchange API); a run,
 checkpoint or batch of a project the caller does not manage answers 404.
 """
-import math
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
@@ -17,7 +16,7 @@ from annotate.apis.base import ManagerApi, ProjectFilterSerializer
 from annotate.markdown import markdown_to_html
 from annotate.models import MAX_BATCH_PROMPTS, Project, PromotionPolicy
 from annotate.services.projects import MAX_LEASE_MINUTES, MAX_OVERLAP
-from config.fields import IdField
+from config.fields import IdField, finite
 from training import project_settings, promotion, selectors, services, timeline
 from training.models import (CheckpointEvaluation, GenerationBatch, ModelCheckpoint, PromotionDecision,
                              PromotionOutcome, TrainingRun, TrainingRunInterruption)
@@ -282,9 +281,9 @@ class CheckpointKeepApi(_CheckpointOverrideApi):
     outcome = PromotionOutcome.KEPT
 
 
-def _finite(value):
-    if not math.isfinite(value):
-        raise serializers.ValidationError("Must be a finite number.")
+def _below_one(value):
+    if value >= 1:
+        raise serializers.ValidationError("Must be below 1.")
     return value
 
 
@@ -297,14 +296,14 @@ class ProjectSettingsSerializer(serializers.ModelSerializer):
     instructions_html = serializers.SerializerMethodField(help_text="The instructions' Markdown, rendered safely.")
     overlap = serializers.IntegerField(min_value=1, max_value=MAX_OVERLAP, required=False)
     lease_minutes = serializers.IntegerField(min_value=1, max_value=MAX_LEASE_MINUTES, required=False)
-    consensus_threshold = serializers.FloatField(min_value=0.5, max_value=0.999, validators=[_finite], required=False)
-    gamma = serializers.FloatField(min_value=1, validators=[_finite], required=False)
-    beta = serializers.FloatField(min_value=1e-12, validators=[_finite], required=False)
+    consensus_threshold = serializers.FloatField(min_value=0.5, validators=[finite, _below_one], required=False)
+    gamma = serializers.FloatField(min_value=1, validators=[finite], required=False)
+    beta = serializers.FloatField(min_value=1e-12, validators=[finite], required=False)
     training_config = serializers.DictField(required=False, help_text="training.ddpo defaults of the project's "
                                             "runs: learning_rate, epochs, batch_size, ... (not gamma, beta, paths)")
     promotion_policy = serializers.ChoiceField(choices=PromotionPolicy.choices, required=False)
-    promotion_margin = serializers.FloatField(min_value=0, max_value=1, validators=[_finite], required=False)
-    judge_margin = serializers.FloatField(min_value=0, max_value=1, validators=[_finite], required=False)
+    promotion_margin = serializers.FloatField(min_value=0, max_value=1, validators=[finite], required=False)
+    judge_margin = serializers.FloatField(min_value=0, max_value=1, validators=[finite], required=False)
     next_batch_size = serializers.IntegerField(min_value=1, max_value=MAX_BATCH_PROMPTS, required=False)
     next_batch_params = serializers.DictField(required=False, help_text="temperature, top_p, max_new_tokens, "
                                               "samples_per_prompt, batch_size, seed (SamplingParams)")

@@ -1,7 +1,5 @@
 """``/api/projects/``: the caller's projects; ``POST`` creates one (staff, or whoever manages a project already;
 the creator becomes its manager). Its settings: ``training.apis.ProjectSettingsApi`` at ``/api/projects/<id>/``."""
-import math
-
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
@@ -12,6 +10,7 @@ from annotate.models import Project
 from annotate.permissions import ManagesAProject
 from annotate.selectors.projects import project_list
 from annotate.services.projects import MAX_LEASE_MINUTES, MAX_OVERLAP, project_create
+from config.fields import finite
 
 
 class ProjectOutputSerializer(serializers.ModelSerializer):
@@ -19,12 +18,6 @@ class ProjectOutputSerializer(serializers.ModelSerializer):
         model = Project
         fields = ["id", "name", "instructions", "categories", "overlap", "record_trigger", "record_policy",
                   "consensus_threshold", "gamma", "beta"]
-
-
-def _finite(value):
-    if not math.isfinite(value):
-        raise serializers.ValidationError("Must be a finite number.")
-    return value
 
 
 class ProjectCreateInputSerializer(serializers.Serializer):
@@ -35,8 +28,8 @@ class ProjectCreateInputSerializer(serializers.Serializer):
     overlap = serializers.IntegerField(min_value=1, max_value=MAX_OVERLAP, required=False)
     lease_minutes = serializers.IntegerField(min_value=1, max_value=MAX_LEASE_MINUTES, required=False)
     record_trigger = serializers.ChoiceField(choices=Project._meta.get_field("record_trigger").choices, required=False)
-    gamma = serializers.FloatField(min_value=1, validators=[_finite], required=False)
-    beta = serializers.FloatField(min_value=1e-12, validators=[_finite], required=False)
+    gamma = serializers.FloatField(min_value=1, validators=[finite], required=False)
+    beta = serializers.FloatField(min_value=1e-12, validators=[finite], required=False)
 
 
 class ProjectListApi(APIView):
