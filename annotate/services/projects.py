@@ -4,6 +4,10 @@ The training side of a project's settings (gamma, beta, training config, the
 loop) is ``training.project_settings``, which calls ``project_update`` here in
 the same transaction.
 
+A new ``overlap`` applies to answers queued afterwards (existing slots stay);
+a new record trigger or policy marks the annotations it concerns for the
+records sweep, as the admin does.
+
 Categories: at most nine (the annotator marks with keys 1-9, by position, so
 reordering changes the keys). A category that segments of the project
 already carry may not be removed or renamed: their records and exports keep
@@ -13,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count
 
 from annotate.models import Membership, Project, Role, Segment
+from annotate.services.records import project_records_resync
 from config.errors import ApplicationError
 
 MAX_OVERLAP = 100  # annotators per answer
@@ -100,8 +105,13 @@ def project_update(*, project, **changes) -> Project:
     if "categories" in changes:
         changes["categories"] = categories_clean(changes["categories"])
         _categories_check_kept(project=project, categories=changes["categories"])
+    changed = {name for name, value in changes.items() if getattr(project, name) != value}
     for name, value in changes.items():
         setattr(project, name, value)
     if changes:
         _project_save(project, update_fields=list(changes))
+    # As the admin does: the annotations whose record the new rule builds differently are due for the sweep.
+    policy_changed = bool({"record_policy", "consensus_threshold"} & changed)
+    if "record_trigger" in changed or policy_changed:
+        project_records_resync(project_id=project.pk, policy_changed=policy_changed)
     return project

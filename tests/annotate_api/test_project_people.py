@@ -204,3 +204,20 @@ def test_markdown_is_rendered_without_the_authors_html():
     assert "<h3>Title</h3>" in rendered and "<em>it</em>" in rendered and "<code>&lt;b&gt;</code>" in rendered
     assert '<a href="https://x.org" rel="nofollow noopener">ok</a>' in rendered
     assert "javascript" not in rendered.split("<a ")[-1].split(">")[0] and "<ul><li>one</li>" in rendered
+
+
+def test_a_new_record_trigger_resyncs_the_records(two_projects):
+    """As in the admin: a submitted annotation becomes due for the records sweep when the trigger changes."""
+    from annotate.models import Annotation, AnnotationTask
+    from tests.factories import make_response
+
+    a, _, manager_a, _ = two_projects
+    task = AnnotationTask.objects.get(response=make_response(a))
+    annotation = Annotation.objects.create(task=task, annotator=manager_a, status="submitted", record_synced_version=1)
+    api = client_for(manager_a)
+    assert api.patch(f"/api/projects/{a.pk}/", {"instructions": "x"}, format="json").status_code == 200
+    annotation.refresh_from_db()
+    assert annotation.record_synced_version == 1
+    assert api.patch(f"/api/projects/{a.pk}/", {"record_trigger": "submit"}, format="json").status_code == 200
+    annotation.refresh_from_db()
+    assert annotation.record_synced_version == 0

@@ -6,7 +6,7 @@ from annotate.models import Membership, Project, Role
 from tests.browser.conftest import log_in, screenshot
 from tests.factories import make_project, make_user
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.slow, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 NEW_PASSWORD = "lantern-quiet-harbour-7"
 
