@@ -86,6 +86,9 @@ def test_a_manager_creates_a_project_and_manages_it(two_projects):
     bad = api.post("/api/projects/", {"name": "D", "overlap": 0}, format="json")
     assert bad.status_code == 400 and "overlap" in bad.json()["fields"]
     assert not Project.objects.filter(name="D").exists()
+    admin = make_user(role=Role.MANAGER)  # staff: an administrator of every project
+    assert client_for(admin).post("/api/projects/", {"name": "E"}, format="json").status_code == 201
+    assert client_for(admin).patch(f"/api/projects/{project.pk}/", {"overlap": 2}, format="json").status_code == 200
 
 
 def test_settings_patch_validates_each_field_and_stores_nothing_on_refusal(two_projects):
