@@ -1,7 +1,9 @@
 """Roles: Django groups ``annotator``, ``reviewer``, ``manager`` plus per-project memberships.
 
-Superusers and staff are managers everywhere. A reviewer or annotator acts
-only in projects they are a member of. Screens and endpoints check a role
+Superusers and staff are managers everywhere (the administrators; only they
+reach ``/admin/``). Everyone else, managers included, acts only in the projects
+they are a member of, in the role of that membership: a manager of one project
+is no one in another. Screens and endpoints check a role
 with ``annotate.permissions.project_for_role``; selectors narrow their rows
 with ``project_ids_with_role``.
 """
@@ -15,7 +17,8 @@ REVIEWERS = (Role.REVIEWER, Role.MANAGER)
 MANAGERS = (Role.MANAGER,)
 
 
-# The admin of these apps is the managers' (staff without model permissions would see an empty admin).
+# The role groups mirror memberships for the admin's permission screens; the admin itself is for staff only
+# (staff without model permissions would see an empty admin, so the manager group carries them).
 MANAGER_ADMIN_APPS = ("annotate", "training")
 
 

@@ -3,6 +3,7 @@ from django.urls import path
 from annotate.apis.agreement import ProjectAgreementApi
 from annotate.apis.analytics import TABLES, ProjectAnalyticsApi, ProjectAnalyticsCsvApi
 from annotate.apis.annotations import AnnotationDetailApi, AnnotationListCreateApi
+from annotate.apis.members import ProjectMemberDetailApi, ProjectMemberListApi
 from annotate.apis.projects import ProjectListApi
 from annotate.apis.review import AnnotationAcceptApi, AnnotationRejectApi, ConsensusAdjudicateApi, ReviewNextApi
 from annotate.apis.tasks import TaskDetailApi, TaskNextApi, TaskSkipApi
@@ -11,6 +12,8 @@ from annotate.apis.exchange import ExportApi, ExportJobDetailApi, ExportJobDownl
 
 urlpatterns = [
     path("projects/", ProjectListApi.as_view(), name="project-list"),
+    path("projects/<id:project_id>/members/", ProjectMemberListApi.as_view(), name="project-member-list"),
+    path("projects/<id:project_id>/members/<id:user_id>/", ProjectMemberDetailApi.as_view(), name="project-member-detail"),
     path("projects/<id:project_id>/agreement/", ProjectAgreementApi.as_view(), name="project-agreement"),
     path("projects/<id:project_id>/analytics/", ProjectAnalyticsApi.as_view(), name="project-analytics"),
     *[path(f"projects/<id:project_id>/analytics/{table}.csv", ProjectAnalyticsCsvApi.as_view(), {"table": table},

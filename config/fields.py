@@ -1,4 +1,6 @@
 """Input fields shared by every API endpoint."""
+import math
+
 from rest_framework import serializers
 
 # Row ids are 64-bit; a larger number would overflow the database driver
@@ -56,3 +58,10 @@ def unstorable_json(value) -> str | None:
         elif isinstance(item, list):
             pending += item
     return None
+
+
+def finite(value):
+    """A serializer validator: NaN and infinities are no settings (a float field lets them through)."""
+    if not math.isfinite(value):
+        raise serializers.ValidationError("Must be a finite number.")
+    return value

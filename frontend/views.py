@@ -9,6 +9,7 @@ from annotate.selectors import project_list
 from annotate.selectors.images import image_get_visible, image_list_of_project
 from annotate.selectors.annotations import review_waiting_counts
 from annotate.selectors.tasks import task_queue_position, tasks_returned_counts
+from frontend.projects import may_create_projects
 from training.playground_selectors import playground_checkpoints
 
 PLAYGROUND_IMAGES = 60  # the newest of the project's images offered to pick from; any other can be uploaded
@@ -27,7 +28,7 @@ def home(request):
                          "returned": returned.get(project.id, 0),
                          "queue": task_queue_position(user=request.user, project=project),
                          "review": review_waiting_counts(project=project, reviewer=request.user) if can_review else None})
-    return render(request, "frontend/home.html", {"projects": projects})
+    return render(request, "frontend/home.html", {"projects": projects, "may_create": may_create_projects(request.user)})
 
 
 def _page_data(project):

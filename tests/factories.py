@@ -35,9 +35,11 @@ def make_project(**fields):
 
 
 def make_user(*, role=None, project=None, username=None, password=PASSWORD):
-    """A user; ``role='manager'`` makes staff, other roles need ``project`` for a membership."""
+    """A user; with ``project`` and ``role`` a member of that project in that role. A manager is a role on a
+    project: ``role='manager'`` without a project makes an administrator instead (staff, managing every project)."""
     username = username or f"{role or 'user'}-{next(_counter)}"
-    user = get_user_model().objects.create_user(username=username, password=password, is_staff=role == Role.MANAGER)
+    is_staff = role == Role.MANAGER and project is None
+    user = get_user_model().objects.create_user(username=username, password=password, is_staff=is_staff)
     if project is not None and role is not None:
         Membership.objects.create(project=project, user=user, role=role)
     return user

@@ -4,18 +4,20 @@ keep), generation batches (launch, follow, cancel), and the loop of a project (i
 Who may manage which project: ``ManagerApi`` (as in the exchange API); a run,
 checkpoint or batch of a project the caller does not manage answers 404.
 """
-import math
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from annotate.apis.base import ManagerApi, ProjectFilterSerializer
+from annotate.markdown import markdown_to_html
 from annotate.models import MAX_BATCH_PROMPTS, Project, PromotionPolicy
-from config.fields import IdField
-from training import promotion, selectors, services, timeline
+from annotate.services.projects import MAX_LEASE_MINUTES, MAX_OVERLAP
+from config.fields import IdField, finite
+from training import project_settings, promotion, selectors, services, timeline
 from training.models import (CheckpointEvaluation, CheckpointStatus, GenerationBatch, ModelCheckpoint, PromotionDecision,
                              PromotionOutcome, TrainingRun, TrainingRunInterruption)
 
@@ -288,43 +290,63 @@ class CheckpointKeepApi(_CheckpointOverrideApi):
     outcome = PromotionOutcome.KEPT
 
 
-def _finite(value):
-    if not math.isfinite(value):
-        raise serializers.ValidationError("Must be a finite number.")
+def _below_one(value):
+    if value >= 1:
+        raise serializers.ValidationError("Must be below 1.")
     return value
 
 
-class ProjectLoopSettingsSerializer(serializers.ModelSerializer):
-    """The loop's settings of a project; PATCH any of them (next_batch_params is stored resolved)."""
+class ProjectSettingsSerializer(serializers.ModelSerializer):
+    """All the settings of a project; PATCH any of them (``training.project_settings``). Categories: 1-9 names,
+    in key order; one that segments use cannot be removed or renamed. next_batch_params is stored resolved."""
 
+    categories = serializers.ListField(child=serializers.CharField(allow_blank=True, trim_whitespace=False),
+                                       required=False, help_text="1-9 names; the annotator's key is the position.")
+    instructions_html = serializers.SerializerMethodField(help_text="The instructions' Markdown, rendered safely.")
+    overlap = serializers.IntegerField(min_value=1, max_value=MAX_OVERLAP, required=False)
+    lease_minutes = serializers.IntegerField(min_value=1, max_value=MAX_LEASE_MINUTES, required=False)
+    consensus_threshold = serializers.FloatField(min_value=0.5, validators=[finite, _below_one], required=False)
+    gamma = serializers.FloatField(min_value=1, validators=[finite], required=False)
+    beta = serializers.FloatField(min_value=1e-12, validators=[finite], required=False)
+    training_config = serializers.DictField(required=False, help_text="training.ddpo defaults of the project's "
+                                            "runs: learning_rate, epochs, batch_size, ... (not gamma, beta, paths)")
     promotion_policy = serializers.ChoiceField(choices=PromotionPolicy.choices, required=False)
-    promotion_margin = serializers.FloatField(min_value=0, max_value=1, validators=[_finite], required=False)
-    judge_margin = serializers.FloatField(min_value=0, max_value=1, validators=[_finite], required=False)
+    promotion_margin = serializers.FloatField(min_value=0, max_value=1, validators=[finite], required=False)
+    judge_margin = serializers.FloatField(min_value=0, max_value=1, validators=[finite], required=False)
     next_batch_size = serializers.IntegerField(min_value=1, max_value=MAX_BATCH_PROMPTS, required=False)
     next_batch_params = serializers.DictField(required=False, help_text="temperature, top_p, max_new_tokens, "
                                               "samples_per_prompt, batch_size, seed (SamplingParams)")
 
     class Meta:
         model = Project
-        fields = ["id", "name", *promotion.LOOP_SETTINGS]
-        read_only_fields = ["id", "name"]
-        extra_kwargs = {"auto_train_threshold": {"min_value": 0, "max_value": 2**31 - 1}}
+        fields = ["id", *project_settings.SETTINGS, "instructions_html"]
+        read_only_fields = ["id"]
+        extra_kwargs = {"auto_train_threshold": {"min_value": 0, "max_value": 2**31 - 1},
+                        "heldout_percent": {"min_value": 0, "max_value": 50},
+                        "max_rewrite_chars": {"min_value": 1, "max_value": 2**31 - 1},
+                        "name": {"validators": []}}  # the service says a name is taken, naming ``name``
+
+    def get_instructions_html(self, project) -> str:
+        return markdown_to_html(project.instructions)
 
 
 class ProjectSettingsApi(ManagerApi):
-    """``PATCH /api/projects/<id>/``: the project's loop settings (the training app validates the sampling)."""
+    """``GET``/``PATCH /api/projects/<id>/``: every setting of the project, for its managers (members without
+    the role 403, anyone else 404)."""
 
-    @extend_schema(responses=ProjectLoopSettingsSerializer)
+    permission_classes = [IsAuthenticated]  # which project: ``manager_project`` (404 / 403)
+
+    @extend_schema(responses=ProjectSettingsSerializer)
     def get(self, request, project_id):
-        return Response(ProjectLoopSettingsSerializer(self.manager_project(project_id)).data)
+        return Response(ProjectSettingsSerializer(self.manager_project(project_id)).data)
 
-    @extend_schema(request=ProjectLoopSettingsSerializer, responses=ProjectLoopSettingsSerializer)
+    @extend_schema(request=ProjectSettingsSerializer, responses=ProjectSettingsSerializer)
     def patch(self, request, project_id):
         project = self.manager_project(project_id)
-        data = ProjectLoopSettingsSerializer(project, data=request.data, partial=True)
+        data = ProjectSettingsSerializer(project, data=request.data, partial=True)
         data.is_valid(raise_exception=True)
-        project = promotion.project_loop_settings_update(project=project, **data.validated_data)
-        return Response(ProjectLoopSettingsSerializer(project).data)
+        project = project_settings.project_settings_update(project=project, **data.validated_data)
+        return Response(ProjectSettingsSerializer(project).data)
 
 
 class LoopRoundSerializer(serializers.Serializer):

@@ -1,8 +1,16 @@
-from rest_framework import serializers
-from rest_framework.generics import ListAPIView
+"""``/api/projects/``: the caller's projects; ``POST`` creates one (staff, or whoever manages a project already;
+the creator becomes its manager). Its settings: ``training.apis.ProjectSettingsApi`` at ``/api/projects/<id>/``."""
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from annotate.models import Project
+from annotate.permissions import ManagesAProject
 from annotate.selectors.projects import project_list
+from annotate.services.projects import MAX_LEASE_MINUTES, MAX_OVERLAP, project_create
+from config.fields import finite
 
 
 class ProjectOutputSerializer(serializers.ModelSerializer):
@@ -12,9 +20,34 @@ class ProjectOutputSerializer(serializers.ModelSerializer):
                   "consensus_threshold", "gamma", "beta"]
 
 
-class ProjectListApi(ListAPIView):
-    serializer_class = ProjectOutputSerializer
-    pagination_class = None  # DESIGN.md: a plain list
+class ProjectCreateInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=Project._meta.get_field("name").max_length)
+    instructions = serializers.CharField(required=False, allow_blank=True, help_text="Markdown (rendered safely).")
+    categories = serializers.ListField(child=serializers.CharField(allow_blank=True, trim_whitespace=False),
+                                       required=False, help_text="1-9 names; the annotator's key is the position.")
+    overlap = serializers.IntegerField(min_value=1, max_value=MAX_OVERLAP, required=False)
+    lease_minutes = serializers.IntegerField(min_value=1, max_value=MAX_LEASE_MINUTES, required=False)
+    record_trigger = serializers.ChoiceField(choices=Project._meta.get_field("record_trigger").choices, required=False)
+    gamma = serializers.FloatField(min_value=1, validators=[finite], required=False)
+    beta = serializers.FloatField(min_value=1e-12, validators=[finite], required=False)
 
-    def get_queryset(self):
-        return project_list(user=self.request.user)
+
+class ProjectListApi(APIView):
+    permission_classes = [IsAuthenticated]
+
+    def get_permissions(self):
+        if self.request.method == "POST":
+            return [IsAuthenticated(), ManagesAProject()]
+        return super().get_permissions()
+
+    @extend_schema(responses=ProjectOutputSerializer(many=True))
+    def get(self, request):
+        # DESIGN.md: a plain list
+        return Response(ProjectOutputSerializer(project_list(user=request.user), many=True).data)
+
+    @extend_schema(request=ProjectCreateInputSerializer, responses={201: ProjectOutputSerializer})
+    def post(self, request):
+        data = ProjectCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        project = project_create(user=request.user, **data.validated_data)
+        return Response(ProjectOutputSerializer(project).data, status=status.HTTP_201_CREATED)

@@ -38,11 +38,7 @@ def test_annotators_and_reviewers_are_refused(project, method, url):
 def test_project_manager_launches_in_own_project_only(project):
     """A member manager launches in their project; another project answers 404."""
     manager = make_user(role=Role.MANAGER, project=make_project())
-    manager.is_staff = False
-    manager.save()
     other = make_user(role=Role.MANAGER, project=project)
-    other.is_staff = False
-    other.save()
     response = client_for(other).post("/api/training-runs/", {"project": project.pk, "config": {"gamma": 2.0}}, format="json")
     assert response.status_code == 201, response.content
     config = response.json()["config"]  # the settings resolved at launch: the override and the project's beta
@@ -55,8 +51,6 @@ def test_project_manager_launches_in_own_project_only(project):
 def test_refusals_name_the_project(project):
     """Another team's project is a 404 and a project without the manager role a 403, each naming the project."""
     user = make_user(role=Role.MANAGER, project=make_project())
-    user.is_staff = False
-    user.save()
     refused = client_for(user).post("/api/training-runs/", {"project": project.pk}, format="json")
     assert refused.status_code == 404 and refused.json()["error"] == f"No project {project.pk} of yours."
     Membership.objects.create(project=project, user=user, role=Role.ANNOTATOR)

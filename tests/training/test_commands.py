@@ -1,4 +1,4 @@
-"""manage.py generate_batch (answers + tasks from the command line) and create_team."""
+"""manage.py generate_batch (answers + tasks from the command line) and create_team's refusals."""
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -37,22 +37,10 @@ def test_bad_options_stop_before_anything_is_stored(arguments, message, tmp_path
 
 
 @pytest.mark.django_db
-def test_create_team_leaves_other_projects_logins_alone(capsys):
-    """A second project's team reuses the usernames without changing their passwords; negative sizes are refused."""
-    from django.contrib.auth import authenticate, get_user_model
-
-    call_command("create_team", "--project", "first", "--password", "one-pass")
-    call_command("create_team", "--project", "second", "--password", "two-pass", "--annotators", "3")
-    output = capsys.readouterr().out
-    assert "annotator1 (existing user: password unchanged)" in output and "annotator3 / two-pass" in output
-    assert authenticate(username="reviewer1", password="one-pass") is not None
-    assert get_user_model().objects.get(username="manager1").is_staff  # made staff by its first team, kept
-    get_user_model().objects.filter(username="manager1").update(is_staff=False)
-    call_command("create_team", "--project", "second", "--password", "two-pass")
-    assert not get_user_model().objects.get(username="manager1").is_staff  # not changed by another team
-    assert authenticate(username="annotator3", password="two-pass") is not None
+def test_create_team_refuses_negative_sizes():
+    """Negative team sizes are refused (existing users: tests/annotate_api/test_project_people.py)."""
     with pytest.raises(CommandError, match="annotators"):
-        call_command("create_team", "--project", "third", "--password", "x", "--annotators", "-1")
+        call_command("create_team", "--project", "third", "--password", "harbour-lantern", "--annotators", "-1")
 
 
 @pytest.mark.slow

@@ -24,8 +24,6 @@ def test_only_managers_open_the_dashboard(client):
     client.force_login(make_user(role=Role.ANNOTATOR, project=make_project()))
     assert client.get(url).status_code == 404
     member_manager = make_user(role=Role.MANAGER, project=project)
-    member_manager.is_staff = False
-    member_manager.save()
     client.force_login(member_manager)
     page = client.get(url)
     assert page.status_code == 200 and b"frontend/dashboard.js" in page.content

@@ -20,8 +20,6 @@ def base(db):
 
 def manager_of(project):
     user = make_user(role=Role.MANAGER, project=project)
-    user.is_staff = False
-    user.save()
     client = APIClient()
     client.force_authenticate(user)
     return client

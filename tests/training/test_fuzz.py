@@ -63,8 +63,6 @@ def test_malformed_input_never_gives_a_500(projects):
     """Malformed bodies, queries and ids answer 4xx in the error shape, for staff and for a member manager."""
     project, foreign = projects
     member_manager = make_user(role=Role.MANAGER, project=project)
-    member_manager.is_staff = False
-    member_manager.save()
     problems = []
     for user in (make_user(role=Role.MANAGER), member_manager):
         client = APIClient(raise_request_exception=False)
@@ -93,8 +91,6 @@ def test_another_projects_checkpoint_is_refused(projects):
     a member manager cannot even see it."""
     project, foreign = projects
     member_manager = make_user(role=Role.MANAGER, project=project)
-    member_manager.is_staff = False
-    member_manager.save()
     for user in (make_user(role=Role.MANAGER), member_manager):
         client = APIClient()
         client.force_authenticate(user)

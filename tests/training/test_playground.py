@@ -37,8 +37,6 @@ def client_for(user):
 def member(project, role):
     """A member of ``project`` with ``role`` who is no staff (a manager of one project only)."""
     user = make_user(role=role, project=project)
-    user.is_staff = False
-    user.save()
     return user
 
 
