@@ -35,6 +35,7 @@ def entry(line, field, reason, member=None) -> dict:
 def refuse(rejected, *, message=None, status_code=status.HTTP_400_BAD_REQUEST):
     """The ``ApplicationError`` refusing an upload for the ``rejected`` lines (stores nothing)."""
     count = len(rejected)
+    rejected = sorted(rejected, key=lambda item: (item["line"] is None, item["line"] or 0))  # by line, stable
     message = message or f"The upload is refused: {count} problem{'s' if count != 1 else ''}; nothing was stored."
     return ApplicationError(message, status=status_code, fields={"file": [message]},
                             extra={"rejected": rejected[:REPORT_MAX_LINES], "rejected_total": count})
