@@ -10,6 +10,7 @@ urlpatterns = [
     path("projects/<id:project_id>/annotate/", views.annotate, name="annotate"),
     path("projects/<id:project_id>/review/", views.review, name="review"),
     path("projects/<id:project_id>/playground/", views.playground, name="playground"),
+    path("projects/<id:project_id>/upload/", views.upload, name="upload"),
     path("projects/<id:project_id>/dashboard/", dashboard.dashboard, name="dashboard"),
     path("projects/<id:project_id>/analytics/", analytics.analytics, name="analytics"),
     path("media/<path:name>", views.media, name="media"),

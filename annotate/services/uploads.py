@@ -78,18 +78,18 @@ def _image(source, line, rejected, checked):
 def _check(source):
     name = source.name
     if name.lower().endswith((".svg", ".svgz")):
-        return f"{name}: SVG is not accepted (vector images are never decoded); send PNG, JPEG, WebP, GIF or BMP."
+        return "SVG is not accepted (vector images are never decoded); send PNG, JPEG, WebP, GIF or BMP."
     if not name.lower().endswith(IMAGE_EXTENSIONS):
-        return f"{name}: not an image file name (allowed: {', '.join(IMAGE_EXTENSIONS)})."
+        return f"not an image file name (allowed: {', '.join(IMAGE_EXTENSIONS)})."
     try:
         data = source.load()
         checked = image_check(data, where=name, field="image", max_pixels=settings.UPLOAD_MAX_IMAGE_PIXELS)
     except MemberError as error:
-        return f"{name}: {error.args[0]}"
+        return error.args[0]
     except ApplicationError as error:
-        return error.message
+        return error.message.removeprefix(f"{name}: ")
     if checked.kind not in RASTER_FORMATS:
-        return f"{name}: a {checked.kind.upper()} image; accepted are PNG, JPEG, WebP, GIF and BMP."
+        return f"a {checked.kind.upper()} image; accepted are PNG, JPEG, WebP, GIF and BMP."
     return _Image(checked, source.load)
 
 
