@@ -92,7 +92,7 @@ def row_parse(values: dict, line: int, rejected: list) -> Row | None:
     origin = _origin(values, line, rejected)
     if len(rejected) > before:
         return None
-    return Row(line, image.removeprefix("./"), question, answer, model.strip(), origin)
+    return Row(line, image.removeprefix("./"), question.strip(), answer, model.strip(), origin)
 
 
 def _jsonl_rows(text, rejected):

@@ -126,6 +126,13 @@ def _template_rows(sources, text, per_image, rejected):
     return rows, images
 
 
+def _manifests(archive):
+    """The archive's manifests: at its root, else in its one top folder (a zipped folder); image paths are
+    relative to the manifest's folder."""
+    at_root = [name for name in MANIFESTS if name in archive.members]
+    return at_root or [name for name in archive.members if name.count("/") == 1 and name.split("/")[1] in MANIFESTS]
+
+
 def _manifest_rows(archive, manifest, rejected):
     """The manifest's rows, each naming a member that is a checked image."""
     try:
@@ -136,6 +143,8 @@ def _manifest_rows(archive, manifest, rejected):
         rows = manifest_rows(data, name=manifest, rejected=rejected)
     except RowLimit:
         raise too_large(f"the manifest has more than {settings.UPLOAD_MAX_ROWS} rows (UPLOAD_MAX_ROWS).", manifest)
+    folder = manifest.rpartition("/")[0]
+    rows = [row._replace(image=f"{folder}/{row.image}") for row in rows] if folder else rows
     images = {}
     for row in rows:
         if row.image not in archive.members:
@@ -191,9 +200,10 @@ def _plan(*, archive, images, templates, templates_per_image):
     if archive is None and not images:
         raise refuse([entry(None, "file", "nothing to upload: send a zip archive or image files.")])
     if archive is not None:
-        found = [name for name in MANIFESTS if name in archive.members]
+        found = _manifests(archive)
         if len(found) > 1:
-            raise refuse([entry(None, "manifest", "the archive has both manifest.jsonl and manifest.csv.")])
+            raise refuse([entry(None, "manifest", f"the archive has {len(found)} manifests ({', '.join(found)}); "
+                                                  "send one.")])
         if found:
             if (templates or "").strip():
                 raise refuse([entry(None, "templates", "a manifest brings its own questions; send no templates.")])

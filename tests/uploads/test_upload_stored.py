@@ -7,11 +7,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
-from annotate.models import AnnotationTask, ImageAsset, Membership, Project, ProjectQueue, Prompt, Response, Role
+from annotate.models import (
+    AnnotationTask, ImageAsset, Membership, PreferenceRecord, Project, ProjectQueue, Prompt, Response, Role,
+)
 from annotate.selectors.records import record_export_list
 from annotate.services.exports import export_chunks
 from annotate.services.uploads import default_templates
-from annotate.models import PreferenceRecord
 from tests.factories import make_image, make_project, make_user, png_bytes
 from tests.uploads.helpers import BLUE, RED, jsonl, make_zip, stored_counts
 
@@ -142,3 +143,10 @@ def test_command_creates_the_project_and_refuses_a_bad_file_without_creating_it(
     assert "3 prompts created" in capsys.readouterr().out
     project = Project.objects.get(name="fresh")
     assert project.prompts.count() == 3 and AnnotationTask.objects.filter(project=project).count() == 2
+
+
+def test_a_zipped_folder_with_its_manifest_inside(manager, project):
+    """Zipping a folder puts everything under it: the manifest there is found, its image paths relative to it."""
+    counts = upload(manager, project, make_zip({"batch/img/red.png": RED, "batch/blue.png": BLUE,
+                                                "batch/manifest.jsonl": MANIFEST}))
+    assert (counts["prompts"], counts["images_new"], counts["responses"]) == (3, 2, 2)
