@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
@@ -67,7 +68,7 @@ def upload(request, project_id):
     """Managers drop a zip (images + manifest, or images alone) or image files; the page shows the upload's
     progress, then what was stored or every rejected line."""
     project = project_for_role(user=request.user, project_id=project_id, roles=MANAGERS)
-    page_data = {**_page_data(project), "max_templates": MAX_TEMPLATES}
+    page_data = {**_page_data(project), "max_templates": MAX_TEMPLATES, "max_files": settings.DATA_UPLOAD_MAX_NUMBER_FILES}
     return render(request, "frontend/upload.html", {"project": project, "page_data": page_data,
                                                     "templates": default_templates()})
 

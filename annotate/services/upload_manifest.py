@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from django.conf import settings
 
-from annotate.services.upload_archive import entry, path_problem
+from annotate.services.upload_archive import REPORT_MAX_LINES, entry, path_problem
 from config.fields import unstorable_json, unstorable_text
 
 MANIFESTS = ("manifest.jsonl", "manifest.csv")
@@ -38,6 +38,9 @@ def _decode(data, rejected) -> str | None:
         try:
             raw.decode("utf-8")
         except UnicodeDecodeError as error:
+            if len(rejected) == REPORT_MAX_LINES:
+                rejected.append(entry(number, "manifest", "not valid UTF-8, nor are more lines after it."))
+                break
             rejected.append(entry(number, "manifest", f"not valid UTF-8 (byte 0x{raw[error.start]:02x} at "
                                                       f"column {error.start + 1})."))
     return None if rejected else data.decode("utf-8-sig")
@@ -95,10 +98,19 @@ def row_parse(values: dict, line: int, rejected: list) -> Row | None:
     return Row(line, image.removeprefix("./"), question.strip(), answer, model.strip(), origin)
 
 
+def _check_rows(rows):
+    """Rows are counted good or bad, so that a report too stays within ``UPLOAD_MAX_ROWS`` lines."""
+    if rows > settings.UPLOAD_MAX_ROWS:
+        raise RowLimit()
+
+
 def _jsonl_rows(text, rejected):
+    rows = 0
     for number, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
+        rows += 1
+        _check_rows(rows)
         try:
             values = json.loads(line)
         except ValueError as error:
@@ -114,7 +126,7 @@ def _jsonl_rows(text, rejected):
 
 
 def _csv_rows(text, rejected):
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader, rows = csv.reader(io.StringIO(text, newline="")), 0
     try:
         header = [name.strip() for name in next(reader)]
     except StopIteration:
@@ -141,6 +153,8 @@ def _csv_rows(text, rejected):
             return
         if not any(cell.strip() for cell in cells):
             continue
+        rows += 1
+        _check_rows(rows)
         if len(cells) != len(header):
             rejected.append(entry(start, "columns", f"has {len(cells)} fields; the header has {len(header)}."))
             continue
@@ -155,8 +169,6 @@ def manifest_rows(data: bytes, *, name: str, rejected: list) -> list[Row]:
     lines = _jsonl_rows(text, rejected) if name.endswith(".jsonl") else _csv_rows(text, rejected)
     rows = []
     for number, values in lines:
-        if len(rows) >= settings.UPLOAD_MAX_ROWS:
-            raise RowLimit()
         if (row := row_parse(values, number, rejected)) is not None:
             rows.append(row)
     if not rows and not rejected:

@@ -5,6 +5,7 @@ import zipfile
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
+from django.test import Client
 from rest_framework.test import APIClient
 
 from annotate.models import Role
@@ -88,6 +89,28 @@ def test_member_whose_header_lies_about_its_size_is_refused(client, project):
     data[central + 24:central + 28] = smaller
     [item] = refused(post_zip(client, project, bytes(data)))
     assert item["line"] == 1 and item["field"] == "image"
+
+
+def test_more_members_than_the_limit(client, project, settings):
+    settings.UPLOAD_MAX_MEMBERS = 2
+    data = make_zip({"red.png": RED, "blue.png": BLUE, "manifest.jsonl": GOOD_MANIFEST})
+    [item] = refused(post_zip(client, project, data), status=413)
+    assert "UPLOAD_MAX_MEMBERS" in item["reason"]
+
+
+def test_more_rows_than_the_limit(client, project, settings):
+    settings.UPLOAD_MAX_ROWS = 2
+    data = make_zip({"red.png": RED, "manifest.jsonl": GOOD_MANIFEST * 3})
+    [item] = refused(post_zip(client, project, data), status=413)
+    assert "UPLOAD_MAX_ROWS" in item["reason"]
+
+
+def test_image_file_over_the_byte_limit(client, project, settings):
+    settings.UPLOAD_MAX_IMAGE_BYTES = len(RED) - 1
+    answer = client.post(f"/api/projects/{project.pk}/uploads/", {"images": [SimpleUploadedFile("red.png", RED)]},
+                         format="multipart")
+    [item] = refused(answer)
+    assert item["member"] == "red.png" and f"the limit is {len(RED) - 1}" in item["reason"]
 
 
 def test_not_a_zip_is_refused(client, project):
@@ -202,3 +225,15 @@ def test_annotator_gets_403_and_outsider_404(project):
         answer = post_zip(client, project, data)
         assert answer.status_code in ((401, 403) if user is None else (status,)), answer.content
     assert stored_counts()["prompts"] == 0
+
+
+def test_the_upload_page_is_for_the_projects_managers(project):
+    """The page answers like the API: 200 for a manager, 403 for an annotator, 404 for an outsider."""
+    manager = make_user(username="lead")
+    project.memberships.create(user=manager, role=Role.MANAGER)
+    annotator = make_user(role=Role.ANNOTATOR, project=project)
+    outsider = make_user(role=Role.ANNOTATOR, project=make_project())
+    for user, status in ((manager, 200), (annotator, 403), (outsider, 404)):
+        browser = Client()
+        browser.force_login(user)
+        assert browser.get(f"/projects/{project.pk}/upload/").status_code == status

@@ -62,6 +62,11 @@ function showRejected(status, body) {
 
 function send() {
   if (state.sending || !state.files.length) return;
+  const zip = state.files.length === 1 && /\.zip$/i.test(state.files[0].name);
+  if (!zip && page.max_files && state.files.length > page.max_files) {
+    status(`More than ${page.max_files} files at once: put them in a zip.`, "failed");
+    return;
+  }
   state.sending = true;
   $("upload-button").disabled = true;
   $("upload-result").hidden = true;
