@@ -67,9 +67,14 @@ def _text(values, key, line, rejected, *, limit, required):
 
 
 def _origin(values, line, rejected) -> dict:
-    origin = values.get("origin", {})
+    origin = values.get("origin") or {}
+    if isinstance(origin, str):  # a CSV's origin column: the JSON of an object
+        try:
+            origin = json.loads(origin)
+        except (ValueError, RecursionError):
+            origin = None
     if not isinstance(origin, dict):
-        rejected.append(entry(line, "origin", "must be an object."))
+        rejected.append(entry(line, "origin", "must be a JSON object."))
         return {}
     origin = {**origin, **{key: value for key, value in values.items()
                            if key not in (*COLUMNS, "origin") and value not in ("", None)}}

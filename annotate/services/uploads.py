@@ -98,8 +98,9 @@ def _templates(text, per_image, rejected):
     if not (text or "").strip():
         templates = default_templates()
     else:
-        templates = [line.strip() for line in text.splitlines() if line.strip()]
-        for number, template in enumerate(templates, 1):
+        lines = [(number, line.strip()) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+        templates = [template for _, template in lines]
+        for number, template in lines:
             if len(template) > settings.UPLOAD_MAX_QUESTION_CHARS:
                 rejected.append(entry(number, "templates", f"has {len(template)} characters; the limit is "
                                                            f"{settings.UPLOAD_MAX_QUESTION_CHARS}."))

@@ -195,6 +195,15 @@ def test_ten_megabyte_template_is_refused(client, project):
     assert stored_counts()["prompts"] == 0
 
 
+def test_bad_templates_are_reported_by_their_line(client, project, settings):
+    settings.UPLOAD_MAX_QUESTION_CHARS = 20
+    answer = client.post(f"/api/projects/{project.pk}/uploads/", {
+        "images": [SimpleUploadedFile("red.png", RED)], "templates": "Short one.\n\nThis template is far too long.\n",
+        "templates_per_image": "1"}, format="multipart")
+    [item] = refused(answer)
+    assert (item["line"], item["field"]) == (3, "templates") and "the limit is 20" in item["reason"]
+
+
 def test_images_and_a_zip_together_are_refused(client, project):
     answer = client.post(f"/api/projects/{project.pk}/uploads/", {
         "file": SimpleUploadedFile("a.zip", make_zip({"red.png": RED})), "images": [SimpleUploadedFile("b.png", BLUE)]},

@@ -72,11 +72,12 @@ def test_jsonl_manifest_stores_prompts_and_queues_answers_credited_to_their_mode
 
 
 def test_csv_manifest_keeps_extra_columns_in_origin(manager, project):
-    csv = 'image,question,answer,model,source\nred.png,"What is it, really?","A red\nsquare.",m1,web\nblue.png,Describe it.,,,\n'
+    csv = ('image,question,answer,model,source,origin\nred.png,"What is it, really?","A red\nsquare.",m1,web,"{""id"": 4}"\n'
+           'blue.png,Describe it.,,,,\n')
     counts = upload(manager, project, make_zip({"red.png": RED, "blue.png": BLUE, "manifest.csv": csv}))
     assert (counts["prompts"], counts["responses"], counts["tasks"]) == (2, 1, 2)
     prompt = Prompt.objects.get(question="What is it, really?")
-    assert prompt.origin == {"source": "web", "upload": "upload.zip"}
+    assert prompt.origin == {"id": 4, "source": "web", "upload": "upload.zip"}
     assert prompt.responses.get().text == "A red\nsquare." and prompt.responses.get().model_name == "m1"
 
 
