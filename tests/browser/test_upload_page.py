@@ -77,6 +77,14 @@ def test_a_manager_drops_a_zip_and_sees_the_progress_and_the_result(watched):
     assert Prompt.objects.filter(project=project).count() == 2
     response = Response.objects.get(prompt__project=project)
     assert response.model_name == "llava-1.5-7b" and AnnotationTask.objects.filter(response=response).count() == 2
+
+    # The answer is an annotator's task at once, shown with the model it is credited to.
+    watched.wait_idle()
+    page.context.clear_cookies()
+    log_in(page, make_user(role=Role.ANNOTATOR, project=project), then=f"/projects/{project.pk}/annotate/")
+    page.wait_for_selector("#written-by:not([hidden])")
+    assert page.text_content("#written-by") == "written by llava-1.5-7b"
+    assert page.text_content("#answer") == "Grey noise."
     watched.wait_idle()
 
 
