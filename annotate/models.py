@@ -180,11 +180,19 @@ class Response(models.Model):
         "training.GenerationBatch", on_delete=models.SET_NULL, null=True, blank=True, related_name="responses"
     )
     text = models.TextField()
+    model_name = models.CharField(
+        max_length=200, blank=True,
+        help_text="Who wrote an answer generated outside the platform (an upload's `model`); checkpoint stays null.")
     sampling_params = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self):
         return self.text[:80]
+
+    @property
+    def written_by(self) -> str:
+        """The checkpoint's name, else the uploaded model name ('' when neither is known)."""
+        return self.checkpoint.name if self.checkpoint_id else self.model_name
 
 
 # Whether a slot is leased (false first: the slots nobody holds); the queue's order and its index's second key.

@@ -6,6 +6,7 @@ from annotate.apis.annotations import AnnotationDetailApi, AnnotationListCreateA
 from annotate.apis.members import ProjectMemberDetailApi, ProjectMemberListApi
 from annotate.apis.projects import ProjectListApi
 from annotate.apis.review import AnnotationAcceptApi, AnnotationRejectApi, ConsensusAdjudicateApi, ReviewNextApi
+from annotate.apis.uploads import ProjectUploadApi
 from annotate.apis.tasks import TaskDetailApi, TaskNextApi, TaskSkipApi
 from annotate.apis.exchange import ExportApi, ExportJobDetailApi, ExportJobDownloadApi, ExportJobListApi, ImportApi
 
@@ -18,6 +19,7 @@ urlpatterns = [
     path("projects/<id:project_id>/analytics/", ProjectAnalyticsApi.as_view(), name="project-analytics"),
     *[path(f"projects/<id:project_id>/analytics/{table}.csv", ProjectAnalyticsCsvApi.as_view(), {"table": table},
            name=f"project-analytics-{table}-csv") for table in TABLES],
+    path("projects/<id:project_id>/uploads/", ProjectUploadApi.as_view(), name="project-uploads"),
     path("tasks/next/", TaskNextApi.as_view(), name="task-next"),
     path("tasks/<id:task_id>/", TaskDetailApi.as_view(), name="task-detail"),
     path("tasks/<id:task_id>/skip/", TaskSkipApi.as_view(), name="task-skip"),

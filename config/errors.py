@@ -26,18 +26,20 @@ class BodyTooLarge(exceptions.APIException):
 
 
 class ApplicationError(Exception):
-    """A request that breaks a domain rule; ``status`` is the HTTP code to answer with."""
+    """A request that breaks a domain rule; ``status`` is the HTTP code to answer with; ``extra`` adds keys to the
+    body beside ``error`` and ``fields`` (an upload's ``rejected`` lines)."""
 
-    def __init__(self, message, *, fields=None, status=status.HTTP_400_BAD_REQUEST):
+    def __init__(self, message, *, fields=None, status=status.HTTP_400_BAD_REQUEST, extra=None):
         super().__init__(message)
         self.message = message
         self.fields = fields or {}
         self.status = status
+        self.extra = extra or {}
 
 
 def api_exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
-        return Response({"error": exc.message, "fields": exc.fields}, status=exc.status)
+        return Response({**exc.extra, "error": exc.message, "fields": exc.fields}, status=exc.status)
     if isinstance(exc, DjangoValidationError):
         fields = exc.message_dict if hasattr(exc, "error_dict") else {}
         exc = exceptions.ValidationError(fields or {"non_field_errors": exc.messages})

@@ -13,6 +13,7 @@ urlpatterns = [
     path("projects/<id:project_id>/annotate/", views.annotate, name="annotate"),
     path("projects/<id:project_id>/review/", views.review, name="review"),
     path("projects/<id:project_id>/playground/", views.playground, name="playground"),
+    path("projects/<id:project_id>/upload/", views.upload, name="upload"),
     path("projects/<id:project_id>/dashboard/", dashboard.dashboard, name="dashboard"),
     path("projects/<id:project_id>/models/", dashboard.models, name="models"),
     path("projects/<id:project_id>/analytics/", analytics.analytics, name="analytics"),

@@ -1,14 +1,16 @@
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
 
 from annotate.permissions import project_for_role
-from annotate.roles import REVIEWERS, user_project_role
+from annotate.roles import MANAGERS, REVIEWERS, user_project_role
 from annotate.selectors import project_list
 from annotate.selectors.images import image_get_visible, image_list_of_project
 from annotate.selectors.annotations import review_waiting_counts
 from annotate.selectors.tasks import task_queue_position, tasks_returned_counts
+from annotate.services.uploads import MAX_TEMPLATES, default_templates
 from frontend.projects import may_create_projects
 from training.playground_selectors import playground_checkpoints
 
@@ -60,6 +62,16 @@ def playground(request, project_id):
                    for image in image_list_of_project(project=project)[:PLAYGROUND_IMAGES]],
     }
     return render(request, "frontend/playground.html", {"project": project, "page_data": page_data})
+
+
+@login_required
+def upload(request, project_id):
+    """Managers drop a zip (images + manifest, or images alone) or image files; the page shows the upload's
+    progress, then what was stored or every rejected line."""
+    project = project_for_role(user=request.user, project_id=project_id, roles=MANAGERS)
+    page_data = {**_page_data(project), "max_templates": MAX_TEMPLATES, "max_files": settings.DATA_UPLOAD_MAX_NUMBER_FILES}
+    return render(request, "frontend/upload.html", {"project": project, "page_data": page_data,
+                                                    "templates": default_templates()})
 
 
 @login_required

@@ -15,6 +15,8 @@ from annotate.services.queue import task_next, task_skip
 class TaskResponseOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     text = serializers.CharField(help_text="The answer to correct; offsets are its code points.")
+    written_by = serializers.CharField(help_text="The checkpoint that wrote it, or the model an upload credited it to "
+                                                 "('' when neither is known).")
 
 
 class TaskPromptOutputSerializer(serializers.Serializer):

@@ -62,7 +62,7 @@ def review_next(*, project, reviewer):
     waiting = _review_waiting(project=project, reviewer=reviewer)
     response = (
         Response.objects.filter(tasks__annotations__in=waiting)
-        .select_related("prompt__image")
+        .select_related("prompt__image", "checkpoint")
         .annotate(first_submitted=Min("tasks__annotations__submitted_at"))
         .order_by("first_submitted", "id")
         .first()
@@ -86,7 +86,7 @@ def adjudication_waiting_count(*, project, reviewer) -> int:
 def adjudication_next(*, project, reviewer):
     """The disputed answer waiting longest and its judgements side by side; None when none waits."""
     consensus = (_adjudication_waiting(project=project, reviewer=reviewer)
-                 .select_related("response__prompt__image").order_by("disputed_at", "id").first())
+                 .select_related("response__prompt__image", "response__checkpoint").order_by("disputed_at", "id").first())
     if consensus is None:
         return None
     # Every judgement the consensus counted is in each cluster, as a version's or as one that marks nothing there.

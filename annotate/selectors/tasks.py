@@ -74,7 +74,7 @@ def task_check_member(*, user, task):
 
 def _with_related(queryset):
     """With what the task JSON shows."""
-    return queryset.select_related("response__prompt__image", "project")
+    return queryset.select_related("response__prompt__image", "response__checkpoint", "project")
 
 
 def task_get_leased(*, user, task_id):

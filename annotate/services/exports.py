@@ -17,9 +17,9 @@ from itertools import accumulate
 import pyarrow as pa
 import pyarrow.parquet as pq
 from django.core.files.storage import default_storage
-from django.db.models import TextField
+from django.db.models import TextField, Value
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Coalesce, NullIf
 
 from annotate.models import ExportFormat
 from config.fields import is_int64
@@ -55,7 +55,7 @@ TRL_COLUMNS = [
     ("chosen", _MESSAGES, _HF_MESSAGES), ("rejected", _MESSAGES, _HF_MESSAGES),
 ]
 _FIELDS = ("id", "question", "chosen", "rejected", "origin_text", "image__file", "image__size_bytes", "project__name",
-           "response__checkpoint__name", "prompt_dataset", "prompt_type")
+           "written_by", "prompt_dataset", "prompt_type")
 
 
 def export_schema(export_format: str, *, include_segments: bool = False) -> pa.Schema:
@@ -99,6 +99,8 @@ def _values(records, include_segments):
         origin_text=Cast("origin", TextField()),
         prompt_dataset=KeyTextTransform("dataset", "response__prompt__origin"),
         prompt_type=KeyTextTransform("type", "response__prompt__origin"),
+        # The checkpoint that wrote the answer, else the model an upload credited it to.
+        written_by=Coalesce("response__checkpoint__name", NullIf("response__model_name", Value(""))),
     )
     fields = _FIELDS + (("alignment",) if include_segments else ())
     return records.values_list(*fields).iterator(chunk_size=CHUNK_ROWS)

@@ -28,21 +28,21 @@ class CheckedImage(NamedTuple):
     kind: str  # the file extension: png, jpeg, ...
 
 
-def image_check(data, *, where, field) -> CheckedImage:
-    """``data`` as a ``CheckedImage`` if it is a real image of at most ``MAX_IMAGE_PIXELS`` pixels, else an
+def image_check(data, *, where, field, max_pixels=MAX_IMAGE_PIXELS) -> CheckedImage:
+    """``data`` as a ``CheckedImage`` if it is a real image of at most ``max_pixels`` pixels, else an
     ``ApplicationError`` naming ``field`` whose message starts with ``where`` (e.g. "Row 3")."""
     def bad(message):
         return ApplicationError(f"{where}: {message}", fields={field: [f"{where}: {message}"]})
 
     if not data:
         raise bad("the image is empty.")
-    too_large = bad(f"the image has more than the limit of {MAX_IMAGE_PIXELS} pixels.")
+    too_large = bad(f"the image has more than the limit of {max_pixels} pixels.")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as image:
                 (width, height), kind = image.size, image.format
-                if width * height > MAX_IMAGE_PIXELS:
+                if width * height > max_pixels:
                     raise too_large
                 image.verify()
     except ApplicationError:
@@ -70,8 +70,9 @@ def images_store(images, *, saved) -> dict[str, int]:
     ids = dict(ImageAsset.objects.filter(sha256__in=images).values_list("sha256", "id"))
     for sha, image in images.items():
         if sha not in ids:
-            asset = ImageAsset(sha256=sha, width=image.width, height=image.height, size_bytes=len(image.data))
-            asset.file.save(f"{sha[:16]}.{image.kind}", ContentFile(image.data), save=False)
+            data = image.data  # read once: an upload's images are read back from their archive one at a time
+            asset = ImageAsset(sha256=sha, width=image.width, height=image.height, size_bytes=len(data))
+            asset.file.save(f"{sha[:16]}.{image.kind}", ContentFile(data), save=False)
             saved.append(asset.file.name)
             asset.save()
             ids[sha] = asset.pk

@@ -13,7 +13,7 @@ def test_next_returns_task_json(team):
     task = next_task(team.client(team.annotator), team.project)
     assert task["id"] == response.tasks.get().pk
     assert task["project"] == team.project.pk and task["slot"] == 0
-    assert task["response"] == {"id": response.pk, "text": TEXT}
+    assert task["response"] == {"id": response.pk, "text": TEXT, "written_by": ""}
     assert task["prompt"]["question"] == response.prompt.question
     assert task["prompt"]["image_url"].startswith("/media/")
     assert task["annotation"] is None

@@ -26,7 +26,7 @@ def test_review_next_shows_all_submissions_of_one_response(db):
     answer = team.client(team.reviewer).get(f"/api/review/next/?project={team.project.pk}")
     assert answer.status_code == 200
     body = answer.json()
-    assert body["response"] == {"id": response.pk, "text": TEXT}
+    assert body["response"] == {"id": response.pk, "text": TEXT, "written_by": ""}
     assert body["prompt"]["question"] == response.prompt.question and body["prompt"]["image_url"]
     assert [a["id"] for a in body["annotations"]] == [first["id"], second["id"]]
     assert body["waiting"] == {"answers": 1, "annotations": 2, "disputed": 0}

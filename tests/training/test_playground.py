@@ -220,7 +220,7 @@ def test_send_makes_an_annotation_task_an_annotator_can_claim(setup):
 
     annotator = member(project, Role.ANNOTATOR)
     task = client_for(annotator).post(f"/api/tasks/next/?project={project.pk}").json()
-    assert task["response"] == {"id": response.pk, "text": "A blue circle, 🙂 left."}
+    assert task["response"] == {"id": response.pk, "text": "A blue circle, 🙂 left.", "written_by": active.name}
 
     again = client.post(f"/api/playground/{request.pk}/send/", {"checkpoint": active.pk}, format="json")
     assert again.status_code == 409

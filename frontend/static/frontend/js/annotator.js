@@ -71,6 +71,8 @@ function showTask(task) {
   $("queue-empty").hidden = true;
   $("task").hidden = false;
   $("question").textContent = task.prompt.question;
+  $("written-by").textContent = task.response.written_by ? `written by ${task.response.written_by}` : "";
+  $("written-by").hidden = !task.response.written_by;
   showImage(task.prompt.image_url);
   // A rejected annotation came back to be fixed: its segments return with the reviewer's reason.
   const draft = task.annotation && ["draft", "rejected"].includes(task.annotation.status) ? task.annotation : null;
