@@ -5,7 +5,8 @@ the local Hugging Face cache, full weights or a PEFT adapter), a job on queue ``
 symlink out of it, a malformed hub id, one missing from the cache while downloads are off) with a 400 naming
 the field, before any job; else it saves the checkpoint (``validating``) and its queued ``ModelRegistration``.
 ``model_registration_execute`` (the worker) loads and checks the model (``training.ddpo.registry``): on success
-the checkpoint gets its facts and is ``ready``; a model that cannot work fails the job with the reason.
+the checkpoint gets its facts and is ``ready`` (and active, when the project has no active checkpoint yet); a
+model that cannot work fails the job with the reason.
 """
 import logging
 
@@ -104,11 +105,22 @@ def model_registration_inspect(registration):
     return inspect_model(folder, base=base, adapter_output=adapter_output_dir(checkpoint_id=registration.checkpoint_id))
 
 
+def _activate_if_none_active(*, checkpoint_id, project_id) -> None:
+    """The project's first ready model becomes its active checkpoint: the one training runs start from and the
+    loop's next batches come from by default (else a new team's loop never starts: nothing is active)."""
+    siblings = ModelCheckpoint.objects.filter(project_id=project_id)
+    # Lock the project's checkpoints (as checkpoint_activate does): two registrations ending at once activate one.
+    list(siblings.select_for_update().values_list("pk", flat=True))
+    if not siblings.filter(is_active=True).exists():
+        siblings.filter(pk=checkpoint_id).update(is_active=True)
+
+
 @transaction.atomic
 def _model_registration_store(*, registration, facts) -> None:
     ModelCheckpoint.objects.filter(pk=registration.checkpoint_id).update(**facts.to_dict())
     if not registration.transition(JobStatus.SUCCEEDED):
         raise JobStopped  # cancelled meanwhile: the facts roll back
+    _activate_if_none_active(checkpoint_id=registration.checkpoint_id, project_id=registration.project_id)
 
 
 def model_registration_execute(*, registration_id) -> ModelRegistration | None:

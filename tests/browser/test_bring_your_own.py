@@ -61,11 +61,12 @@ def test_a_team_brings_its_own_images_answers_and_model_and_exports_corrections(
     page.get_by_label("A record is made").select_option("submit")
     page.get_by_role("button", name="Save settings").click()
     page.locator("#instructions-preview strong", has_text="wrong colour").wait_for()
+    screenshot(page, "byo-settings")
     project.refresh_from_db()
     assert project.record_trigger == "submit" and project.instructions.startswith("# Check colours")
 
     # A zip with a JSONL manifest, two rows with answers from the team's own model.
-    page.get_by_role("link", name="Upload").click()
+    page.get_by_role("link", name="Upload", exact=True).click()
     page.wait_for_url(f"**/projects/{project.pk}/upload/")
     manifest = jsonl(
         {"image": "red.png", "question": "Describe the image in detail.", "answer": IMPORTED, "model": UPLOADED_MODEL},
@@ -96,26 +97,32 @@ def test_a_team_brings_its_own_images_answers_and_model_and_exports_corrections(
             AnnotationTask.objects.count()) == stored
 
     # The team's model folder, checked on the worker, then the first batch from it.
-    page.goto(f"/projects/{project.pk}/models/")
+    page.get_by_role("link", name="Models", exact=True).click()
+    page.wait_for_url(f"**/projects/{project.pk}/models/")
     page.fill("input[name=path]", "tiny-llava")
     page.fill("input[name=name]", "street llava")
     page.click("#register-form button[type=submit]")
     row = page.locator("#models tr", has_text="street llava")
     row.locator(".model-status", has_text="ready").wait_for(timeout=120_000)
+    row.locator(".badge", has_text="active").wait_for()  # the project's first model: training starts from it
     row.locator("button.generate").click()
-    page.locator("#batches tr").first.locator(".badge", has_text="succeeded").wait_for(timeout=120_000)
+    batch = page.locator("#batches tr").first
+    batch.locator(".badge", has_text="succeeded").wait_for(timeout=120_000)
+    assert batch.locator(".batch-checkpoint").text_content() == "street llava"
     generated = Response.objects.filter(prompt__project=project, checkpoint__name="street llava")
     assert generated.count() == 3
     screenshot(page, "byo-models")
 
     # An annotator account, made on the members page.
-    page.goto(f"/projects/{project.pk}/members/")
+    page.get_by_role("link", name="Members", exact=True).click()
+    page.wait_for_url(f"**/projects/{project.pk}/members/")
     page.get_by_label("Username").fill("wren")
     page.locator("#role").select_option("annotator")
     page.get_by_label("Create a new account").check()
     page.get_by_label("Password of the new account").fill(ANNOTATOR_PASSWORD)
     page.get_by_role("button", name="Add member").click()
     page.locator("#members tr", has_text="wren").wait_for()
+    screenshot(page, "byo-members")
     watched.wait_idle()
 
     # The annotator, in a browser of their own: the imported answer and a generated one, each corrected.

@@ -119,3 +119,16 @@ def test_the_job_writes_the_facts(manager, project, models_root, tiny_vlm):
             detail["prefix_sharing"]) == ("ready", "", "LlavaForConditionalGeneration", "llava", "float32", True)
     assert detail["parameters"] > 0
     assert manager.post(f"/api/checkpoints/{body['id']}/activate/").json()["is_active"] is True
+
+
+def test_the_first_ready_model_becomes_active_and_a_later_one_does_not(manager, project, models_root, tiny_vlm):
+    """A new team's loop starts from the model it registered: with no active checkpoint, the first one that passes
+    its check becomes active (training runs and auto-train default to it); a second one leaves it active."""
+    shutil.rmtree(models_root / "llava")
+    shutil.copytree(tiny_vlm, models_root / "llava")
+    first, second = (register(manager, project, path="llava", name=name).json() for name in ("first", "second"))
+    for body in (second, first):  # the first to pass its check wins, whichever was asked first
+        assert model_registration_execute(registration_id=body["registration"]).status == JobStatus.SUCCEEDED
+    assert list(ModelCheckpoint.objects.filter(project=project, is_active=True).values_list("name", flat=True)) == [
+        "second"]
+    assert manager.get(f"/api/checkpoints/{first['id']}/").json()["is_active"] is False

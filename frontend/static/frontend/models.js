@@ -37,11 +37,11 @@ function modelRow(checkpoint) {
   );
 }
 
-function batchRow(batch) {
+function batchRow(batch, names) {
   return el("tr", { dataset: { batch: batch.id } },
     el("td", {}, batch.id),
     el("td", { title: batch.error || "" }, badge(batch.status)),
-    el("td", {}, batch.checkpoint),
+    el("td", { class: "batch-checkpoint" }, names.get(batch.checkpoint) ?? `#${batch.checkpoint}`),
     el("td", {}, batch.prompt_count),
     el("td", { class: "batch-answers" }, batch.response_count),
   );
@@ -69,7 +69,8 @@ async function refresh() {
     ]).then((pages) => pages.map(results));
     replaceChildren($("models"), checkpoints.map(modelRow));
     $("models-empty").hidden = checkpoints.length > 0;
-    replaceChildren($("batches"), batches.map(batchRow));
+    const names = new Map(checkpoints.map((c) => [c.id, c.name]));
+    replaceChildren($("batches"), batches.map((batch) => batchRow(batch, names)));
     const busy = checkpoints.some((c) => c.status === "validating") || batches.some((b) => !FINISHED.has(b.status));
     timer = setTimeout(refresh, busy ? 1500 : 15000);
   } catch (error) {
