@@ -77,3 +77,35 @@ def test_a_manager_sets_up_a_project_and_its_annotator_sees_it(watched):
     instructions.wait_for()
     assert "<script>alert('x')</script>" in instructions.inner_text()
     assert instructions.locator("script").count() == 0
+
+
+SELECT_FITS_JS = """(select) => {
+  const context = document.createElement("canvas").getContext("2d");
+  context.font = getComputedStyle(select).font;
+  return context.measureText(select.selectedOptions[0].text).width + 24 <= select.clientWidth;  // 24: the arrow
+}"""
+
+SETUP_PAGES = {"settings": "Settings", "members": "Members", "upload": "Upload", "models": "Models",
+               "dashboard": "Dashboard"}
+
+
+def test_the_set_up_pages_link_each_other_and_the_settings_choices_read_in_full(watched):
+    """A new manager goes settings → members → upload → models → dashboard from any of them; every choice of the
+    settings' selects (record trigger, policy, promotion) shows its whole text, not a clipped one."""
+    page = watched.page
+    project = make_project(name="Birds")
+    manager = make_user(role=Role.MANAGER, project=project)
+    log_in(page, manager, then=f"/projects/{project.pk}/settings/")
+    for select in page.locator("#settings-form select").all():
+        for value in select.locator("option").evaluate_all("(options) => options.map((o) => o.value)"):
+            select.select_option(value)
+            assert select.evaluate(SELECT_FITS_JS), (select.get_attribute("id"), value)
+    for path in SETUP_PAGES:
+        page.goto(f"/projects/{project.pk}/{path}/")
+        nav = page.locator(".topbar .manager-nav")
+        others = [name for other, name in SETUP_PAGES.items() if other != path]
+        assert nav.get_by_role("link").all_inner_texts() == others, path
+        for other, name in SETUP_PAGES.items():
+            if other != path:
+                assert nav.get_by_role("link", name=name).get_attribute("href") == f"/projects/{project.pk}/{other}/"
+    watched.wait_idle()
