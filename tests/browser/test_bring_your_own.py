@@ -43,7 +43,7 @@ def wait_for(condition, timeout=60):
         time.sleep(0.3)
 
 
-def test_a_team_brings_its_own_images_answers_and_model_and_exports_corrections(  # noqa: PLR0915
+def test_a_team_brings_its_own_images_answers_and_model_and_exports_corrections(
         watched, browser, live_server, settings, tiny_vlm, celery_worker_process):  # noqa: F811
     shutil.copytree(tiny_vlm, settings.MODELS_ROOT / "tiny-llava")
     manager = make_user(role=Role.MANAGER, project=make_project(name="first"))
