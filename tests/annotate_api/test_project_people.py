@@ -38,6 +38,8 @@ def test_a_manager_of_one_project_is_not_staff_and_gets_404_on_another(two_proje
     a, b, manager_a, manager_b = two_projects
     assert not manager_a.is_staff
     api = client_for(manager_a)
+    assert api.post(f"/api/projects/{b.pk}/uploads/", {}, format="multipart").status_code == 404
+    assert api.post("/api/checkpoints/", {"project": b.pk, "path": "llava"}, format="json").status_code == 404
     for method, url in _project_urls(b, manager_b):
         answer = getattr(api, method)(url, {"role": "annotator", "username": "x"}, format="json")
         if "training-runs" in url:  # a list filtered to the caller's projects
@@ -46,7 +48,8 @@ def test_a_manager_of_one_project_is_not_staff_and_gets_404_on_another(two_proje
             assert answer.status_code == 404, (method, url, answer.status_code)
     assert manager_b.memberships.get().role == Role.MANAGER  # nothing changed
     client.force_login(manager_a)
-    for page in ("settings", "members", "dashboard", "analytics", "annotate", "review"):
+    for page in ("settings", "members", "upload", "models", "playground", "dashboard", "analytics", "annotate",
+                 "review"):
         assert client.get(f"/projects/{b.pk}/{page}/").status_code == 404, page
     assert client.get(f"/projects/{a.pk}/settings/").status_code == 200
     assert client.get(f"/projects/{a.pk}/members/").status_code == 200
@@ -63,8 +66,13 @@ def test_an_annotator_cannot_reach_settings_or_members(two_projects, client):
                                     format="json").status_code == 403, (method, url)
         assert getattr(api, method)(url.replace(f"/{a.pk}/", f"/{b.pk}/"), {}, format="json").status_code == 404
     assert api.post("/api/projects/", {"name": "mine"}, format="json").status_code == 403
+    for target, status in ((a, 403), (b, 404)):
+        assert api.post(f"/api/projects/{target.pk}/uploads/", {}, format="multipart").status_code == status
+        # The checkpoints API is for those who manage some project: 403 before any project is looked up.
+        assert api.post("/api/checkpoints/", {"project": target.pk, "path": "llava"},
+                        format="json").status_code == 403
     client.force_login(annotator)
-    for page in ("settings", "members"):
+    for page in ("settings", "members", "upload", "models"):
         assert client.get(f"/projects/{a.pk}/{page}/").status_code == 403
         assert client.get(f"/projects/{b.pk}/{page}/").status_code == 404
     assert client.get("/projects/new/").status_code == 403
