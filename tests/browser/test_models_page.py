@@ -43,7 +43,9 @@ def test_a_manager_registers_a_folder_and_generates_the_first_batch(watched, set
     assert row.locator(".model-dtype").text_content() == "float32"
     assert row.locator(".model-prefix").text_content() == "yes"
 
+    assert row.locator("button.generate").text_content() == "Generate the first batch"
     row.locator("button.generate").click()
+    page.locator("#models tr button.generate", has_text="Generate a batch").wait_for()
     batch_row = page.locator("#batches tr").first
     batch_row.locator(".badge", has_text="succeeded").wait_for(timeout=120_000)
     batch = GenerationBatch.objects.get()

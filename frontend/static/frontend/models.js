@@ -17,7 +17,7 @@ function yesNo(value) {
   return value === null || value === undefined ? "—" : value ? "yes" : "no (M-RoPE or off)";
 }
 
-function modelRow(checkpoint) {
+function modelRow(checkpoint, generated) {
   const ready = checkpoint.status === "ready";
   return el("tr", { dataset: { checkpoint: checkpoint.id } },
     el("td", {}, checkpoint.id),
@@ -33,7 +33,7 @@ function modelRow(checkpoint) {
     el("td", {}, checkpoint.adapter ? `${checkpoint.adapter} on ${checkpoint.adapter_base}` : "—"),
     el("td", { class: "small" }, el("code", {}, checkpoint.path)),
     el("td", {}, ready ? el("button", { type: "button", class: "generate", onclick: (event) => generate(event, checkpoint) },
-      "Generate the first batch") : null),
+      generated.has(checkpoint.id) ? "Generate a batch" : "Generate the first batch") : null),
   );
 }
 
@@ -67,7 +67,8 @@ async function refresh() {
     const [checkpoints, batches] = await Promise.all([
       api("GET", `/api/checkpoints/${query}`), api("GET", `/api/generation-batches/${query}`),
     ]).then((pages) => pages.map(results));
-    replaceChildren($("models"), checkpoints.map(modelRow));
+    const generated = new Set(batches.map((batch) => batch.checkpoint));
+    replaceChildren($("models"), checkpoints.map((checkpoint) => modelRow(checkpoint, generated)));
     $("models-empty").hidden = checkpoints.length > 0;
     const names = new Map(checkpoints.map((c) => [c.id, c.name]));
     replaceChildren($("batches"), batches.map((batch) => batchRow(batch, names)));
