@@ -154,7 +154,7 @@ def _check_writable(*, user, task, annotation):
     task_check_member(user=user, task=task)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # an error rolls back the caller's transaction (or savepoint) with it
 def annotation_save(*, user, task_id, segments, submit=False, no_hallucination=False) -> tuple[Annotation, bool]:
     """Create the caller's annotation on a task they hold, or update their draft there; ``(annotation, created)``.
 
@@ -176,7 +176,7 @@ def annotation_save(*, user, task_id, segments, submit=False, no_hallucination=F
     return annotation, created
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # an error rolls back the caller's transaction (or savepoint) with it
 def annotation_update(*, user, annotation_id, version, segments=None, submit=False, no_hallucination=None) -> Annotation:
     """PATCH the caller's draft: 409 unless ``version`` is the stored one; unset fields keep their value.
 

@@ -10,7 +10,7 @@ import json
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection
 from django.utils import timezone
 from rest_framework import status
 
@@ -47,10 +47,28 @@ def _ttl() -> timedelta:
     return timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
 
 
-def _claim_insert(*, user, key, method, path, fingerprint) -> IdempotentRequest:
-    with transaction.atomic():  # a savepoint: the caller's transaction goes on after an IntegrityError
-        return IdempotentRequest.objects.create(user=user, key=key, method=method, path=path,
-                                                request_fingerprint=fingerprint)
+_CLAIM_INSERT_SQL = (
+    "INSERT INTO {table} (user_id, {key}, method, path, request_fingerprint, status_code, body, created_at) "
+    "VALUES (%s, %s, %s, %s, %s, NULL, NULL, %s) ON CONFLICT (user_id, {key}) DO NOTHING RETURNING id"
+)
+
+
+def _claim_insert(*, user, key, method, path, fingerprint) -> IdempotentRequest | None:
+    """The new row for ``key``, or None when the key is taken (committed, or committed while this insert waited
+    on the unique index). One statement: ``ON CONFLICT DO NOTHING`` needs no savepoint around a failing insert
+    (PostgreSQL and SQLite 3.35+)."""
+    now = timezone.now()
+    quote = connection.ops.quote_name
+    sql = _CLAIM_INSERT_SQL.format(table=quote(IdempotentRequest._meta.db_table), key=quote("key"))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user.pk, key, method, path, fingerprint, connection.ops.adapt_datetimefield_value(now)])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    claim = IdempotentRequest(pk=row[0], user_id=user.pk, key=key, method=method, path=path,
+                              request_fingerprint=fingerprint, created_at=now)
+    claim._state.adding = False  # the row exists: a save() updates it
+    return claim
 
 
 def idempotent_request_claim(*, user, key, method, path, fingerprint) -> IdempotentRequest:
@@ -62,15 +80,18 @@ def idempotent_request_claim(*, user, key, method, path, fingerprint) -> Idempot
     ``IDEMPOTENCY_KEY_TTL_HOURS`` is gone, and the key is free again. 422
     naming the header when the key was used for another request.
     """
-    try:
-        return _claim_insert(user=user, key=key, method=method, path=path, fingerprint=fingerprint)
-    except IntegrityError:  # the key is taken: committed before, or committed while this insert waited on it
-        stored = IdempotentRequest.objects.get(user=user, key=key)
+    claim = _claim_insert(user=user, key=key, method=method, path=path, fingerprint=fingerprint)
+    if claim is not None:
+        return claim
+    stored = IdempotentRequest.objects.get(user=user, key=key)  # the key is taken
     if stored.created_at < timezone.now() - _ttl():
-        # Expired, not purged yet. Two retries racing here after the TTL: the second insert fails (a 500,
-        # nothing written) and the client's next retry gets the first one's outcome.
+        # Expired, not purged yet. Two retries racing here after the TTL: the second insert finds the first's row
+        # (a 500, nothing written) and the client's next retry gets the first one's outcome.
         stored.delete()
-        return _claim_insert(user=user, key=key, method=method, path=path, fingerprint=fingerprint)
+        claim = _claim_insert(user=user, key=key, method=method, path=path, fingerprint=fingerprint)
+        if claim is None:
+            raise IntegrityError(f"{HEADER} {key!r} was taken again while its expired outcome was dropped.")
+        return claim
     if (stored.method, stored.path, stored.request_fingerprint) != (method, path, fingerprint):
         raise ApplicationError(
             f"{HEADER} {key!r} was used for another request ({stored.method} {stored.path} with another query or "

@@ -24,7 +24,7 @@ from annotate.selectors.tasks import task_available, task_check_member, task_hel
 from config.errors import ApplicationError
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # an error rolls back the caller's transaction (or savepoint) with it
 def task_next(*, user, project) -> AnnotationTask | None:
     """Lease the caller's next slot of ``project``: their own open lease first, else the first free slot; None when none is left.
 
@@ -113,7 +113,7 @@ def task_release(*, task, done=False) -> None:
         _response_open_set(task=task, is_open=False)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # an error rolls back the caller's transaction (or savepoint) with it
 def task_skip(*, user, task_id, reason="") -> Annotation:
     """Skip a held slot: record a ``skipped`` annotation (its draft segments dropped) and free the slot for others.
 
