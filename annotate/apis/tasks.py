@@ -8,7 +8,7 @@ from annotate.apis.annotations import AnnotationOutputSerializer
 from annotate.apis.idempotency import IDEMPOTENCY_KEY_PARAMETER, IDEMPOTENCY_RESPONSES, idempotent
 from config.fields import IdField
 from annotate.permissions import project_for_role
-from annotate.selectors.tasks import task_detail, task_get_claimed, task_get_leased
+from annotate.selectors.tasks import task_detail, task_get_leased
 from annotate.services.queue import task_next, task_skip
 
 
@@ -65,7 +65,6 @@ class TaskNextApi(APIView):
         task = task_next(user=request.user, project=project)
         if task is None:
             return HttpResponse(status=status.HTTP_204_NO_CONTENT)
-        task = task_get_claimed(task_id=task.pk)
         return HttpResponse(TaskOutputSerializer(task_detail(user=request.user, task=task)).data)
 
 

@@ -64,6 +64,83 @@ def task_held(*, user, project):
     ).order_by("lease_expires_at")
 
 
+# The claim's two reads (``task_next``), written out: built with the ORM they cost more Python time than the
+# database takes to run them. Each reads a slot with what the task JSON shows (its answer, its prompt, the prompt's
+# image), locking the slot alone. {lock} is the locking clause where the database has one (not SQLite).
+_TASK_COLUMNS = """t.id, t.project_id, t.response_id, t.slot, t.status, t.leased_to_id, t.lease_expires_at, t.leased_at,
+  t.created_at, r.text, r.prompt_id, p.question, p.image_id, i.file
+FROM {task} t JOIN {response} r ON r.id = t.response_id JOIN {prompt} p ON p.id = r.prompt_id
+  LEFT JOIN {image} i ON i.id = p.image_id"""
+# ``task_held``.
+_HELD_SQL = "SELECT " + _TASK_COLUMNS + """
+WHERE t.project_id = %s AND t.status = %s AND t.leased_to_id = %s ORDER BY t.lease_expires_at LIMIT 1{lock}"""
+# ``task_available``'s head: the walk of ``task_open_idx`` from its start (``test_claim_plan_walks_the_open_slots_index``).
+_AVAILABLE_SQL = "SELECT " + _TASK_COLUMNS + """
+WHERE t.project_id = %s AND t.status = %s AND (t.leased_to_id IS NULL OR t.lease_expires_at <= %s)
+  AND (SELECT c.id FROM {claim} c WHERE c.response_id = t.response_id AND c.user_id = %s LIMIT 1) IS NULL
+ORDER BY t.leased_to_id IS NOT NULL, t.response_id, t.slot LIMIT 1{lock}"""
+
+
+def _tables(**models):
+    return {name: connection.ops.quote_name(model._meta.db_table) for name, model in models.items()}
+
+
+def _lock_clause(*, skip_locked):
+    features = connection.features
+    if not features.has_select_for_update:
+        return ""  # SQLite: its IMMEDIATE transactions run writers one at a time
+    return " FOR UPDATE OF t" + (" SKIP LOCKED" if skip_locked else "")
+
+
+def task_claim_sql(*, user, project, now, held) -> tuple[str, list]:
+    """The SQL and parameters of the claim's read: the caller's open slot in ``project`` (``held``, locked), or the
+    head of ``task_available`` (locked, skipping slots other claims hold locked)."""
+    from annotate.models import ImageAsset, Prompt, Response
+
+    tables = _tables(task=AnnotationTask, response=Response, prompt=Prompt, image=ImageAsset, claim=ResponseClaim)
+    opened = AnnotationTask.Status.OPEN
+    if held:
+        return _HELD_SQL.format(lock=_lock_clause(skip_locked=False), **tables), [project.pk, opened, user.pk]
+    return (_AVAILABLE_SQL.format(lock=_lock_clause(skip_locked=True), **tables),
+            [project.pk, opened, connection.ops.adapt_datetimefield_value(now), user.pk])
+
+
+def task_claim_read(*, user, project, now, held) -> AnnotationTask | None:
+    """The row ``task_claim_sql`` reads, as an ``AnnotationTask`` whose ``response.prompt.image`` and ``project``
+    need no further query; None when there is none."""
+    from annotate.models import ImageAsset, Prompt, Response
+
+    sql, params = task_claim_sql(user=user, project=project, now=now, held=held)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+        if row is None:
+            return None
+    (task_id, project_id, response_id, slot, task_status, leased_to_id, lease_expires_at, leased_at, created_at,
+     text, prompt_id, question, image_id, image_file) = row
+    datetimes = []
+    for name, value in (("lease_expires_at", lease_expires_at), ("leased_at", leased_at), ("created_at", created_at)):
+        column = AnnotationTask._meta.get_field(name).get_col(AnnotationTask._meta.db_table)
+        for converter in connection.ops.get_db_converters(column):  # SQLite's text to datetime; none on PostgreSQL
+            value = converter(value, column, connection)
+        datetimes.append(value)
+    task = AnnotationTask(id=task_id, project_id=project_id, response_id=response_id, slot=slot, status=task_status,
+                          leased_to_id=leased_to_id, lease_expires_at=datetimes[0], leased_at=datetimes[1],
+                          created_at=datetimes[2])
+    task._state.adding = False
+    prompt = Prompt(id=prompt_id, project_id=project_id, question=question, image_id=image_id)
+    prompt._state.adding = False
+    if image_id is not None:
+        prompt.image = ImageAsset(id=image_id, file=image_file)
+        prompt.image._state.adding = False
+    response = Response(id=response_id, prompt_id=prompt_id, text=text)
+    response._state.adding = False
+    response.prompt = prompt
+    task.response = response
+    task.project = project
+    return task
+
+
 def task_check_member(*, user, task):
     """404 unless ``user`` is a member of the task's project: someone removed from it keeps no right to the slot
     they held (its lease is still theirs until someone else takes it)."""
@@ -84,11 +161,6 @@ def task_get_leased(*, user, task_id):
                              status=AnnotationTask.Status.OPEN)
     task_check_member(user=user, task=task)
     return task
-
-
-def task_get_claimed(*, task_id):
-    """The task ``task_next`` just leased, with what the task JSON shows (its caller's membership was checked)."""
-    return _with_related(AnnotationTask.objects).get(pk=task_id)
 
 
 def _sent_back_to(user):
@@ -118,12 +190,19 @@ SELECT
     WHERE s.project_id = %s AND s.status = %s AND s.leased_to_id IS NOT NULL AND s.lease_expires_at > %s
       AND NOT EXISTS (SELECT 1 FROM {task} f WHERE f.response_id = s.response_id AND f.status = %s
                       AND (f.leased_to_id IS NULL OR f.lease_expires_at <= %s))
-      AND NOT EXISTS (SELECT 1 FROM {claim} c WHERE c.response_id = s.response_id AND c.user_id = %s))
+      AND NOT EXISTS (SELECT 1 FROM {claim} c WHERE c.response_id = s.response_id AND c.user_id = %s)),
+  (SELECT d.id FROM {annotation} d WHERE d.task_id = %s AND d.annotator_id = %s)
 """
 
 
 def task_queue_position(*, user, project, now=None):
-    """``{"done": submitted judgements, "remaining": responses still to do, the one held included}``, in one query.
+    """``{"done": submitted judgements, "remaining": responses still to do, the one held included}``, in one query."""
+    return _queue_position(user=user, project=project, now=now)[0]
+
+
+def _queue_position(*, user, project, now=None, task_id=None):
+    """The queue position (``task_queue_position``) and the id of the caller's annotation on ``task_id`` (None
+    without one), in one query.
 
     A rejected annotation whose slot came back to its annotator counts as still to do, not done.
 
@@ -139,16 +218,18 @@ def task_queue_position(*, user, project, now=None):
     sql = _POSITION_SQL.format(**{name: connection.ops.quote_name(model._meta.db_table) for name, model in tables.items()})
     opened = AnnotationTask.Status.OPEN
     params = [user.pk, project.pk, *DONE_STATUSES, AnnotationStatus.REJECTED, opened, user.pk,
-              project.pk, project.pk, user.pk, project.pk, opened, user.pk, project.pk, opened, now, opened, now, user.pk]
+              project.pk, project.pk, user.pk, project.pk, opened, user.pk, project.pk, opened, now, opened, now, user.pk, task_id, user.pk]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        done, open_responses, claimed, held, taken = cursor.fetchone()
-    return {"done": done, "remaining": max(0, open_responses - claimed + held - taken)}
+        done, open_responses, claimed, held, taken, annotation_id = cursor.fetchone()
+    return {"done": done, "remaining": max(0, open_responses - claimed + held - taken)}, annotation_id
 
 
 def task_detail(*, user, task) -> dict:
     """What the task JSON shows: the slot, the caller's annotation on it (or None) and their queue position."""
-    annotation = Annotation.objects.filter(task=task, annotator=user).select_related("reviewer").prefetch_related("segments").first()
-    if annotation is not None:
+    queue, annotation_id = _queue_position(user=user, project=task.project, task_id=task.pk)
+    annotation = None
+    if annotation_id is not None:  # a reload of a held slot with its draft; a fresh claim has none
+        annotation = Annotation.objects.select_related("reviewer").prefetch_related("segments").get(pk=annotation_id)
         annotation.task, annotation.annotator = task, user
-    return {"task": task, "annotation": annotation, "queue": task_queue_position(user=user, project=task.project)}
+    return {"task": task, "annotation": annotation, "queue": queue}
