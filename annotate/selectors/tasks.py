@@ -11,11 +11,18 @@ from annotate.models import (
     Annotation,
     AnnotationStatus,
     AnnotationTask,
+    ImageAsset,
+    Membership,
+    Project,
     ProjectQueue,
+    Prompt,
+    Response,
     ResponseClaim,
+    Role,
 )
-from annotate.roles import user_project_role
+from annotate.roles import user_is_staff, user_project_role
 from config.errors import ApplicationError
+from config.rows import ModelColumns
 
 DONE_STATUSES = (AnnotationStatus.SUBMITTED, AnnotationStatus.ACCEPTED, AnnotationStatus.REJECTED)
 
@@ -64,87 +71,105 @@ def task_held(*, user, project):
     ).order_by("lease_expires_at")
 
 
-# The claim's two reads (``task_next``), written out: built with the ORM they cost more Python time than the
-# database takes to run them. Each reads a slot with what the task JSON shows (its answer, its prompt, the prompt's
-# image), locking the slot alone. {lock} is the locking clause where the database has one (not SQLite).
-_TASK_COLUMNS = """t.id, t.project_id, t.response_id, t.slot, t.status, t.leased_to_id, t.lease_expires_at, t.leased_at,
-  t.created_at, r.text, r.prompt_id, p.question, p.image_id, i.file
+# The claim's reads and the writes' lock (``task_next``, ``task_lock_for_write``), written out: built with the ORM
+# they cost more Python time than the database takes to run them. Each reads one slot with what its callers show
+# or check, locking the slot alone. {lock} is the locking clause where the database has one (not SQLite).
+_TASK = ModelColumns(AnnotationTask, "t")
+_PROJECT = ModelColumns(Project, "pr")
+_CLAIM_COLUMNS = _TASK.sql + """, r.text, r.prompt_id, p.question, p.image_id, i.file
 FROM {task} t JOIN {response} r ON r.id = t.response_id JOIN {prompt} p ON p.id = r.prompt_id
   LEFT JOIN {image} i ON i.id = p.image_id"""
 # ``task_held``.
-_HELD_SQL = "SELECT " + _TASK_COLUMNS + """
+_HELD_SQL = "SELECT " + _CLAIM_COLUMNS + """
 WHERE t.project_id = %s AND t.status = %s AND t.leased_to_id = %s ORDER BY t.lease_expires_at LIMIT 1{lock}"""
 # ``task_available``'s head: the walk of ``task_open_idx`` from its start (``test_claim_plan_walks_the_open_slots_index``).
-_AVAILABLE_SQL = "SELECT " + _TASK_COLUMNS + """
+_AVAILABLE_SQL = "SELECT " + _CLAIM_COLUMNS + """
 WHERE t.project_id = %s AND t.status = %s AND (t.leased_to_id IS NULL OR t.lease_expires_at <= %s)
   AND (SELECT c.id FROM {claim} c WHERE c.response_id = t.response_id AND c.user_id = %s LIMIT 1) IS NULL
 ORDER BY t.leased_to_id IS NOT NULL, t.response_id, t.slot LIMIT 1{lock}"""
+# A slot to write on, with its answer, its project and the caller's role there; {annotation}: the slot of one of
+# the caller's annotations (by the annotation's id) rather than the slot's own id.
+_WRITE_SQL = "SELECT " + _TASK.sql + ", r.text, r.prompt_id, " + _PROJECT.sql + """,
+  (SELECT m.role FROM {membership} m WHERE m.project_id = t.project_id AND m.user_id = %s ORDER BY m.id LIMIT 1)
+FROM {task} t JOIN {response} r ON r.id = t.response_id JOIN {project} pr ON pr.id = t.project_id
+WHERE {where}{lock}"""
 
 
-def _tables(**models):
+def _tables():
+    models = {"task": AnnotationTask, "response": Response, "prompt": Prompt, "image": ImageAsset,
+              "claim": ResponseClaim, "project": Project, "membership": Membership, "annotation": Annotation}
     return {name: connection.ops.quote_name(model._meta.db_table) for name, model in models.items()}
 
 
-def _lock_clause(*, skip_locked):
-    features = connection.features
-    if not features.has_select_for_update:
+def _lock_clause(*, skip_locked=False):
+    if not connection.features.has_select_for_update:
         return ""  # SQLite: its IMMEDIATE transactions run writers one at a time
     return " FOR UPDATE OF t" + (" SKIP LOCKED" if skip_locked else "")
+
+
+def _fetchone(sql, params):
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
 
 
 def task_claim_sql(*, user, project, now, held) -> tuple[str, list]:
     """The SQL and parameters of the claim's read: the caller's open slot in ``project`` (``held``, locked), or the
     head of ``task_available`` (locked, skipping slots other claims hold locked)."""
-    from annotate.models import ImageAsset, Prompt, Response
-
-    tables = _tables(task=AnnotationTask, response=Response, prompt=Prompt, image=ImageAsset, claim=ResponseClaim)
     opened = AnnotationTask.Status.OPEN
     if held:
-        return _HELD_SQL.format(lock=_lock_clause(skip_locked=False), **tables), [project.pk, opened, user.pk]
-    return (_AVAILABLE_SQL.format(lock=_lock_clause(skip_locked=True), **tables),
+        return _HELD_SQL.format(lock=_lock_clause(), **_tables()), [project.pk, opened, user.pk]
+    return (_AVAILABLE_SQL.format(lock=_lock_clause(skip_locked=True), **_tables()),
             [project.pk, opened, connection.ops.adapt_datetimefield_value(now), user.pk])
 
 
 def task_claim_read(*, user, project, now, held) -> AnnotationTask | None:
     """The row ``task_claim_sql`` reads, as an ``AnnotationTask`` whose ``response.prompt.image`` and ``project``
     need no further query; None when there is none."""
-    from annotate.models import ImageAsset, Prompt, Response
-
-    sql, params = task_claim_sql(user=user, project=project, now=now, held=held)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-        if row is None:
-            return None
-    (task_id, project_id, response_id, slot, task_status, leased_to_id, lease_expires_at, leased_at, created_at,
-     text, prompt_id, question, image_id, image_file) = row
-    datetimes = []
-    for name, value in (("lease_expires_at", lease_expires_at), ("leased_at", leased_at), ("created_at", created_at)):
-        column = AnnotationTask._meta.get_field(name).get_col(AnnotationTask._meta.db_table)
-        for converter in connection.ops.get_db_converters(column):  # SQLite's text to datetime; none on PostgreSQL
-            value = converter(value, column, connection)
-        datetimes.append(value)
-    task = AnnotationTask(id=task_id, project_id=project_id, response_id=response_id, slot=slot, status=task_status,
-                          leased_to_id=leased_to_id, lease_expires_at=datetimes[0], leased_at=datetimes[1],
-                          created_at=datetimes[2])
-    task._state.adding = False
-    prompt = Prompt(id=prompt_id, project_id=project_id, question=question, image_id=image_id)
-    prompt._state.adding = False
-    if image_id is not None:
-        prompt.image = ImageAsset(id=image_id, file=image_file)
-        prompt.image._state.adding = False
-    response = Response(id=response_id, prompt_id=prompt_id, text=text)
-    response._state.adding = False
+    row = _fetchone(*task_claim_sql(user=user, project=project, now=now, held=held))
+    if row is None:
+        return None
+    task = _TASK.build(row[:len(_TASK)])
+    text, prompt_id, question, image_id, image_file = row[len(_TASK):]
+    prompt = Prompt(id=prompt_id, project_id=task.project_id, question=question, image_id=image_id)
+    prompt.image = ImageAsset(id=image_id, file=image_file) if image_id is not None else None
+    response = Response(id=task.response_id, prompt_id=prompt_id, text=text)
     response.prompt = prompt
-    task.response = response
-    task.project = project
+    for instance in (prompt, response) + ((prompt.image,) if prompt.image else ()):
+        instance._state.adding, instance._state.db = False, connection.alias
+    task.response, task.project = response, project
+    return task
+
+
+def task_lock_for_write(*, user, task_id=None, annotation_id=None) -> AnnotationTask | None:
+    """Lock a slot for a write by ``user``: ``task_id``'s, or that of ``user``'s annotation ``annotation_id``; with
+    ``response`` (its text) and ``project`` loaded, and ``caller_role``, the caller's role in the project (None for
+    someone no longer a member; staff: manager). None when there is no such slot."""
+    if annotation_id is None:
+        where, params = "t.id = %s", [task_id]
+    else:
+        where = "t.id = (SELECT a.task_id FROM {annotation} a WHERE a.id = %s AND a.annotator_id = %s)"
+        params = [annotation_id, user.pk]
+    tables = _tables()
+    sql = _WRITE_SQL.format(where=where.format(**tables), lock=_lock_clause(), **tables)
+    row = _fetchone(sql, [user.pk, *params])
+    if row is None:
+        return None
+    task = _TASK.build(row[:len(_TASK)])
+    text, prompt_id = row[len(_TASK):len(_TASK) + 2]
+    task.project = _PROJECT.build(row[len(_TASK) + 2:-1])
+    task.response = Response(id=task.response_id, prompt_id=prompt_id, text=text)
+    task.response._state.adding, task.response._state.db = False, connection.alias
+    task.caller_role = Role.MANAGER if user_is_staff(user) else row[-1]
     return task
 
 
 def task_check_member(*, user, task):
     """404 unless ``user`` is a member of the task's project: someone removed from it keeps no right to the slot
-    they held (its lease is still theirs until someone else takes it)."""
-    if user_project_role(user=user, project_id=task.project_id) is None:
+    they held (its lease is still theirs until someone else takes it). A slot from ``task_lock_for_write`` carries
+    the caller's role already."""
+    role = task.caller_role if hasattr(task, "caller_role") else user_project_role(user=user, project_id=task.project_id)
+    if role is None:
         raise ApplicationError(f"No task {task.pk} of yours: you are not a member of its project.",
                                fields={"task": ["Not a member of its project."]}, status=status.HTTP_404_NOT_FOUND)
 
