@@ -82,9 +82,14 @@ def _response_open_set(*, task, is_open) -> None:
 
     The response row is locked first, so two slots of one response closing at once see each other's write.
     """
-    Response.objects.select_for_update().only("pk").get(pk=task.response_id)
-    if AnnotationTask.objects.filter(response_id=task.response_id, status=AnnotationTask.Status.OPEN).exists():
-        return
+    quote = connection.ops.quote_name
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    with connection.cursor() as cursor:  # on every submit: in SQL, not built with the ORM each time
+        cursor.execute(f"SELECT id FROM {quote(Response._meta.db_table)} WHERE id = %s{lock}", [task.response_id])
+        cursor.execute(f"SELECT 1 FROM {quote(AnnotationTask._meta.db_table)} WHERE response_id = %s AND status = %s "
+                       "LIMIT 1", [task.response_id, AnnotationTask.Status.OPEN])
+        if cursor.fetchone() is not None:
+            return
     ResponseClaim.objects.filter(response_id=task.response_id).update(response_open=is_open)
     queue_open_responses_add(project_id=task.project_id, count=1 if is_open else -1)
 
@@ -118,7 +123,9 @@ def task_release(*, task, done=False) -> None:
     task.lease_expires_at = None
     if done:
         task.status = AnnotationTask.Status.DONE
-    task.save(update_fields=["leased_to", "lease_expires_at", "status"])
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {connection.ops.quote_name(AnnotationTask._meta.db_table)} SET leased_to_id = NULL, "
+                       "lease_expires_at = NULL, status = %s WHERE id = %s", [task.status, task.pk])
     if done:
         _response_open_set(task=task, is_open=False)
 
