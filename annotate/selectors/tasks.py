@@ -64,13 +64,6 @@ def task_available(*, user, project, now=None):
     )
 
 
-def task_held(*, user, project):
-    """The caller's open slots in ``project`` (a lease past its expiry stays theirs until someone else takes it)."""
-    return AnnotationTask.objects.filter(
-        project=project, status=AnnotationTask.Status.OPEN, leased_to=user
-    ).order_by("lease_expires_at")
-
-
 # The claim's reads and the writes' lock (``task_next``, ``task_lock_for_write``), written out: built with the ORM
 # they cost more Python time than the database takes to run them. Each reads one slot with what its callers show
 # or check, locking the slot alone. {lock} is the locking clause where the database has one (not SQLite).
@@ -79,7 +72,8 @@ _PROJECT = ModelColumns(Project, "pr")
 _CLAIM_COLUMNS = _TASK.sql + """, r.text, r.prompt_id, p.question, p.image_id, i.file
 FROM {task} t JOIN {response} r ON r.id = t.response_id JOIN {prompt} p ON p.id = r.prompt_id
   LEFT JOIN {image} i ON i.id = p.image_id"""
-# ``task_held``.
+# The caller's open slots in the project, the first to expire first (a lease past its expiry stays theirs until
+# someone else takes it).
 _HELD_SQL = "SELECT " + _CLAIM_COLUMNS + """
 WHERE t.project_id = %s AND t.status = %s AND t.leased_to_id = %s ORDER BY t.lease_expires_at LIMIT 1{lock}"""
 # ``task_available``'s head: the walk of ``task_open_idx`` from its start (``test_claim_plan_walks_the_open_slots_index``).
@@ -87,8 +81,8 @@ _AVAILABLE_SQL = "SELECT " + _CLAIM_COLUMNS + """
 WHERE t.project_id = %s AND t.status = %s AND (t.leased_to_id IS NULL OR t.lease_expires_at <= %s)
   AND (SELECT c.id FROM {claim} c WHERE c.response_id = t.response_id AND c.user_id = %s LIMIT 1) IS NULL
 ORDER BY t.leased_to_id IS NOT NULL, t.response_id, t.slot LIMIT 1{lock}"""
-# A slot to write on, with its answer, its project and the caller's role there; {annotation}: the slot of one of
-# the caller's annotations (by the annotation's id) rather than the slot's own id.
+# A slot to write on, with its answer, its project and the caller's role there; {where} picks it by its id or by
+# the id of the caller's annotation on it.
 _WRITE_SQL = "SELECT " + _TASK.sql + ", r.text, r.prompt_id, " + _PROJECT.sql + """,
   (SELECT m.role FROM {membership} m WHERE m.project_id = t.project_id AND m.user_id = %s ORDER BY m.id LIMIT 1)
 FROM {task} t JOIN {response} r ON r.id = t.response_id JOIN {project} pr ON pr.id = t.project_id

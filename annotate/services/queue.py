@@ -45,7 +45,7 @@ def task_next(*, user, project) -> AnnotationTask | None:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT id FROM {user_table} WHERE id = %s{lock}", [user.pk])
     now = timezone.now()
-    # The two reads (task_held, then the head of task_available) in SQL, with what the task JSON shows.
+    # The caller's own open slot, else the head of task_available, read in SQL with what the task JSON shows.
     task = task_claim_read(user=user, project=project, now=now, held=True)
     if task is not None and task.lease_expires_at > now:
         return task
