@@ -30,20 +30,20 @@ def ensure_role_groups():
     return groups
 
 
-def _is_staff(user):
+def user_is_staff(user):
     return bool(user and user.is_authenticated and (user.is_superuser or user.is_staff))
 
 
 def project_ids_with_role(*, user, roles=ANY_MEMBER):
     """Ids of the projects where ``user`` holds one of ``roles`` (a subquery); None means all (staff and superusers)."""
-    if _is_staff(user):
+    if user_is_staff(user):
         return None
     return Membership.objects.filter(user=user, role__in=roles).values("project_id")
 
 
 def user_project_role(*, user, project_id):
     """The caller's role in a project (staff: ``manager``), or None for outsiders."""
-    if _is_staff(user):
+    if user_is_staff(user):
         return Role.MANAGER
     if not (user and user.is_authenticated):
         return None

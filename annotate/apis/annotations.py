@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from training.ddpo.alignment import apply_segments
 from config.fields import IdField
+from config.output import serialized
 from annotate.apis.idempotency import IDEMPOTENCY_KEY_PARAMETER, IDEMPOTENCY_RESPONSES, idempotent
 from annotate.models import AnnotationStatus
 from annotate.selectors.annotations import annotation_get, annotation_list
@@ -115,14 +116,14 @@ class AnnotationListCreateApi(GenericAPIView):
         data.is_valid(raise_exception=True)
         annotation, created = annotation_save(user=request.user, task_id=data.validated_data.pop("task"), **data.validated_data)
         return HttpResponse(
-            AnnotationOutputSerializer(annotation).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+            serialized(AnnotationOutputSerializer, annotation), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )
 
 
 class AnnotationDetailApi(APIView):
     @extend_schema(responses=AnnotationOutputSerializer)
     def get(self, request, annotation_id):
-        return HttpResponse(AnnotationOutputSerializer(annotation_get(user=request.user, annotation_id=annotation_id)).data)
+        return HttpResponse(serialized(AnnotationOutputSerializer, annotation_get(user=request.user, annotation_id=annotation_id)))
 
     @extend_schema(
         parameters=[IDEMPOTENCY_KEY_PARAMETER],
@@ -135,4 +136,4 @@ class AnnotationDetailApi(APIView):
         data = AnnotationUpdateInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         annotation = annotation_update(user=request.user, annotation_id=annotation_id, **data.validated_data)
-        return HttpResponse(AnnotationOutputSerializer(annotation).data)
+        return HttpResponse(serialized(AnnotationOutputSerializer, annotation))

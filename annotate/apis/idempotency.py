@@ -15,7 +15,7 @@ so a retry runs the request anew.
 """
 import functools
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import status
@@ -25,8 +25,8 @@ from annotate.services.idempotency import (
     HEADER,
     MAX_KEY_LENGTH,
     idempotency_key_clean,
-    idempotent_request_claim,
-    idempotent_request_finish,
+    idempotent_request_store,
+    idempotent_request_stored,
     request_fingerprint,
 )
 
@@ -47,28 +47,58 @@ IDEMPOTENCY_RESPONSES = {
 }
 
 
+class _Rollback(Exception):
+    """Leaves the request's transaction, rolling back what the view wrote; ``response``: the view's 4xx answer, or
+    None when a concurrent request with the key stored its outcome first."""
+
+    def __init__(self, response=None):
+        super().__init__()
+        self.response = response
+
+
+def _replay(stored):
+    return HttpResponse(stored.body, status=stored.status_code, headers={REPLAYED_HEADER: "true"})
+
+
 def idempotent(view_method):
-    """Run a DRF view method in one transaction; with an ``Idempotency-Key`` store or replay its outcome."""
+    """Run a DRF view method in one transaction; with an ``Idempotency-Key`` store or replay its outcome.
+
+    With a key, one transaction: look the key up (a stored outcome is replayed, the view does not run), run the
+    view, insert its outcome under the key. A request that finds the key taken at that insert (a duplicate that
+    ran alongside, whose insert committed first) rolls back and replays that outcome. A 4xx rolls back what the
+    view wrote and stores the answer in a transaction of its own.
+    """
 
     @functools.wraps(view_method)
     def wrapper(view, request, *args, **kwargs):
         key = idempotency_key_clean(request.headers.get(HEADER))
-        with transaction.atomic():
-            if key is None:
+        if key is None:
+            with transaction.atomic():
                 return view_method(view, request, *args, **kwargs)
-            fingerprint = request_fingerprint(query=list(request.query_params.lists()), body=request.data)
-            claim = idempotent_request_claim(
-                user=request.user, key=key, method=request.method, path=request.path, fingerprint=fingerprint)
-            if claim.status_code is not None:
-                return HttpResponse(claim.body, status=claim.status_code, headers={REPLAYED_HEADER: "true"})
+        identity = {"user": request.user, "key": key, "method": request.method, "path": request.path,
+                    "fingerprint": request_fingerprint(query=list(request.query_params.lists()), body=request.data)}
+        for _ in range(3):  # again only after a concurrent duplicate won, or an expired outcome was dropped
             try:
-                with transaction.atomic():  # a 4xx rolls back what the view wrote, and only that
-                    response = view_method(view, request, *args, **kwargs)
-            except Exception as error:
-                response = view.handle_exception(error)  # the API's error shape; re-raises what it cannot answer
-                if response.status_code >= status.HTTP_500_INTERNAL_SERVER_ERROR:
-                    raise
-            idempotent_request_finish(claim=claim, status_code=response.status_code, body=response.data)
-            return response
+                with transaction.atomic():
+                    stored = idempotent_request_stored(**identity)
+                    if stored is not None:
+                        return _replay(stored)
+                    try:
+                        response = view_method(view, request, *args, **kwargs)
+                    except Exception as error:
+                        response = view.handle_exception(error)  # the API's error shape; re-raises what it cannot
+                        if response.status_code >= status.HTTP_500_INTERNAL_SERVER_ERROR:
+                            raise
+                        raise _Rollback(response) from error
+                    if idempotent_request_store(**identity, status_code=response.status_code, body=response.data):
+                        return response
+                    raise _Rollback()
+            except _Rollback as rollback:
+                if rollback.response is not None:
+                    with transaction.atomic():
+                        if idempotent_request_store(**identity, status_code=rollback.response.status_code,
+                                                    body=rollback.response.data):
+                            return rollback.response
+        raise IntegrityError(f"{HEADER} {key!r}: no outcome stored or replayed after three rounds.")
 
     return wrapper

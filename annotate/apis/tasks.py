@@ -7,8 +7,9 @@ from rest_framework.views import APIView
 from annotate.apis.annotations import AnnotationOutputSerializer
 from annotate.apis.idempotency import IDEMPOTENCY_KEY_PARAMETER, IDEMPOTENCY_RESPONSES, idempotent
 from config.fields import IdField
+from config.output import serialized
 from annotate.permissions import project_for_role
-from annotate.selectors.tasks import task_detail, task_get_claimed, task_get_leased
+from annotate.selectors.tasks import task_detail, task_get_leased
 from annotate.services.queue import task_next, task_skip
 
 
@@ -67,15 +68,14 @@ class TaskNextApi(APIView):
         task = task_next(user=request.user, project=project)
         if task is None:
             return HttpResponse(status=status.HTTP_204_NO_CONTENT)
-        task = task_get_claimed(task_id=task.pk)
-        return HttpResponse(TaskOutputSerializer(task_detail(user=request.user, task=task)).data)
+        return HttpResponse(serialized(TaskOutputSerializer, task_detail(user=request.user, task=task)))
 
 
 class TaskDetailApi(APIView):
     @extend_schema(responses=TaskOutputSerializer)
     def get(self, request, task_id):
         task = task_get_leased(user=request.user, task_id=task_id)
-        return HttpResponse(TaskOutputSerializer(task_detail(user=request.user, task=task)).data)
+        return HttpResponse(serialized(TaskOutputSerializer, task_detail(user=request.user, task=task)))
 
 
 class TaskSkipApi(APIView):
@@ -89,4 +89,4 @@ class TaskSkipApi(APIView):
         data = TaskSkipInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         annotation = task_skip(user=request.user, task_id=task_id, reason=data.validated_data["reason"])
-        return HttpResponse(AnnotationOutputSerializer(annotation).data)
+        return HttpResponse(serialized(AnnotationOutputSerializer, annotation))

@@ -11,11 +11,18 @@ from annotate.models import (
     Annotation,
     AnnotationStatus,
     AnnotationTask,
+    ImageAsset,
+    Membership,
+    Project,
     ProjectQueue,
+    Prompt,
+    Response,
     ResponseClaim,
+    Role,
 )
-from annotate.roles import user_project_role
+from annotate.roles import user_is_staff, user_project_role
 from config.errors import ApplicationError
+from config.rows import ModelColumns
 
 DONE_STATUSES = (AnnotationStatus.SUBMITTED, AnnotationStatus.ACCEPTED, AnnotationStatus.REJECTED)
 
@@ -57,17 +64,106 @@ def task_available(*, user, project, now=None):
     )
 
 
-def task_held(*, user, project):
-    """The caller's open slots in ``project`` (a lease past its expiry stays theirs until someone else takes it)."""
-    return AnnotationTask.objects.filter(
-        project=project, status=AnnotationTask.Status.OPEN, leased_to=user
-    ).order_by("lease_expires_at")
+# The claim's reads and the writes' lock (``task_next``, ``task_lock_for_write``), written out: built with the ORM
+# they cost more Python time than the database takes to run them. Each reads one slot with what its callers show
+# or check, locking the slot alone. {lock} is the locking clause where the database has one (not SQLite).
+_TASK = ModelColumns(AnnotationTask, "t")
+_PROJECT = ModelColumns(Project, "pr")
+_CLAIM_COLUMNS = _TASK.sql + """, r.text, r.prompt_id, p.question, p.image_id, i.file
+FROM {task} t JOIN {response} r ON r.id = t.response_id JOIN {prompt} p ON p.id = r.prompt_id
+  LEFT JOIN {image} i ON i.id = p.image_id"""
+# The caller's open slots in the project, the first to expire first (a lease past its expiry stays theirs until
+# someone else takes it).
+_HELD_SQL = "SELECT " + _CLAIM_COLUMNS + """
+WHERE t.project_id = %s AND t.status = %s AND t.leased_to_id = %s ORDER BY t.lease_expires_at LIMIT 1{lock}"""
+# ``task_available``'s head: the walk of ``task_open_idx`` from its start (``test_claim_plan_walks_the_open_slots_index``).
+_AVAILABLE_SQL = "SELECT " + _CLAIM_COLUMNS + """
+WHERE t.project_id = %s AND t.status = %s AND (t.leased_to_id IS NULL OR t.lease_expires_at <= %s)
+  AND (SELECT c.id FROM {claim} c WHERE c.response_id = t.response_id AND c.user_id = %s LIMIT 1) IS NULL
+ORDER BY t.leased_to_id IS NOT NULL, t.response_id, t.slot LIMIT 1{lock}"""
+# A slot to write on, with its answer, its project and the caller's role there; {where} picks it by its id or by
+# the id of the caller's annotation on it.
+_WRITE_SQL = "SELECT " + _TASK.sql + ", r.text, r.prompt_id, " + _PROJECT.sql + """,
+  (SELECT m.role FROM {membership} m WHERE m.project_id = t.project_id AND m.user_id = %s ORDER BY m.id LIMIT 1)
+FROM {task} t JOIN {response} r ON r.id = t.response_id JOIN {project} pr ON pr.id = t.project_id
+WHERE {where}{lock}"""
+
+
+def _tables():
+    models = {"task": AnnotationTask, "response": Response, "prompt": Prompt, "image": ImageAsset,
+              "claim": ResponseClaim, "project": Project, "membership": Membership, "annotation": Annotation}
+    return {name: connection.ops.quote_name(model._meta.db_table) for name, model in models.items()}
+
+
+def _lock_clause(*, skip_locked=False):
+    if not connection.features.has_select_for_update:
+        return ""  # SQLite: its IMMEDIATE transactions run writers one at a time
+    return " FOR UPDATE OF t" + (" SKIP LOCKED" if skip_locked else "")
+
+
+def _fetchone(sql, params):
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def task_claim_sql(*, user, project, now, held) -> tuple[str, list]:
+    """The SQL and parameters of the claim's read: the caller's open slot in ``project`` (``held``, locked), or the
+    head of ``task_available`` (locked, skipping slots other claims hold locked)."""
+    opened = AnnotationTask.Status.OPEN
+    if held:
+        return _HELD_SQL.format(lock=_lock_clause(), **_tables()), [project.pk, opened, user.pk]
+    return (_AVAILABLE_SQL.format(lock=_lock_clause(skip_locked=True), **_tables()),
+            [project.pk, opened, connection.ops.adapt_datetimefield_value(now), user.pk])
+
+
+def task_claim_read(*, user, project, now, held) -> AnnotationTask | None:
+    """The row ``task_claim_sql`` reads, as an ``AnnotationTask`` whose ``response.prompt.image`` and ``project``
+    need no further query; None when there is none."""
+    row = _fetchone(*task_claim_sql(user=user, project=project, now=now, held=held))
+    if row is None:
+        return None
+    task = _TASK.build(row[:len(_TASK)])
+    text, prompt_id, question, image_id, image_file = row[len(_TASK):]
+    prompt = Prompt(id=prompt_id, project_id=task.project_id, question=question, image_id=image_id)
+    prompt.image = ImageAsset(id=image_id, file=image_file) if image_id is not None else None
+    response = Response(id=task.response_id, prompt_id=prompt_id, text=text)
+    response.prompt = prompt
+    for instance in (prompt, response) + ((prompt.image,) if prompt.image else ()):
+        instance._state.adding, instance._state.db = False, connection.alias
+    task.response, task.project = response, project
+    return task
+
+
+def task_lock_for_write(*, user, task_id=None, annotation_id=None) -> AnnotationTask | None:
+    """Lock a slot for a write by ``user``: ``task_id``'s, or that of ``user``'s annotation ``annotation_id``; with
+    ``response`` (its text) and ``project`` loaded, and ``caller_role``, the caller's role in the project (None for
+    someone no longer a member; staff: manager). None when there is no such slot."""
+    if annotation_id is None:
+        where, params = "t.id = %s", [task_id]
+    else:
+        where = "t.id = (SELECT a.task_id FROM {annotation} a WHERE a.id = %s AND a.annotator_id = %s)"
+        params = [annotation_id, user.pk]
+    tables = _tables()
+    sql = _WRITE_SQL.format(where=where.format(**tables), lock=_lock_clause(), **tables)
+    row = _fetchone(sql, [user.pk, *params])
+    if row is None:
+        return None
+    task = _TASK.build(row[:len(_TASK)])
+    text, prompt_id = row[len(_TASK):len(_TASK) + 2]
+    task.project = _PROJECT.build(row[len(_TASK) + 2:-1])
+    task.response = Response(id=task.response_id, prompt_id=prompt_id, text=text)
+    task.response._state.adding, task.response._state.db = False, connection.alias
+    task.caller_role = Role.MANAGER if user_is_staff(user) else row[-1]
+    return task
 
 
 def task_check_member(*, user, task):
     """404 unless ``user`` is a member of the task's project: someone removed from it keeps no right to the slot
-    they held (its lease is still theirs until someone else takes it)."""
-    if user_project_role(user=user, project_id=task.project_id) is None:
+    they held (its lease is still theirs until someone else takes it). A slot from ``task_lock_for_write`` carries
+    the caller's role already."""
+    role = task.caller_role if hasattr(task, "caller_role") else user_project_role(user=user, project_id=task.project_id)
+    if role is None:
         raise ApplicationError(f"No task {task.pk} of yours: you are not a member of its project.",
                                fields={"task": ["Not a member of its project."]}, status=status.HTTP_404_NOT_FOUND)
 
@@ -84,11 +180,6 @@ def task_get_leased(*, user, task_id):
                              status=AnnotationTask.Status.OPEN)
     task_check_member(user=user, task=task)
     return task
-
-
-def task_get_claimed(*, task_id):
-    """The task ``task_next`` just leased, with what the task JSON shows (its caller's membership was checked)."""
-    return _with_related(AnnotationTask.objects).get(pk=task_id)
 
 
 def _sent_back_to(user):
@@ -118,12 +209,19 @@ SELECT
     WHERE s.project_id = %s AND s.status = %s AND s.leased_to_id IS NOT NULL AND s.lease_expires_at > %s
       AND NOT EXISTS (SELECT 1 FROM {task} f WHERE f.response_id = s.response_id AND f.status = %s
                       AND (f.leased_to_id IS NULL OR f.lease_expires_at <= %s))
-      AND NOT EXISTS (SELECT 1 FROM {claim} c WHERE c.response_id = s.response_id AND c.user_id = %s))
+      AND NOT EXISTS (SELECT 1 FROM {claim} c WHERE c.response_id = s.response_id AND c.user_id = %s)),
+  (SELECT d.id FROM {annotation} d WHERE d.task_id = %s AND d.annotator_id = %s)
 """
 
 
 def task_queue_position(*, user, project, now=None):
-    """``{"done": submitted judgements, "remaining": responses still to do, the one held included}``, in one query.
+    """``{"done": submitted judgements, "remaining": responses still to do, the one held included}``, in one query."""
+    return _queue_position(user=user, project=project, now=now)[0]
+
+
+def _queue_position(*, user, project, now=None, task_id=None):
+    """The queue position (``task_queue_position``) and the id of the caller's annotation on ``task_id`` (None
+    without one), in one query.
 
     A rejected annotation whose slot came back to its annotator counts as still to do, not done.
 
@@ -139,16 +237,18 @@ def task_queue_position(*, user, project, now=None):
     sql = _POSITION_SQL.format(**{name: connection.ops.quote_name(model._meta.db_table) for name, model in tables.items()})
     opened = AnnotationTask.Status.OPEN
     params = [user.pk, project.pk, *DONE_STATUSES, AnnotationStatus.REJECTED, opened, user.pk,
-              project.pk, project.pk, user.pk, project.pk, opened, user.pk, project.pk, opened, now, opened, now, user.pk]
+              project.pk, project.pk, user.pk, project.pk, opened, user.pk, project.pk, opened, now, opened, now, user.pk, task_id, user.pk]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        done, open_responses, claimed, held, taken = cursor.fetchone()
-    return {"done": done, "remaining": max(0, open_responses - claimed + held - taken)}
+        done, open_responses, claimed, held, taken, annotation_id = cursor.fetchone()
+    return {"done": done, "remaining": max(0, open_responses - claimed + held - taken)}, annotation_id
 
 
 def task_detail(*, user, task) -> dict:
     """What the task JSON shows: the slot, the caller's annotation on it (or None) and their queue position."""
-    annotation = Annotation.objects.filter(task=task, annotator=user).select_related("reviewer").prefetch_related("segments").first()
-    if annotation is not None:
+    queue, annotation_id = _queue_position(user=user, project=task.project, task_id=task.pk)
+    annotation = None
+    if annotation_id is not None:  # a reload of a held slot with its draft; a fresh claim has none
+        annotation = Annotation.objects.select_related("reviewer").prefetch_related("segments").get(pk=annotation_id)
         annotation.task, annotation.annotator = task, user
-    return {"task": task, "annotation": annotation, "queue": task_queue_position(user=user, project=task.project)}
+    return {"task": task, "annotation": annotation, "queue": queue}

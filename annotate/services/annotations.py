@@ -8,17 +8,18 @@ a reviewer rejects it and its slot comes back to the annotator to fix.
 """
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework import status
 
 from training.ddpo.alignment import SegmentError, apply_segments, segment_errors
 from annotate.models import Annotation, AnnotationStatus, AnnotationTask, Segment
 from annotate.selectors.annotations import annotation_visible
-from annotate.selectors.tasks import task_check_member
+from annotate.selectors.tasks import task_check_member, task_lock_for_write
 from annotate.services.queue import task_release
 from annotate.services.records import record_sync_enqueue
 from config.errors import ApplicationError
+from config.rows import ModelColumns
 from config.fields import unstorable_text
 
 SEGMENT_KEYS = ("start", "end", "category", "replacement")
@@ -91,7 +92,7 @@ def annotation_segments_replace(*, annotation, segments, created=False) -> None:
 
 def _annotation_write(*, annotation, task, segments, submit, no_hallucination):
     """Store one write of the holder of ``task``: segments, status, lease; enqueue the record sync on submit."""
-    project = task.response.prompt.project
+    project = task.project  # the response's prompt's (``responses_create`` copies it onto the slot)
     submit = submit or no_hallucination  # "no hallucination" is a judgement, final like a submission
     if submit and not segments and not no_hallucination:  # it would say neither "wrong here" nor "all right"
         raise ApplicationError("Invalid input: segments", fields={
@@ -125,16 +126,25 @@ def _not_leased(task_id):
     )
 
 
-def _task_lock(task_id):
-    task = (
-        AnnotationTask.objects.select_for_update(of=("self",))
-        .select_related("response__prompt__project")
-        .filter(pk=task_id)
-        .first()
-    )
+def _task_lock(*, user, task_id):
+    task = task_lock_for_write(user=user, task_id=task_id)
     if task is None:
         raise _not_leased(task_id)
     return task
+
+
+_ANNOTATION = ModelColumns(Annotation, "a")
+_ANNOTATION_LOCK_SQL = "SELECT " + _ANNOTATION.sql + " FROM {table} a WHERE {where}{lock}"
+
+
+def _annotation_lock(*, where, params) -> Annotation | None:
+    """Lock the annotation ``where`` (SQL on alias ``a``) names, after its slot (the order every writer takes)."""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    sql = _ANNOTATION_LOCK_SQL.format(table=connection.ops.quote_name(Annotation._meta.db_table), where=where, lock=lock)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return _ANNOTATION.build(row) if row is not None else None
 
 
 def _check_writable(*, user, task, annotation):
@@ -154,15 +164,15 @@ def _check_writable(*, user, task, annotation):
     task_check_member(user=user, task=task)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # an error rolls back the caller's transaction (or savepoint) with it
 def annotation_save(*, user, task_id, segments, submit=False, no_hallucination=False) -> tuple[Annotation, bool]:
     """Create the caller's annotation on a task they hold, or update their draft there; ``(annotation, created)``.
 
     A draft is saved with ``submit=False``; a second POST on a task whose
     annotation is already submitted answers 409 and changes nothing.
     """
-    task = _task_lock(task_id)
-    annotation = Annotation.objects.select_for_update().filter(task=task, annotator=user).first()
+    task = _task_lock(user=user, task_id=task_id)
+    annotation = _annotation_lock(where="a.task_id = %s AND a.annotator_id = %s", params=[task.pk, user.pk])
     _check_writable(user=user, task=task, annotation=annotation)
     created = annotation is None
     if created:
@@ -176,20 +186,19 @@ def annotation_save(*, user, task_id, segments, submit=False, no_hallucination=F
     return annotation, created
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # an error rolls back the caller's transaction (or savepoint) with it
 def annotation_update(*, user, annotation_id, version, segments=None, submit=False, no_hallucination=None) -> Annotation:
     """PATCH the caller's draft: 409 unless ``version`` is the stored one; unset fields keep their value.
 
     ``no_hallucination=True`` without ``segments`` clears the draft's segments.
     """
-    task_id = Annotation.objects.filter(pk=annotation_id, annotator=user).values_list("task_id", flat=True).first()
-    if task_id is None:  # someone else's: 403 when the caller may see it (a reviewer), else as if it did not exist
+    task = task_lock_for_write(user=user, annotation_id=annotation_id)  # the slot of the caller's annotation
+    if task is None:  # someone else's: 403 when the caller may see it (a reviewer), else as if it did not exist
         if annotation_visible(user=user).filter(pk=annotation_id).exists():
             raise ApplicationError("Only its annotator edits an annotation; reviewers accept or reject it.",
                                    status=status.HTTP_403_FORBIDDEN)
         raise ApplicationError(f"No annotation {annotation_id} of yours.", status=status.HTTP_404_NOT_FOUND)
-    task = _task_lock(task_id)
-    annotation = Annotation.objects.select_for_update().get(pk=annotation_id)
+    annotation = _annotation_lock(where="a.id = %s", params=[annotation_id])
     annotation.task, annotation.annotator = task, user  # rows at hand, for the answer
     if version != annotation.version:
         raise ApplicationError(

@@ -1,21 +1,24 @@
-"""Stored outcomes of writes sent with an ``Idempotency-Key``: claim a key, store the outcome, purge old ones.
+"""Stored outcomes of writes sent with an ``Idempotency-Key``: look one up, store one, purge old ones.
 
-The key's row is inserted first, in the transaction of the write: a second
-request with the same key (a retry while the first still runs) waits on
-the unique index ``(user, key)`` until the first commits, then gets its
-outcome; if the first rolled back, the second runs as if it were first.
+The outcome's row is inserted last, in the transaction of the write, with
+its answer: a second request with the same key (a retry while the first
+still runs) waits on the unique index ``(user, key)`` until the first
+commits, then finds the key taken, rolls back what it wrote and answers
+the first's outcome; if the first rolled back, the second's insert goes
+through as if it were first.
 """
 import hashlib
 import json
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import connection
 from django.utils import timezone
 from rest_framework import status
 
 from annotate.models import IdempotentRequest
 from config.errors import ApplicationError
+from config.rows import ModelColumns
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = IdempotentRequest._meta.get_field("key").max_length
@@ -47,30 +50,27 @@ def _ttl() -> timedelta:
     return timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
 
 
-def _claim_insert(*, user, key, method, path, fingerprint) -> IdempotentRequest:
-    with transaction.atomic():  # a savepoint: the caller's transaction goes on after an IntegrityError
-        return IdempotentRequest.objects.create(user=user, key=key, method=method, path=path,
-                                                request_fingerprint=fingerprint)
+_COLUMNS = ModelColumns(IdempotentRequest, "r")
+_STORE_SQL = (
+    "INSERT INTO {table} (user_id, {key}, method, path, request_fingerprint, status_code, body, created_at) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (user_id, {key}) DO NOTHING RETURNING id"
+)
 
 
-def idempotent_request_claim(*, user, key, method, path, fingerprint) -> IdempotentRequest:
-    """Take ``key`` for this request, inside the caller's transaction; or return the outcome stored under it.
-
-    The new row has ``status_code`` None: the caller runs the request, then
-    ``idempotent_request_finish`` before its transaction commits. A stored
-    row has it set: the caller answers with it. An outcome older than
-    ``IDEMPOTENCY_KEY_TTL_HOURS`` is gone, and the key is free again. 422
-    naming the header when the key was used for another request.
-    """
-    try:
-        return _claim_insert(user=user, key=key, method=method, path=path, fingerprint=fingerprint)
-    except IntegrityError:  # the key is taken: committed before, or committed while this insert waited on it
-        stored = IdempotentRequest.objects.get(user=user, key=key)
-    if stored.created_at < timezone.now() - _ttl():
-        # Expired, not purged yet. Two retries racing here after the TTL: the second insert fails (a 500,
-        # nothing written) and the client's next retry gets the first one's outcome.
-        stored.delete()
-        return _claim_insert(user=user, key=key, method=method, path=path, fingerprint=fingerprint)
+def idempotent_request_stored(*, user, key, method, path, fingerprint) -> IdempotentRequest | None:
+    """The outcome stored under ``key`` for this request, or None when there is none (an expired one is deleted:
+    the key is free again). 422 naming the header when the key was used for another request."""
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:  # on every request with a key: in SQL, not built with the ORM each time
+        cursor.execute(f"SELECT {_COLUMNS.sql} FROM {quote(IdempotentRequest._meta.db_table)} r "
+                       f"WHERE r.user_id = %s AND r.{quote('key')} = %s", [user.pk, key])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    stored = _COLUMNS.build(row)
+    if stored.created_at < timezone.now() - _ttl():  # expired, not purged yet
+        IdempotentRequest.objects.filter(pk=stored.pk).delete()
+        return None
     if (stored.method, stored.path, stored.request_fingerprint) != (method, path, fingerprint):
         raise ApplicationError(
             f"{HEADER} {key!r} was used for another request ({stored.method} {stored.path} with another query or "
@@ -79,10 +79,22 @@ def idempotent_request_claim(*, user, key, method, path, fingerprint) -> Idempot
     return stored
 
 
-def idempotent_request_finish(*, claim: IdempotentRequest, status_code: int, body) -> None:
-    """Store the outcome of the request that claimed the key (in its transaction, before it commits)."""
-    claim.status_code, claim.body = status_code, body
-    claim.save(update_fields=["status_code", "body"])
+def idempotent_request_store(*, user, key, method, path, fingerprint, status_code, body) -> bool:
+    """Store the outcome of this request under ``key`` (in its transaction, before it commits); False when the key
+    is taken: by an outcome committed before, or committed by a concurrent request with the key while this insert
+    waited on the unique index ``(user, key)``. The caller then rolls back what it wrote and answers the stored
+    outcome (``idempotent_request_stored``).
+
+    One statement: ``ON CONFLICT DO NOTHING`` (PostgreSQL, SQLite 3.35+) needs no savepoint around an insert that
+    may fail.
+    """
+    quote = connection.ops.quote_name
+    sql = _STORE_SQL.format(table=quote(IdempotentRequest._meta.db_table), key=quote("key"))
+    body = IdempotentRequest._meta.get_field("body").get_db_prep_save(body, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user.pk, key, method, path, fingerprint, status_code, body,
+                             connection.ops.adapt_datetimefield_value(timezone.now())])
+        return cursor.fetchone() is not None
 
 
 def idempotent_requests_purge(*, ttl: timedelta | None = None) -> int:

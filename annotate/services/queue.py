@@ -7,7 +7,7 @@ holder past the expiry until someone else takes the slot.
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from rest_framework import status
@@ -20,11 +20,11 @@ from annotate.models import (
     Response,
     ResponseClaim,
 )
-from annotate.selectors.tasks import task_available, task_check_member, task_held
+from annotate.selectors.tasks import task_check_member, task_claim_read
 from config.errors import ApplicationError
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # an error rolls back the caller's transaction (or savepoint) with it
 def task_next(*, user, project) -> AnnotationTask | None:
     """Lease the caller's next slot of ``project``: their own open lease first, else the first free slot; None when none is left.
 
@@ -39,23 +39,33 @@ def task_next(*, user, project) -> AnnotationTask | None:
     lease drops theirs when they wrote nothing on it, so the response can
     come back to them as it did before they leased it.
     """
-    get_user_model().objects.select_for_update().only("pk").get(pk=user.pk)
+    quote, adapt = connection.ops.quote_name, connection.ops.adapt_datetimefield_value
+    user_table = quote(get_user_model()._meta.db_table)
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id FROM {user_table} WHERE id = %s{lock}", [user.pk])
     now = timezone.now()
-    task = task_held(user=user, project=project).select_for_update(of=("self",)).first()
+    # The caller's own open slot, else the head of task_available, read in SQL with what the task JSON shows.
+    task = task_claim_read(user=user, project=project, now=now, held=True)
     if task is not None and task.lease_expires_at > now:
         return task
     if task is None:
-        task = task_available(user=user, project=project, now=now).select_for_update(skip_locked=True, of=("self",)).first()
+        task = task_claim_read(user=user, project=project, now=now, held=False)
         if task is None:
             return None
         if task.leased_to_id is not None:  # an expired lease: its holder keeps their claim only with a draft on it
             ResponseClaim.objects.filter(response_id=task.response_id, user_id=task.leased_to_id).exclude(
                 user__annotations__task=task).delete()
-        ResponseClaim.objects.create(project=project, response_id=task.response_id, user=user)
+        with connection.cursor() as cursor:
+            cursor.execute(f"INSERT INTO {quote(ResponseClaim._meta.db_table)} (project_id, response_id, user_id, "
+                           "response_open) VALUES (%s, %s, %s, %s)", [project.pk, task.response_id, user.pk, True])
     task.leased_at = now if task.leased_to_id != user.pk else task.leased_at  # a renewal keeps the start
     task.leased_to = user
     task.lease_expires_at = now + timedelta(minutes=project.lease_minutes)
-    task.save(update_fields=["leased_to", "lease_expires_at", "leased_at"])
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {quote(AnnotationTask._meta.db_table)} SET leased_to_id = %s, lease_expires_at = %s, "
+                       "leased_at = %s WHERE id = %s",
+                       [user.pk, adapt(task.lease_expires_at), adapt(task.leased_at), task.pk])
     return task
 
 
@@ -72,9 +82,14 @@ def _response_open_set(*, task, is_open) -> None:
 
     The response row is locked first, so two slots of one response closing at once see each other's write.
     """
-    Response.objects.select_for_update().only("pk").get(pk=task.response_id)
-    if AnnotationTask.objects.filter(response_id=task.response_id, status=AnnotationTask.Status.OPEN).exists():
-        return
+    quote = connection.ops.quote_name
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    with connection.cursor() as cursor:  # on every submit: in SQL, not built with the ORM each time
+        cursor.execute(f"SELECT id FROM {quote(Response._meta.db_table)} WHERE id = %s{lock}", [task.response_id])
+        cursor.execute(f"SELECT 1 FROM {quote(AnnotationTask._meta.db_table)} WHERE response_id = %s AND status = %s "
+                       "LIMIT 1", [task.response_id, AnnotationTask.Status.OPEN])
+        if cursor.fetchone() is not None:
+            return
     ResponseClaim.objects.filter(response_id=task.response_id).update(response_open=is_open)
     queue_open_responses_add(project_id=task.project_id, count=1 if is_open else -1)
 
@@ -108,12 +123,14 @@ def task_release(*, task, done=False) -> None:
     task.lease_expires_at = None
     if done:
         task.status = AnnotationTask.Status.DONE
-    task.save(update_fields=["leased_to", "lease_expires_at", "status"])
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {connection.ops.quote_name(AnnotationTask._meta.db_table)} SET leased_to_id = NULL, "
+                       "lease_expires_at = NULL, status = %s WHERE id = %s", [task.status, task.pk])
     if done:
         _response_open_set(task=task, is_open=False)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # an error rolls back the caller's transaction (or savepoint) with it
 def task_skip(*, user, task_id, reason="") -> Annotation:
     """Skip a held slot: record a ``skipped`` annotation (its draft segments dropped) and free the slot for others.
 

@@ -15,7 +15,7 @@ from annotate.models import (
     Response,
     Role,
 )
-from annotate.selectors.tasks import task_available, task_queue_position
+from annotate.selectors.tasks import task_available, task_claim_read, task_claim_sql, task_queue_position
 from annotate.services.responses import responses_create
 from tests.annotate_api.helpers import Team, next_task
 from tests.factories import make_project, make_user
@@ -56,13 +56,38 @@ def test_claim_plan_walks_the_open_slots_index(db):
     task = next_task(client, project)
     client.post(f"/api/tasks/{task['id']}/skip/", {}, format="json")
     claim = task_available(user=user, project=project).select_for_update(skip_locked=True, of=("self",))[:1]
+    sql, params = task_claim_sql(user=user, project=project, now=timezone.now(), held=False)  # what task_next runs
     for analyzed in (False, True):
         if analyzed:
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE annotate_annotationtask")
-        plan = claim.explain()
-        assert "task_open_idx" in plan, plan
-        assert "Sort" not in plan and "Seq Scan on annotate_annotationtask" not in plan, plan
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN " + sql, params)
+            raw_plan = "\n".join(row[0] for row in cursor.fetchall())
+        for plan in (claim.explain(), raw_plan):
+            assert "task_open_idx" in plan, plan
+            assert "Sort" not in plan and "Seq Scan on annotate_annotationtask" not in plan, plan
+
+
+def test_the_claims_sql_picks_the_head_of_task_available(db):
+    """``task_next`` reads ``task_available``'s head in SQL: the same slot each time, past the caller's skips and
+    others' running leases, the slots nobody holds before an expired lease, then none."""
+    project, user = _queue(4)
+    holders = [Team.client(None, make_user(role=Role.ANNOTATOR, project=project)) for _ in range(2)]
+    expired = next_task(holders[0], project)["id"]
+    next_task(holders[1], project)
+    AnnotationTask.objects.filter(pk=expired).update(lease_expires_at=timezone.now() - timedelta(minutes=1))
+    client, picked = Team.client(None, user), []
+    while True:
+        expected = task_available(user=user, project=project).first()
+        got = task_claim_read(user=user, project=project, now=timezone.now(), held=False)
+        assert (got and got.pk) == (expected and expected.pk)
+        if expected is None:
+            break
+        picked.append(expected.pk)
+        assert next_task(client, project)["id"] == expected.pk
+        client.post(f"/api/tasks/{expected.pk}/skip/", {}, format="json")
+    assert len(picked) == 3 and picked[-1] == expired
 
 
 def _reference_position(user, project):
