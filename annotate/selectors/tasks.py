@@ -69,9 +69,13 @@ def task_available(*, user, project, now=None):
 # or check, locking the slot alone. {lock} is the locking clause where the database has one (not SQLite).
 _TASK = ModelColumns(AnnotationTask, "t")
 _PROJECT = ModelColumns(Project, "pr")
-_CLAIM_COLUMNS = _TASK.sql + """, r.text, r.prompt_id, p.question, p.image_id, i.file
+_CLAIM_COLUMNS = _TASK.sql + """, r.text, r.prompt_id, r.model_name, r.checkpoint_id,
+  (SELECT ck.name FROM {checkpoint} ck WHERE ck.id = r.checkpoint_id), p.question, p.image_id, i.file
 FROM {task} t JOIN {response} r ON r.id = t.response_id JOIN {prompt} p ON p.id = r.prompt_id
   LEFT JOIN {image} i ON i.id = p.image_id"""
+# The checkpoint that wrote an answer (its name is the task's ``written_by``): a model of the training app, which
+# this one may not import, reached through the foreign key.
+_CHECKPOINT = Response._meta.get_field("checkpoint").related_model
 # The caller's open slots in the project, the first to expire first (a lease past its expiry stays theirs until
 # someone else takes it).
 _HELD_SQL = "SELECT " + _CLAIM_COLUMNS + """
@@ -91,7 +95,8 @@ WHERE {where}{lock}"""
 
 def _tables():
     models = {"task": AnnotationTask, "response": Response, "prompt": Prompt, "image": ImageAsset,
-              "claim": ResponseClaim, "project": Project, "membership": Membership, "annotation": Annotation}
+              "claim": ResponseClaim, "project": Project, "membership": Membership, "annotation": Annotation,
+              "checkpoint": _CHECKPOINT}
     return {name: connection.ops.quote_name(model._meta.db_table) for name, model in models.items()}
 
 
@@ -124,12 +129,15 @@ def task_claim_read(*, user, project, now, held) -> AnnotationTask | None:
     if row is None:
         return None
     task = _TASK.build(row[:len(_TASK)])
-    text, prompt_id, question, image_id, image_file = row[len(_TASK):]
+    text, prompt_id, model_name, checkpoint_id, checkpoint_name, question, image_id, image_file = row[len(_TASK):]
     prompt = Prompt(id=prompt_id, project_id=task.project_id, question=question, image_id=image_id)
     prompt.image = ImageAsset(id=image_id, file=image_file) if image_id is not None else None
-    response = Response(id=task.response_id, prompt_id=prompt_id, text=text)
+    response = Response(id=task.response_id, prompt_id=prompt_id, text=text, model_name=model_name)
     response.prompt = prompt
-    for instance in (prompt, response) + ((prompt.image,) if prompt.image else ()):
+    if checkpoint_id is not None:
+        response.checkpoint = _CHECKPOINT(id=checkpoint_id, name=checkpoint_name)
+    for instance in (prompt, response) + ((prompt.image,) if prompt.image else ()) + (
+            (response.checkpoint,) if checkpoint_id is not None else ()):
         instance._state.adding, instance._state.db = False, connection.alias
     task.response, task.project = response, project
     return task
