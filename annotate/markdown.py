@@ -16,34 +16,44 @@ _HEADING = re.compile(r"^(#{1,6})\s+(.*)$")
 _BULLET = re.compile(r"^\s*[-*+]\s+(.*)$")
 _NUMBERED = re.compile(r"^\s*\d+[.)]\s+(.*)$")
 _CODE_SPAN = re.compile(r"(`+)(.+?)\1")
-_LINK = re.compile(r"\[([^\]\n]+)\]\(([^)\s]+)\)")
-_BOLD = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
-_ITALIC = re.compile(r"(?<![\w*])[*_](?=\S)(.+?)(?<=\S)[*_](?![\w*])")
+# Bounded text and address: a search that fails from each ``[`` stops after so many characters.
+_LINK = re.compile(r"\[([^\]\n]{1,500})\]\(([^)\s]{1,2000})\)")
+# An emphasis never runs past the next delimiter of its kind: the search from each opening stops there, so a
+# line of unclosed ``*a *a *a`` costs linear time, not quadratic.
+_BOLD = re.compile(r"\*\*(?=\S)((?:(?!\*\*).)+?)(?<=\S)\*\*")
+_ITALIC = re.compile(r"(?<![\w*])([*_])(?=\S)((?:(?!\1).)+?)(?<=\S)\1(?![\w*])")
 _SAFE_ADDRESS = re.compile(r"^(https?://|mailto:|/|#)", re.IGNORECASE)
+_OTHER_HOST = re.compile(r"^[/\\]{2}|^/\\")  # //host, and /\host, which browsers read as //host
 
 
 def _link(match):
+    """The link's tag, its text emphasised; its address as written (no tag may land inside the attribute)."""
     text, address = match.group(1), match.group(2)
-    if not _SAFE_ADDRESS.match(html.unescape(address)) or html.unescape(address).startswith("//"):
-        return match.group(0)
-    return f'<a href="{address}" rel="nofollow noopener">{text}</a>'
+    if not _SAFE_ADDRESS.match(html.unescape(address)) or _OTHER_HOST.match(html.unescape(address)):
+        return _emphasis(match.group(0))
+    return f'<a href="{address}" rel="nofollow noopener">{_emphasis(text)}</a>'
 
 
-def _inline(escaped):
-    """Inline markup of already escaped text; code spans are left as they are."""
+def _split(pattern, escaped, inside, between):
+    """``escaped`` with ``inside(match)`` for each match of ``pattern`` and ``between(text)`` for the rest."""
     out, last = [], 0
-    for match in _CODE_SPAN.finditer(escaped):
-        out.append(_emphasis(escaped[last:match.start()]))
-        out.append(f"<code>{match.group(2)}</code>")
+    for match in pattern.finditer(escaped):
+        out += [between(escaped[last:match.start()]), inside(match)]
         last = match.end()
-    out.append(_emphasis(escaped[last:]))
+    out.append(between(escaped[last:]))
     return "".join(out)
 
 
+def _inline(escaped):
+    """Inline markup of already escaped text: code spans as they are, then links, then emphasis outside them
+    (so an emphasis never opens in the text and closes inside an ``href``)."""
+    return _split(_CODE_SPAN, escaped, lambda match: f"<code>{match.group(2)}</code>",
+                  lambda text: _split(_LINK, text, _link, _emphasis))
+
+
 def _emphasis(escaped):
-    escaped = _LINK.sub(_link, escaped)
     escaped = _BOLD.sub(r"<strong>\1</strong>", escaped)
-    return _ITALIC.sub(r"<em>\1</em>", escaped)
+    return _ITALIC.sub(r"<em>\2</em>", escaped)
 
 
 def markdown_to_html(text: str) -> str:

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from annotate.apis.base import ManagerApi, ProjectFilterSerializer
 from annotate.markdown import markdown_to_html
 from annotate.models import MAX_BATCH_PROMPTS, Project, PromotionPolicy
-from annotate.services.projects import MAX_LEASE_MINUTES, MAX_OVERLAP
+from annotate.services.projects import MAX_CATEGORIES, MAX_INSTRUCTIONS_CHARS, MAX_LEASE_MINUTES, MAX_OVERLAP
 from config.fields import IdField, finite
 from training import project_settings, promotion, selectors, services, timeline
 from training.models import (CheckpointEvaluation, CheckpointStatus, GenerationBatch, ModelCheckpoint, PromotionDecision,
@@ -301,7 +301,10 @@ class ProjectSettingsSerializer(serializers.ModelSerializer):
     in key order; one that segments use cannot be removed or renamed. next_batch_params is stored resolved."""
 
     categories = serializers.ListField(child=serializers.CharField(allow_blank=True, trim_whitespace=False),
-                                       required=False, help_text="1-9 names; the annotator's key is the position.")
+                                       max_length=MAX_CATEGORIES, required=False,
+                                       help_text="1-9 names; the annotator's key is the position.")
+    instructions = serializers.CharField(required=False, allow_blank=True, max_length=MAX_INSTRUCTIONS_CHARS,
+                                         help_text="Markdown (rendered safely).")
     instructions_html = serializers.SerializerMethodField(help_text="The instructions' Markdown, rendered safely.")
     overlap = serializers.IntegerField(min_value=1, max_value=MAX_OVERLAP, required=False)
     lease_minutes = serializers.IntegerField(min_value=1, max_value=MAX_LEASE_MINUTES, required=False)

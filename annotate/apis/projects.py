@@ -9,7 +9,13 @@ from rest_framework.views import APIView
 from annotate.models import Project
 from annotate.permissions import ManagesAProject
 from annotate.selectors.projects import project_list
-from annotate.services.projects import MAX_LEASE_MINUTES, MAX_OVERLAP, project_create
+from annotate.services.projects import (
+    MAX_CATEGORIES,
+    MAX_INSTRUCTIONS_CHARS,
+    MAX_LEASE_MINUTES,
+    MAX_OVERLAP,
+    project_create,
+)
 from config.fields import finite
 
 
@@ -22,9 +28,10 @@ class ProjectOutputSerializer(serializers.ModelSerializer):
 
 class ProjectCreateInputSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=Project._meta.get_field("name").max_length)
-    instructions = serializers.CharField(required=False, allow_blank=True, help_text="Markdown (rendered safely).")
+    instructions = serializers.CharField(required=False, allow_blank=True, max_length=MAX_INSTRUCTIONS_CHARS,
+                                         help_text="Markdown (rendered safely).")
     categories = serializers.ListField(child=serializers.CharField(allow_blank=True, trim_whitespace=False),
-                                       required=False, help_text="1-9 names; the annotator's key is the position.")
+                                       max_length=MAX_CATEGORIES, required=False, help_text="1-9 names; the annotator's key is the position.")
     overlap = serializers.IntegerField(min_value=1, max_value=MAX_OVERLAP, required=False)
     lease_minutes = serializers.IntegerField(min_value=1, max_value=MAX_LEASE_MINUTES, required=False)
     record_trigger = serializers.ChoiceField(choices=Project._meta.get_field("record_trigger").choices, required=False)

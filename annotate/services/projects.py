@@ -24,6 +24,7 @@ MAX_OVERLAP = 100  # annotators per answer
 MAX_LEASE_MINUTES = 7 * 24 * 60
 MAX_CATEGORIES = 9  # the annotator's number keys 1-9
 CATEGORY_MAX_CHARS = Segment._meta.get_field("category").max_length
+MAX_INSTRUCTIONS_CHARS = 20_000  # shown (rendered) on every annotation page
 # What ``project_update`` sets; the rest of a project's fields belong to training.project_settings.
 PROJECT_FIELDS = ("name", "instructions", "categories", "overlap", "lease_minutes", "record_trigger",
                   "record_policy", "consensus_threshold", "heldout_percent", "max_rewrite_chars")
@@ -33,6 +34,9 @@ def categories_clean(categories) -> list[str]:
     """The categories as given, stripped; 400 naming ``categories`` unless 1-9 distinct non-empty names."""
     if not isinstance(categories, list) or not all(isinstance(name, str) for name in categories):
         raise ApplicationError("categories must be a list of names.", fields={"categories": ["Expected a list of names."]})
+    if len(categories) > MAX_CATEGORIES:  # before the checks below, which are quadratic in the list
+        problem = f"Give 1 to {MAX_CATEGORIES} categories (annotators mark them with keys 1-9); got {len(categories)}."
+        raise ApplicationError(f"Invalid categories: {problem}", fields={"categories": [problem]})
     names = [name.strip() for name in categories]
     problems = []
     if not 1 <= len(names) <= MAX_CATEGORIES:
@@ -64,6 +68,12 @@ def _categories_check_kept(*, project, categories):
         raise ApplicationError(" ".join(problems), fields={"categories": problems})
 
 
+def _instructions_check(instructions):
+    if len(instructions or "") > MAX_INSTRUCTIONS_CHARS:
+        problem = f"{len(instructions)} characters; the limit is {MAX_INSTRUCTIONS_CHARS}."
+        raise ApplicationError(f"The instructions are too long: {problem}", fields={"instructions": [problem]})
+
+
 def _project_save(project, update_fields=None):
     try:
         with transaction.atomic():
@@ -84,6 +94,7 @@ def project_create(*, user, name, **fields) -> Project:
         raise ApplicationError(f"A project named {name!r} exists already.", fields={"name": ["This name is taken."]})
     if "categories" in fields:
         fields["categories"] = categories_clean(fields["categories"])
+    _instructions_check(fields.get("instructions"))
     project = Project(name=name, **fields)
     _project_save(project)
     Membership.objects.create(project=project, user=user, role=Role.MANAGER)
@@ -105,6 +116,7 @@ def project_update(*, project, **changes) -> Project:
     if "categories" in changes:
         changes["categories"] = categories_clean(changes["categories"])
         _categories_check_kept(project=project, categories=changes["categories"])
+    _instructions_check(changes.get("instructions"))
     changed = {name for name, value in changes.items() if getattr(project, name) != value}
     for name, value in changes.items():
         setattr(project, name, value)

@@ -119,7 +119,8 @@ def test_settings_patch_validates_each_field_and_stores_nothing_on_refusal(two_p
                          ("next_batch_size", 0), ("categories", []), ("categories", ["a", "a"]),
                          ("categories", [str(n) for n in range(10)]), ("training_config", {"epochs": 0}),
                          ("training_config", {"nope": 1}), ("record_trigger", "never"), ("name", "B"),
-                         ("promotion_margin", 2)]:
+                         ("promotion_margin", 2), ("instructions", "x" * 20_001),
+                         ("categories", ["c"] * 100_000)]:
         refused = api.patch(f"/api/projects/{a.pk}/", {"auto_train_threshold": 99, field: value}, format="json")
         assert refused.status_code == 400, (field, value, refused.content)
         assert field in refused.json()["fields"], (field, refused.json())
