@@ -14,7 +14,13 @@ from annotate.markdown import markdown_to_html
 from annotate.models import PromotionPolicy, RecordPolicy, RecordTrigger, Role
 from annotate.permissions import project_for_role
 from annotate.roles import MANAGERS, project_ids_with_role
-from annotate.services.projects import MAX_CATEGORIES, MAX_LEASE_MINUTES, MAX_OVERLAP
+from annotate.services.projects import (
+    CATEGORY_MAX_CHARS,
+    MAX_CATEGORIES,
+    MAX_INSTRUCTIONS_CHARS,
+    MAX_LEASE_MINUTES,
+    MAX_OVERLAP,
+)
 
 
 def may_create_projects(user) -> bool:
@@ -33,12 +39,13 @@ def project_new(request):
 @login_required
 def project_settings(request, project_id):
     project = project_for_role(user=request.user, project_id=project_id, roles=MANAGERS)
-    page_data = {"id": project.id, "max_categories": MAX_CATEGORIES, "training_config": project.training_config}
+    page_data = {"id": project.id, "max_categories": MAX_CATEGORIES, "category_max_chars": CATEGORY_MAX_CHARS,
+                 "training_config": project.training_config}
     return render(request, "frontend/project_settings.html", {
         "project": project, "page_data": page_data, "instructions_html": markdown_to_html(project.instructions),
         "record_triggers": RecordTrigger.choices, "record_policies": RecordPolicy.choices,
         "promotion_policies": PromotionPolicy.choices, "max_overlap": MAX_OVERLAP,
-        "max_lease_minutes": MAX_LEASE_MINUTES})
+        "max_lease_minutes": MAX_LEASE_MINUTES, "max_instructions_chars": MAX_INSTRUCTIONS_CHARS})
 
 
 @login_required

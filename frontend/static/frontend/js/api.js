@@ -26,7 +26,8 @@ function flatten(fields, prefix = "") {
   return out;
 }
 
-const csrfToken = () => document.body.dataset.csrf || "";
+/** The CSRF token of the page (base.html), for requests made without `api` (an upload with progress). */
+export const csrfToken = () => document.body.dataset.csrf || "";
 
 /** `await api("POST", "/api/tasks/next/?project=1")` → parsed JSON, or null on 204. A FormData body goes as
  * multipart (the browser sets its boundary), anything else as JSON. */

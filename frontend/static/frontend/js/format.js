@@ -46,3 +46,10 @@ export function formatCount(value) {
   if (value === null || value === undefined) return DASH;
   return Number.isInteger(value) ? value.toLocaleString("en-US") : formatNumber(value);
 }
+
+/** A size in bytes for people: `812 B`, `4.2 KB`, `17.0 MB`. */
+export function formatBytes(n) {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+}

@@ -70,7 +70,7 @@ const CHOICES = ["record_trigger", "record_policy", "promotion_policy"];
 /** The category rows: key, name, move up/down, remove; the key is the position (the annotator's 1-9). */
 function categoryRow(name) {
   const row = el("li", { class: "category-row" });
-  const input = el("input", { type: "text", value: name, maxlength: 64, "aria-describedby": "categories-error categories-help" });
+  const input = el("input", { type: "text", value: name, maxlength: page.category_max_chars, "aria-describedby": "categories-error categories-help" });
   const move = (delta) => {
     const list = $("categories");
     const rows = [...list.children];

@@ -1,6 +1,8 @@
 // The upload page: drop (or choose) a zip or images, send them to POST /api/projects/ID/uploads/ with
 // XMLHttpRequest (fetch reports no upload progress), show the progress, then the counts or every rejected line.
+import { csrfToken } from "./api.js";
 import { $, el, pageData, replaceChildren } from "./dom.js";
+import { formatBytes } from "./format.js";
 
 const page = pageData();
 const state = { files: [], sending: false };
@@ -11,11 +13,8 @@ const LABELS = {
   tasks: "Annotation tasks opened",
 };
 
-function formatBytes(n) {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MB`;
-}
+/** One .zip goes as `file`; anything else as `images`. */
+const isZip = () => state.files.length === 1 && /\.zip$/i.test(state.files[0].name);
 
 function choose(files) {
   if (state.sending) return;
@@ -34,8 +33,7 @@ function status(text, kind) {
 
 function form() {
   const body = new FormData();
-  const zip = state.files.length === 1 && /\.zip$/i.test(state.files[0].name);
-  if (zip) body.append("file", state.files[0]);
+  if (isZip()) body.append("file", state.files[0]);
   else state.files.forEach((file) => body.append("images", file));
   const templates = $("templates").value;
   if (templates.trim()) body.append("templates", templates);
@@ -62,8 +60,7 @@ function showRejected(status, body) {
 
 function send() {
   if (state.sending || !state.files.length) return;
-  const zip = state.files.length === 1 && /\.zip$/i.test(state.files[0].name);
-  if (!zip && page.max_files && state.files.length > page.max_files) {
+  if (!isZip() && page.max_files && state.files.length > page.max_files) {
     status(`More than ${page.max_files} files at once: put them in a zip.`, "failed");
     return;
   }
@@ -77,7 +74,7 @@ function send() {
   status("Uploading…", "sending");
   const xhr = new XMLHttpRequest();
   xhr.open("POST", `/api/projects/${page.id}/uploads/`);
-  xhr.setRequestHeader("X-CSRFToken", document.body.dataset.csrf || "");
+  xhr.setRequestHeader("X-CSRFToken", csrfToken());
   xhr.setRequestHeader("Accept", "application/json");
   xhr.upload.addEventListener("progress", (event) => {
     if (!event.lengthComputable) return;
