@@ -9,6 +9,7 @@ the checkpoint gets its facts and is ``ready`` (and active, when the project has
 model that cannot work fails the job with the reason.
 """
 import logging
+import shutil
 
 from django.conf import settings
 from django.db import transaction
@@ -134,10 +135,19 @@ def model_registration_execute(*, registration_id) -> ModelRegistration | None:
         _model_registration_store(registration=registration, facts=facts)
     except ModelRefused as exc:
         logger.info("Model registration %s refused: %s", registration.pk, exc)
+        _adapter_output_discard(registration)
         registration.transition(JobStatus.FAILED, error=str(exc))
     except JobStopped:
+        _adapter_output_discard(registration)
         registration.status = registration.stored_status() or registration.status
     except Exception as exc:
         logger.exception("Model registration %s failed", registration.pk)
+        _adapter_output_discard(registration)
         registration.transition(JobStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
     return registration
+
+
+def _adapter_output_discard(registration) -> None:
+    """An adapter merged before its check failed (or the job was cancelled) is a full model's weights on disk
+    that no checkpoint will ever point at: remove them."""
+    shutil.rmtree(adapter_output_dir(checkpoint_id=registration.checkpoint_id), ignore_errors=True)

@@ -9,7 +9,7 @@ from annotate.models import Membership, Role
 from jobs.models import JobStatus
 from tests.factories import make_project, make_user
 from training.models import ModelCheckpoint, ModelRegistration
-from training.registration_services import model_registration_execute
+from training.registration_services import adapter_output_dir, model_registration_execute
 
 
 @pytest.fixture
@@ -106,6 +106,16 @@ def test_a_folder_moved_out_after_the_request_is_refused_by_the_job(manager, pro
     os.symlink(tiny_vlm, models_root / "llava")
     registration = model_registration_execute(registration_id=body["registration"])
     assert registration.status == JobStatus.FAILED and "not inside" in registration.error
+
+
+def test_a_refused_job_leaves_no_merged_weights_behind(manager, project, models_root):
+    """Weights merged for the checkpoint (an adapter's) before the check failed are removed with the failure."""
+    body = register(manager, project, path="llava").json()
+    merged = adapter_output_dir(checkpoint_id=body["id"])
+    merged.mkdir(parents=True)
+    (merged / "model.safetensors").write_bytes(b"weights")
+    registration = model_registration_execute(registration_id=body["registration"])
+    assert registration.status == JobStatus.FAILED and not merged.exists()
 
 
 def test_the_job_writes_the_facts(manager, project, models_root, tiny_vlm):
