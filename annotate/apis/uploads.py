@@ -10,6 +10,7 @@ from annotate.permissions import project_for_role
 from annotate.roles import MANAGERS
 from annotate.services.upload_archive import too_large
 from annotate.services.uploads import MAX_TEMPLATES, prompts_upload
+from config.errors import ApplicationError
 
 BODY_SLACK_BYTES = 1 << 20  # multipart headers and form fields around the files
 
@@ -40,7 +41,11 @@ class ProjectUploadApi(APIView):
     @extend_schema(request={"multipart/form-data": UploadInputSerializer}, responses={201: UploadOutputSerializer})
     def post(self, request, project_id):
         project = project_for_role(user=request.user, project_id=project_id, roles=MANAGERS)
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            raise ApplicationError("The Content-Length header is not a number.",
+                                   fields={"Content-Length": ["Must be a number of bytes."]}) from None
         if length > settings.UPLOAD_MAX_ARCHIVE_BYTES + BODY_SLACK_BYTES:  # refused before the body is read
             raise too_large(f"the request has {length} bytes; the limit is {settings.UPLOAD_MAX_ARCHIVE_BYTES} "
                             "(UPLOAD_MAX_ARCHIVE_BYTES).")
