@@ -359,6 +359,8 @@ def main():
     parser.add_argument("--arms", default=",".join(ARMS))
     parser.add_argument("--seeds", type=int, default=10,
                         help="training seeds per trained arm; tables and targets use their mean")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="training seeds run are first-seed .. first-seed + seeds - 1 (split a run over processes)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "loop")
     parser.add_argument("--report", type=Path, help="write every arm's rows as JSON, by budget")
@@ -413,8 +415,9 @@ def main():
               flush=True)
 
         results = {arm: {"rows": [], "seeds": [], "seconds": []} for arm in arms}
-        for seed in range(args.seeds):      # seed outer: an interrupted run leaves paired seeds
-            for arm in [arm for arm in arms if arm != "control" or seed == 0]:
+        seeds = range(args.first_seed, args.first_seed + args.seeds)
+        for seed in seeds:                  # seed outer: an interrupted run leaves paired seeds
+            for arm in [arm for arm in arms if arm != "control" or seed == seeds[0]]:
                 settings = {**overrides, "seed": seed}
                 if args.on_policy:
                     settings["reference_cache_dir"] = str(out / arm / f"seed-{seed}" / "reference_cache")
