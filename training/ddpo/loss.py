@@ -73,7 +73,10 @@ def ddpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta: fl
     Eq. 5's); at gamma 1 and ``average`` off it is DPOP exactly (sequence
     sums, as in the paper and TRL). With ``average`` on, the gap is
     per (weighted) token, but so is the margin: lambda keeps its meaning
-    relative to the margin and the paper's scale (5 to 50) carries over.
+    relative to the margin and the paper's scale carries over. Being inside
+    the sigmoid, an active penalty also raises sigma(-beta * margin), the
+    factor on the rejected side's gradient: in benchmarks/loop.py's on-policy
+    loop DPOP made DDPO worse (README, "On-policy loop").
     """
     chosen_ratio = policy_chosen - ref_chosen                     # (B,)
     rejected_ratio = policy_rejected - ref_rejected               # (B,)
