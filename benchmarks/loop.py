@@ -47,6 +47,18 @@ how many corrections each arm needs for a given rate. Seeds run in the
 outer loop (seed 0 of every arm, then seed 1, ...) and ``--report`` is
 rewritten after each, so an interrupted run leaves paired seeds.
 
+The levers against likelihood displacement on minimal-edit pairs (issue
+#16): ``--config '{"dpop_lambda": 50}'`` adds DPOP's chosen-likelihood
+penalty to the DDPO and DPO arms (``training.ddpo.loss.ddpo_loss``; the SFT
+term on the chosen side is ``sft_weight``, 1 in the recipe);
+``--gamma-schedule 5,3,1`` and ``--beta-schedule 0.5,0.3,0.1`` set gamma
+(DDPO arm only: DPO stays at 1) and beta (DDPO and DPO arms) round by round,
+one value per round; ``--filter-similar 0.3`` drops, each round, the 30% of
+the new pairs whose two sides are most alike (``pair_similarity``: the share
+of both answers' characters the correction left unchanged) before any arm
+trains on them. Steps stay matched (counted from round 1's unfiltered
+records), so the filter changes the data, not the compute.
+
     python benchmarks/loop.py [--bootstrap DIR] [--rounds 3] [--tasks 1000] [--held-out 500] [--seeds 10] [--threads 2]
     python benchmarks/loop.py --on-policy --tasks 200,1000 --held-out 1000 --seeds 5 [--report r.json]
 """
@@ -103,6 +115,49 @@ def round_records(model, processor, round_number: int, tasks: int, error_rate: f
     return records
 
 
+def pair_similarity(record: dict) -> float:
+    """Share of the pair's characters (chosen and rejected together) outside the changed spans: 1 = the
+    correction changed nothing, near 1 = a minimal edit, 0 = everything rewritten."""
+    total = len(record["chosen"]) + len(record["rejected"])
+    changed = sum(end - start for start, end in record["chosen_spans"] + record["rejected_spans"])
+    return 1.0 - changed / total if total else 1.0
+
+
+def filter_similar(records: list[dict], fraction: float) -> list[dict]:
+    """``records`` without the ``fraction`` (rounded down) most similar pairs (``pair_similarity``; ties
+    broken by position, later first), in their order."""
+    drop = int(fraction * len(records))
+    if not drop:
+        return list(records)
+    ranked = sorted(range(len(records)), key=lambda i: (pair_similarity(records[i]), i), reverse=True)
+    dropped = set(ranked[:drop])
+    return [record for i, record in enumerate(records) if i not in dropped]
+
+
+def parse_schedule(text: str | None, rounds: int, name: str) -> list[float] | None:
+    """``"5,3,1"`` -> [5.0, 3.0, 1.0]: one value per round (None when not given)."""
+    if text is None:
+        return None
+    try:
+        values = [float(value) for value in text.split(",")]
+    except ValueError:
+        raise ValueError(f"{name}: comma-separated numbers, got {text!r}") from None
+    if len(values) != rounds:
+        raise ValueError(f"{name}: one value per round ({rounds}), got {len(values)}")
+    return values
+
+
+def round_overrides(arm: str, number: int, gammas: list[float] | None, betas: list[float] | None) -> dict:
+    """The schedules' settings of round ``number`` (1-based) for ``arm``: gamma for DDPO only (DPO is
+    gamma 1 by definition, SFT has none), beta for DDPO and DPO."""
+    settings = {}
+    if gammas and arm == "ddpo":
+        settings["gamma"] = gammas[number - 1]
+    if betas and arm in ("ddpo", "dpo"):
+        settings["beta"] = betas[number - 1]
+    return settings
+
+
 def sft_train(config: DDPOConfig, records) -> Path:
     """The SFT term of the DDPO trainer alone (mean NLL of the chosen answer), same steps and forward."""
     from training.ddpo.data import PairCollator, PreferenceDataset
@@ -141,11 +196,12 @@ def sft_train(config: DDPOConfig, records) -> Path:
 
 
 def run_arm(arm, bootstrap_path, new_records, rounds, baseline, scenes, out_dir, overrides,
-            steps=None) -> tuple[list[dict], float]:
+            steps=None, scheduled=None, keep=None) -> tuple[list[dict], float]:
     """Rounds of one arm with one training seed: (rows with round 0 = the bootstrap, seconds spent).
 
     ``new_records(number, checkpoint)`` gives round ``number``'s records, ``checkpoint`` being the arm's
-    current one; ``steps(number)``, when given, the round's optimizer steps (else the recipe's epochs)."""
+    current one; ``steps(number)``, when given, the round's optimizer steps (else the recipe's epochs);
+    ``scheduled(number)`` the round's own settings (schedules); ``keep(records)`` the new records kept."""
     started = time.perf_counter()
     rows = [{"round": 0, **baseline, "records": 0}]
     seed = overrides.get("seed", 0)
@@ -153,12 +209,14 @@ def run_arm(arm, bootstrap_path, new_records, rounds, baseline, scenes, out_dir,
     checkpoint, records = str(bootstrap_path), []
     for number in range(1, rounds + 1):
         round_started = time.perf_counter()
-        records += new_records(number, checkpoint)
+        fresh = new_records(number, checkpoint)
+        records += keep(fresh) if keep else fresh
         if arm == "control":
             metrics = baseline
         else:
             loss = "dpo" if arm == "dpo" else "ddpo"
-            settings = round_config(loss, **overrides, **({"max_steps": steps(number)} if steps else {}))
+            settings = round_config(loss, **{**overrides, **(scheduled(number) if scheduled else {})},
+                                    **({"max_steps": steps(number)} if steps else {}))
             config = DDPOConfig(model=checkpoint, output_dir=str(out_dir / arm / f"seed-{seed}" / f"round-{number}"),
                                 resume=False, **settings)
             checkpoint = str(sft_train(config, records) if arm == "sft" else train(config, records))
@@ -301,12 +359,27 @@ def main():
     parser.add_argument("--arms", default=",".join(ARMS))
     parser.add_argument("--seeds", type=int, default=10,
                         help="training seeds per trained arm; tables and targets use their mean")
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="training seeds run are first-seed .. first-seed + seeds - 1 (split a run over processes)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "loop")
     parser.add_argument("--report", type=Path, help="write every arm's rows as JSON, by budget")
     parser.add_argument("--config", type=json.loads, default={},
                         help="training.ddpo overrides of the recipe, reference and beta included (JSON)")
+    parser.add_argument("--gamma-schedule", metavar="G1,G2,..",
+                        help="the DDPO arm's gamma round by round, one value per round (e.g. 5,3,1)")
+    parser.add_argument("--beta-schedule", metavar="B1,B2,..",
+                        help="the DDPO and DPO arms' beta round by round, one value per round (e.g. 0.5,0.3,0.1)")
+    parser.add_argument("--filter-similar", type=float, default=0.0, metavar="F",
+                        help="drop the fraction F of each round's new pairs whose sides are most alike (0 = none)")
     args = parser.parse_args()
+    try:
+        gammas = parse_schedule(args.gamma_schedule, args.rounds, "--gamma-schedule")
+        betas = parse_schedule(args.beta_schedule, args.rounds, "--beta-schedule")
+    except ValueError as error:
+        parser.error(str(error))
+    if not 0 <= args.filter_similar < 1:
+        parser.error(f"--filter-similar must be in [0, 1), got {args.filter_similar}")
     torch.set_num_threads(args.threads)
     transformers.utils.logging.disable_progress_bar()
     arms = [arm for arm in args.arms.split(",") if arm]
@@ -336,19 +409,29 @@ def main():
             described = f"records per round: {[len(d) for d in data]}"
         print(f"bootstrap {path}: {args.held_out} held-out scenes; {tasks} tasks a round"
               f"{', on-policy' if args.on_policy else ''}; {described}; {args.threads} threads, "
-              f"load average {load:.1f}; recipe {round_config('ddpo', **overrides)}", flush=True)
+              f"load average {load:.1f}; recipe {round_config('ddpo', **overrides)}"
+              f"{f'; gamma schedule {gammas}' if gammas else ''}{f'; beta schedule {betas}' if betas else ''}"
+              f"{f'; dropping the {args.filter_similar:.0%} most similar pairs' if args.filter_similar else ''}",
+              flush=True)
 
         results = {arm: {"rows": [], "seeds": [], "seconds": []} for arm in arms}
-        for seed in range(args.seeds):      # seed outer: an interrupted run leaves paired seeds
-            for arm in [arm for arm in arms if arm != "control" or seed == 0]:
+        seeds = range(args.first_seed, args.first_seed + args.seeds)
+        for seed in seeds:                  # seed outer: an interrupted run leaves paired seeds
+            for arm in [arm for arm in arms if arm != "control" or seed == seeds[0]]:
                 settings = {**overrides, "seed": seed}
                 if args.on_policy:
                     settings["reference_cache_dir"] = str(out / arm / f"seed-{seed}" / "reference_cache")
-                rows, seconds = run_arm(arm, path, new_records, args.rounds, baseline, scenes, out, settings, steps)
+                rows, seconds = run_arm(
+                    arm, path, new_records, args.rounds, baseline, scenes, out, settings, steps,
+                    scheduled=lambda number, arm=arm: round_overrides(arm, number, gammas, betas),
+                    keep=(lambda records: filter_similar(records, args.filter_similar)) if args.filter_similar else None)
                 results[arm]["seeds"].append(rows)
                 results[arm]["seconds"].append(seconds)
                 results[arm]["rows"] = mean_rows(results[arm]["seeds"])
-            report[str(tasks)] = {"baseline": baseline, "on_policy": args.on_policy, **results}
+            report[str(tasks)] = {"baseline": baseline, "on_policy": args.on_policy,
+                                  "levers": {"config": args.config, "gamma_schedule": gammas,
+                                             "beta_schedule": betas, "filter_similar": args.filter_similar},
+                                  **results}
             if args.report:
                 args.report.write_text(json.dumps(report, indent=2, default=float))
         summarize(results, baseline, args.rounds, label)

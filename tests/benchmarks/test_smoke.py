@@ -31,6 +31,12 @@ TINY = {
     "loop.py on-policy": (["--on-policy", "--bootstrap", "{tmp}/bootstrap", "--bootstrap-steps", "5", "--rounds", "2",
                            "--tasks", "2,3", "--held-out", "4", "--seeds", "1", "--threads", "1", "--out", "{tmp}/loop"],
                           r"^3 tasks a round, DDPO after round 2: .* relative reduction -?\d+\.\d%$"),
+    # The levers of issue #16: DPOP through --config, gamma and beta schedules, dropping the most similar pairs.
+    "loop.py levers": (["--on-policy", "--bootstrap", "{tmp}/bootstrap", "--bootstrap-steps", "5", "--rounds", "2",
+                        "--tasks", "3", "--held-out", "4", "--seeds", "1", "--threads", "1", "--arms", "ddpo,dpo",
+                        "--config", '{{"dpop_lambda": 5}}', "--gamma-schedule", "5,1", "--beta-schedule", "0.5,0.1",
+                        "--filter-similar", "0.5", "--out", "{tmp}/loop"],
+                       r"^DDPO after round 2: .* relative reduction -?\d+\.\d%$"),
     "records_worker.py": (["--annotations", "8", "--idle-seconds", "1"], r"records/s ours / baseline: \d+\.\d+x$"),
     "export.py": (["--records", "50", "--images", "5", "--port", "{port}"],
                   r"rows/s ours over the in-memory baseline: \d+\.\d+x$"),

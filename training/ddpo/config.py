@@ -66,6 +66,9 @@ class DDPOConfig:
         "help": "Eq. 5 weighted average of token log-probs; False = weighted sum (TRL's DPO at gamma 1)."})
     sft_weight: float = field(default=0.0, metadata={
         "help": "Weight of an SFT term (mean NLL of the chosen answer).", "ge": 0})
+    dpop_lambda: float = field(default=0.0, metadata={
+        "help": "DPOP (Smaug, arXiv 2402.13228): lambda * max(0, ref_w - pi_w) off the margin, pi_w the dense "
+                "chosen log-prob; 0 = off (paper: 50).", "ge": 0})
     # Optimisation.
     learning_rate: float = field(default=5e-7, metadata={"help": "Peak AdamW learning rate.", "gt": 0})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay.", "ge": 0})

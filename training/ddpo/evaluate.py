@@ -55,7 +55,7 @@ def pair_figures(logps: torch.Tensor, ref_logps: torch.Tensor, marks: torch.Tens
     policy = weighted_logps(logps, weights, config.average)             # (2B,)
     reference = weighted_logps(ref_logps, weights, config.average)      # (2B,)
     (pc, pr), (rc, rr) = policy.chunk(2), reference.chunk(2)
-    losses, chosen_rewards, rejected_rewards = ddpo_loss(pc, pr, rc, rr, config.beta)
+    losses, chosen_rewards, rejected_rewards = ddpo_loss(pc, pr, rc, rr, config.beta, config.dpop_lambda)
     margins = chosen_rewards - rejected_rewards                         # (B,)
     delta = (logps - ref_logps) * changed                               # (2B, C)
     B = pc.shape[0]

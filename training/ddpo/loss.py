@@ -48,13 +48,45 @@ def sequence_logps(logits, labels, weights, average: bool = True) -> torch.Tenso
     return weighted_logps(logps, w, average)
 
 
-def ddpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta: float):
+def ddpo_loss(policy_chosen, policy_rejected, ref_chosen, ref_rejected, beta: float, dpop_lambda: float = 0.0):
     """DPO on the (dense) sequence log-probs, all (B,) -> (losses, chosen_rewards, rejected_rewards).
 
-        loss = -log sigmoid(beta * ((pi_w - ref_w) - (pi_l - ref_l)))
+        loss = -log sigmoid(beta * ((pi_w - ref_w) - (pi_l - ref_l) - lambda * max(0, ref_w - pi_w)))
         reward_w = beta * (pi_w - ref_w),  reward_l = beta * (pi_l - ref_l)   (detached)
+
+    pi and ref are log pi(y|x) of Eq. 5 (``sequence_logps``), w the chosen and
+    l the rejected answer. With ``dpop_lambda`` = 0 (the default) this is
+    RLHF-V's Eq. 5 loss; with lambda > 0 it is DPOP (Pal et al. 2024, "Smaug",
+    arXiv 2402.13228, Eq. 3; TRL's loss_type "dpop" with ``dpop_lambda``; the
+    paper uses lambda 50): the penalty is zero while the policy's chosen
+    log-prob is at or above the reference's and otherwise lowers the margin by
+    lambda times the gap, so that DPO can no longer win the margin by pushing
+    the chosen answer down less than the rejected one (likelihood
+    displacement, frequent on minimal-edit pairs whose two sides share most
+    tokens).
+
+    Dense form: pi_w in the penalty is the same gamma-weighted log-prob as in
+    the margin, i.e. changed tokens (the correction) count gamma times and
+    unchanged ones once, averaged over sum(w) when ``average`` is on. So the
+    penalty watches the whole chosen answer, with the correction weighted as
+    the margin weights it (the paper's equation with its log pi replaced by
+    Eq. 5's); at gamma 1 and ``average`` off it is DPOP exactly (sequence
+    sums, as in the paper and TRL). With ``average`` on, the gap is
+    per (weighted) token, but so is the margin: lambda keeps its meaning
+    relative to the margin and the paper's scale carries over. Being inside
+    the sigmoid, an active penalty also raises sigma(-beta * margin), the
+    factor on the rejected side's gradient: in benchmarks/loop.py's on-policy
+    loop DPOP made DDPO worse (README, "On-policy loop").
     """
     chosen_ratio = policy_chosen - ref_chosen                     # (B,)
     rejected_ratio = policy_rejected - ref_rejected               # (B,)
-    losses = -F.logsigmoid(beta * (chosen_ratio - rejected_ratio))
+    margin = chosen_ratio - rejected_ratio
+    if dpop_lambda:
+        margin = margin - dpop_lambda * dpop_penalty(policy_chosen, ref_chosen)
+    losses = -F.logsigmoid(beta * margin)
     return losses, (beta * chosen_ratio).detach(), (beta * rejected_ratio).detach()
+
+
+def dpop_penalty(policy_chosen, ref_chosen) -> torch.Tensor:
+    """DPOP's max(0, ref_w - pi_w), (B,): how far the chosen log-prob fell below the reference's."""
+    return (ref_chosen - policy_chosen).clamp(min=0)

@@ -77,7 +77,7 @@ def pair_loss(logps: torch.Tensor, batch: dict, config: DDPOConfig):
     policy = weighted_logps(logps, w, config.average)                   # (2B,)
     ref = weighted_logps(batch["ref_logps"], w, config.average)         # (2B,)
     (pc, pr), (rc, rr) = policy.chunk(2), ref.chunk(2)
-    losses, chosen_r, rejected_r = ddpo_loss(pc, pr, rc, rr, config.beta)
+    losses, chosen_r, rejected_r = ddpo_loss(pc, pr, rc, rr, config.beta, config.dpop_lambda)
     loss = losses.mean()
     if config.sft_weight:
         B = pc.shape[0]
