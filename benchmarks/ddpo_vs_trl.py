@@ -116,7 +116,6 @@ def load_records(work: Path) -> list[dict]:
 
 
 def part_limit(work: Path, records) -> dict:
-    import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     from training.ddpo.data import PairCollator, PreferenceDataset

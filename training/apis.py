@@ -77,7 +77,7 @@ class TrainingRunCreateInputSerializer(serializers.Serializer):
     project = IdField()
     base_checkpoint = IdField(required=False, help_text="Default: the project's active checkpoint.")
     config = serializers.DictField(required=False, help_text="training.ddpo config overrides: gamma, beta, "
-                                   "learning_rate, epochs, batch_size, max_steps, sft_weight, lora, ... The run "
+                                   "learning_rate, epochs, batch_size, max_steps, sft_weight, dpop_lambda, lora, ... The run "
                                    "stores them resolved over the project's gamma and beta and DDPOConfig's defaults.")
 
 
