@@ -381,6 +381,15 @@ def proc_stat(pid):
             (int(fields[13]) + int(fields[14])) / CLOCK_TICKS)
 
 
+def proc_stat_ppid(pid):
+    """The parent pid of ``pid`` from /proc/<pid>/stat (None when it is not there)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return int(stat.read().rsplit(b")", 1)[1].split()[1])
+    except (OSError, IndexError):
+        return None
+
+
 def machine_busy():
     """CPU-seconds the whole machine spent busy (not idle or iowait) since boot, from /proc/stat."""
     with open("/proc/stat") as stat:
@@ -400,8 +409,10 @@ class CpuAccount:
     PostgreSQL's backends are the postmaster's children, not ours: the pids in pg_stat_activity with the
     benchmark's datname (client backends, autovacuum and parallel workers), each counted from its first sample
     (0 for one born during the load) to its last; one that ends between two samples loses at most ``every``
-    seconds of its CPU (with CONN_MAX_AGE 60 the app's backends live through a short load). The sampler's own
-    connection is to the ``postgres`` database, so it is not counted.
+    seconds of its CPU, and one that lives less than that apart may be missed whole (with CONN_MAX_AGE 60 and
+    the worker keeping its connections the app's backends live through a short load; the postmaster's reaped
+    children's CPU, every database's, is printed as the bound). The sampler's own connection is to the
+    ``postgres`` database, so it is not counted.
     The generator is this process (``getrusage(RUSAGE_SELF)``: the annotator threads, the supervisor, the
     main thread), less the sampler thread's own CPU, reported apart."""
 
@@ -414,6 +425,8 @@ class CpuAccount:
         self.stopped = threading.Event()
         self.sampler_cpu = 0.0
         self.conn = psycopg.connect(f"{server_url()}/postgres", autocommit=True)
+        backend = proc_stat_ppid(self.conn.execute("SELECT pg_backend_pid()").fetchone()[0])
+        self.postmaster = backend  # the postmaster's pid (None when the server is not on this machine)
         self.thread = threading.Thread(target=self._loop, name="cpu-sampler", daemon=True)
 
     def _groups(self):
@@ -450,10 +463,16 @@ class CpuAccount:
 
     def start(self):
         self.sample(initial=True)
+        self.reaped = self._reaped()
         self.self_cpu = self._self_cpu()
         self.busy = machine_busy()
         self.started = time.monotonic()
         self.thread.start()
+
+    def _reaped(self):
+        """CPU-seconds of the postmaster's reaped children: every backend that has ended, on every database."""
+        stat = proc_stat(self.postmaster) if self.postmaster else None
+        return stat[2] if stat else 0.0
 
     @staticmethod
     def _self_cpu():
@@ -464,6 +483,7 @@ class CpuAccount:
         self.stopped.set()
         self.thread.join()
         self.sample()
+        self.reaped = self._reaped() - self.reaped
         self.seconds = time.monotonic() - self.started
         self.busy = machine_busy() - self.busy
         self.generator = self._self_cpu() - self.self_cpu - self.sampler_cpu
@@ -494,7 +514,10 @@ class CpuAccount:
         print(f"  PostgreSQL backends seen: {kinds}; the sampler (every {self.every:.0f} s, not in the total): "
               f"{self.sampler_cpu:.2f} CPU-s; the whole machine was busy {self.busy:.1f} CPU-s, "
               f"{max(0.0, self.busy - total):.1f} of them outside this stack (other processes, PostgreSQL's shared "
-              f"ones)", flush=True)
+              f"ones)")
+        print(f"  PostgreSQL backends that ended during the load, on the whole server (other databases' too; a "
+              f"backend living less than a sample apart is missed above): {self.reaped:.1f} CPU-s, "
+              f"{self.reaped * per:.1f} ms per loop at most", flush=True)
 
 
 # --- the simulated annotators -------------------------------------------------------------------------------
