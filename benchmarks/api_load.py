@@ -433,12 +433,15 @@ class CpuAccount:
         with self.stack.lock:
             leaders = {proc.pid: name for name, proc in self.stack.procs.items() if name in self.STACK}
         totals = dict.fromkeys(leaders, 0.0)
+        own = {}  # the leader's own CPU (gunicorn's master, the worker's main process), apart
         for entry in os.listdir("/proc"):
             if entry.isdigit():
                 stat = proc_stat(int(entry))
                 if stat is not None and stat[0] in totals:
                     totals[stat[0]] += stat[1] + stat[2]
-        return {(leaders[leader], leader): total for leader, total in totals.items()}
+                    if int(entry) == stat[0]:
+                        own[(leaders[stat[0]] + " leader", stat[0])] = stat[1]
+        return {(leaders[leader], leader): total for leader, total in totals.items()} | own
 
     def _backends(self):
         rows = self.conn.execute("SELECT pid, backend_type FROM pg_stat_activity WHERE datname = %s",
@@ -494,6 +497,7 @@ class CpuAccount:
         cpu = Counter()
         for (component, key), last in self.last.items():
             cpu[component] += max(0.0, last - self.first[component, key])
+        self.leaders = {name: cpu[name + " leader"] for name in ("gunicorn", "worker")}
         return {"gunicorn": cpu["gunicorn"], "PostgreSQL": cpu["PostgreSQL"], "generator": self.generator,
                 "worker": cpu["worker"], "redis": cpu["redis"], "beat": cpu["beat"]}
 
@@ -507,6 +511,8 @@ class CpuAccount:
                   "redis": "redis-server", "beat": "celery beat"}
         for name, cpu in components.items():
             print(f"  {labels[name]:42} {cpu * per:7.1f} ms  {cpu / total if total else 0:4.0%}  ({cpu:.1f} CPU-s)")
+        print(f"  of which gunicorn's master {self.leaders['gunicorn'] * per:.1f} ms, the worker's main process (not its "
+              f"pool children) {self.leaders['worker'] * per:.1f} ms")
         kinds = ", ".join(f"{kind or 'unknown'}: {n}" for kind, n in sorted(self.backend_kinds.items()))
         print(f"  {'total':42} {total * per:7.1f} ms  100%  ({total:.1f} CPU-s, {total / self.seconds:.2f} cores; "
               f"{1000 / (total * per) * os.cpu_count() if total else 0:.0f} loops/s if they had all "
