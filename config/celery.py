@@ -18,7 +18,10 @@ app.conf["CELERY_DB_REUSE_MAX"] = 1000
 
 @task_prerun.connect
 @task_postrun.connect
-def _connections_recycle(**kwargs):
+def _connections_recycle(sender=None, **kwargs):
+    """Not for an eager task: it runs inside its caller's request or transaction (the fix-up skips those too)."""
+    if getattr(getattr(sender, "request", None), "is_eager", False):
+        return
     from django.db import close_old_connections
 
     close_old_connections()
