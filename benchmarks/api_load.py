@@ -444,8 +444,11 @@ class CpuAccount:
         return {(leaders[leader], leader): total for leader, total in totals.items()} | own
 
     def _backends(self):
-        rows = self.conn.execute("SELECT pid, backend_type FROM pg_stat_activity WHERE datname = %s",
-                                 (self.database,)).fetchall()
+        try:
+            rows = self.conn.execute("SELECT pid, backend_type FROM pg_stat_activity WHERE datname = %s",
+                                     (self.database,)).fetchall()
+        except psycopg.Error:  # a passing hiccup: the next sample reads them again
+            return {}
         found = {}
         for pid, kind in rows:
             stat = proc_stat(pid)
