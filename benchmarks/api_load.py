@@ -25,6 +25,10 @@ annotation's record built, its ``chosen`` the text the client computed from its 
 exits 1. It prints req/s, loops/s, p50/p99 per endpoint (the time a client waited for its answer,
 retries included) and errors.
 
+It also prints the CPU each part of the stack spent per loop over the load, read from /proc (utime+stime):
+gunicorn, the PostgreSQL backends of the benchmark database, this process (the load generator), the worker,
+redis-server and beat, each with its share, and how busy the whole machine was (see ``CpuAccount``).
+
 ``--fault worker-kill|broker-restart|db-terminate`` strikes midway through the load: SIGKILL the worker's
 process group (a new worker starts), SIGKILL the benchmark's redis-server and start it again empty (the
 queued messages are lost), or terminate every backend of the benchmark database. It prints the slowest
@@ -59,6 +63,7 @@ import math
 import os
 import random
 import re
+import resource
 import shlex
 import shutil
 import signal
@@ -267,7 +272,8 @@ def start_stack(stack, *, redis_port, web_port, data_dir):
     web[web.index("--bind") + 1] = f"127.0.0.1:{web_port}"
     stack.start("gunicorn", web, ready=lambda: http_ok(web_port))
     stack.start("worker", in_venv(compose_command("worker"), data_dir), ready=lambda: " ready." in stack.log_tail("worker"))
-    stack.start("beat", in_venv(compose_command("beat"), data_dir))
+    # ready once it has started, so its start-up (Django's import) is not in the load's CPU account
+    stack.start("beat", in_venv(compose_command("beat"), data_dir), ready=lambda: "beat: Starting" in stack.log_tail("beat"))
     stack.watch()
     return web
 
@@ -356,6 +362,171 @@ def project_seed(name, slots, members, analyze):
     print(f"seeded {name}: {responses * OVERLAP:,} open slots ({responses:,} responses, overlap {OVERLAP}) in "
           f"{time.perf_counter() - started:.1f} s; {table_statistics()}", flush=True)
     return project
+
+
+# --- CPU accounting -------------------------------------------------------------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def proc_stat(pid):
+    """(process group, own CPU-seconds, reaped children's CPU-seconds) from /proc/<pid>/stat; None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    # fields[0] is the stat file's field 3 (state): pgrp is 5, utime 14, stime 15, cutime 16, cstime 17
+    return (int(fields[2]), (int(fields[11]) + int(fields[12])) / CLOCK_TICKS,
+            (int(fields[13]) + int(fields[14])) / CLOCK_TICKS)
+
+
+def proc_stat_ppid(pid):
+    """The parent pid of ``pid`` from /proc/<pid>/stat (None when it is not there)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return int(stat.read().rsplit(b")", 1)[1].split()[1])
+    except (OSError, IndexError):
+        return None
+
+
+def machine_busy():
+    """CPU-seconds the whole machine spent busy (not idle or iowait) since boot, from /proc/stat."""
+    with open("/proc/stat") as stat:
+        ticks = [int(n) for n in stat.readline().split()[1:8]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / CLOCK_TICKS
+
+
+class CpuAccount:
+    """CPU-seconds per component over the load, sampled from /proc at its start, every ``every`` seconds and at
+    its end.
+
+    A stack process's group (its own session, so gunicorn's workers and the worker's pool children are in it):
+    the sum over the group's live members of their own CPU plus their reaped children's (cutime/cstime), so a
+    member that exits during the load and is reaped inside the group (a gunicorn worker, a pool child) still
+    counts, through its parent, and nothing twice. A group replaced during the load (a fault's kill and
+    restart) counts its last sample before it went, plus the new group's whole life.
+    PostgreSQL's backends are the postmaster's children, not ours: the pids in pg_stat_activity with the
+    benchmark's datname (client backends, autovacuum and parallel workers), each counted from its first sample
+    (0 for one born during the load) to its last; one that ends between two samples loses at most ``every``
+    seconds of its CPU, and one that lives less than that apart may be missed whole (with CONN_MAX_AGE 60 and
+    the worker keeping its connections the app's backends live through a short load; the postmaster's reaped
+    children's CPU, every database's, is printed as the bound). The sampler's own connection is to the
+    ``postgres`` database, so it is not counted.
+    The generator is this process (``getrusage(RUSAGE_SELF)``: the annotator threads, the supervisor, the
+    main thread), less the sampler thread's own CPU, reported apart."""
+
+    STACK = ("gunicorn", "worker", "beat", "redis")
+
+    def __init__(self, stack, database, every=1.0):
+        self.stack, self.database, self.every = stack, database, every
+        self.first, self.last = {}, {}  # (component, key) -> CPU-seconds; key: a group leader or a backend pid
+        self.backend_kinds = Counter()
+        self.stopped = threading.Event()
+        self.sampler_cpu = 0.0
+        self.conn = psycopg.connect(f"{server_url()}/postgres", autocommit=True)
+        backend = proc_stat_ppid(self.conn.execute("SELECT pg_backend_pid()").fetchone()[0])
+        self.postmaster = backend  # the postmaster's pid (None when the server is not on this machine)
+        self.thread = threading.Thread(target=self._loop, name="cpu-sampler", daemon=True)
+
+    def _groups(self):
+        with self.stack.lock:
+            leaders = {proc.pid: name for name, proc in self.stack.procs.items() if name in self.STACK}
+        totals = dict.fromkeys(leaders, 0.0)
+        own = {}  # the leader's own CPU (gunicorn's master, the worker's main process), apart
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                stat = proc_stat(int(entry))
+                if stat is not None and stat[0] in totals:
+                    totals[stat[0]] += stat[1] + stat[2]
+                    if int(entry) == stat[0]:
+                        own[(leaders[stat[0]] + " leader", stat[0])] = stat[1]
+        return {(leaders[leader], leader): total for leader, total in totals.items()} | own
+
+    def _backends(self):
+        try:
+            rows = self.conn.execute("SELECT pid, backend_type FROM pg_stat_activity WHERE datname = %s",
+                                     (self.database,)).fetchall()
+        except psycopg.Error:  # a passing hiccup: the next sample reads them again
+            return {}
+        found = {}
+        for pid, kind in rows:
+            stat = proc_stat(pid)
+            if stat is not None:
+                found[("PostgreSQL", pid)] = stat[1]
+                self.backend_kinds[kind] += ("PostgreSQL", pid) not in self.last
+        return found
+
+    def sample(self, *, initial=False):
+        for key, cpu in {**self._groups(), **self._backends()}.items():
+            self.first.setdefault(key, cpu if initial else 0.0)
+            self.last[key] = cpu
+
+    def _loop(self):
+        while not self.stopped.wait(self.every):
+            self.sample()
+        self.sampler_cpu = time.thread_time()
+
+    def start(self):
+        self.sample(initial=True)
+        self.reaped = self._reaped()
+        self.self_cpu = self._self_cpu()
+        self.busy = machine_busy()
+        self.started = time.monotonic()
+        self.thread.start()
+
+    def _reaped(self):
+        """CPU-seconds of the postmaster's reaped children: every backend that has ended, on every database."""
+        stat = proc_stat(self.postmaster) if self.postmaster else None
+        return stat[2] if stat else 0.0
+
+    @staticmethod
+    def _self_cpu():
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    def stop(self):
+        self.stopped.set()
+        self.thread.join()
+        self.sample()
+        self.reaped = self._reaped() - self.reaped
+        self.seconds = time.monotonic() - self.started
+        self.busy = machine_busy() - self.busy
+        self.generator = self._self_cpu() - self.self_cpu - self.sampler_cpu
+        self.conn.close()
+
+    def components(self):
+        """``{component: CPU-seconds}`` over the load."""
+        cpu = Counter()
+        for (component, key), last in self.last.items():
+            cpu[component] += max(0.0, last - self.first[component, key])
+        self.leaders = {name: cpu[name + " leader"] for name in ("gunicorn", "worker")}
+        return {"gunicorn": cpu["gunicorn"], "PostgreSQL": cpu["PostgreSQL"], "generator": self.generator,
+                "worker": cpu["worker"], "redis": cpu["redis"], "beat": cpu["beat"]}
+
+    def report(self, loops):
+        components = self.components()
+        total = sum(components.values())
+        per = 1000 / max(loops, 1)
+        print(f"CPU ms per loop over the load ({loops:,} loops, {self.seconds:.1f} s; /proc utime+stime, 10 ms ticks):")
+        labels = {"gunicorn": "gunicorn (master + workers)", "PostgreSQL": "PostgreSQL backends of the benchmark DB",
+                  "generator": "generator (this process)", "worker": "celery worker (+ pool children)",
+                  "redis": "redis-server", "beat": "celery beat"}
+        for name, cpu in components.items():
+            print(f"  {labels[name]:42} {cpu * per:7.1f} ms  {cpu / total if total else 0:4.0%}  ({cpu:.1f} CPU-s)")
+        print(f"  of which gunicorn's master {self.leaders['gunicorn'] * per:.1f} ms, the worker's main process (not its "
+              f"pool children) {self.leaders['worker'] * per:.1f} ms")
+        kinds = ", ".join(f"{kind or 'unknown'}: {n}" for kind, n in sorted(self.backend_kinds.items()))
+        print(f"  {'total':42} {total * per:7.1f} ms  100%  ({total:.1f} CPU-s, {total / self.seconds:.2f} cores; "
+              f"{1000 / (total * per) * os.cpu_count() if total else 0:.0f} loops/s if they had all "
+              f"{os.cpu_count()} cores)")
+        print(f"  PostgreSQL backends seen: {kinds}; the sampler (every {self.every:.0f} s, not in the total): "
+              f"{self.sampler_cpu:.2f} CPU-s; the whole machine was busy {self.busy:.1f} CPU-s, "
+              f"{max(0.0, self.busy - total):.1f} of them outside this stack (other processes, PostgreSQL's shared "
+              f"ones)")
+        print(f"  PostgreSQL backends that ended during the load, on the whole server (other databases' too; a "
+              f"backend living less than a sample apart is missed above): {self.reaped:.1f} CPU-s, "
+              f"{self.reaped * per:.1f} ms per loop at most", flush=True)
 
 
 # --- the simulated annotators -------------------------------------------------------------------------------
@@ -462,11 +633,13 @@ def fault_strike(kind, *, stack, database):
 
 
 def load_run(args, *, port, annotators, project, stack, database):
-    """The timed load; (annotator threads, seconds, fault time (epoch) or None, fault line)."""
+    """The timed load; (annotator threads, seconds, fault time (epoch) or None, fault line, its CPU account)."""
     deadline = time.monotonic() + args.duration
     threads = [Annotator(index=index, port=port, token=token, project_id=project.pk, categories=project.categories,
                          deadline=deadline) for index, (_, token) in enumerate(annotators)]
-    started, cpu = time.monotonic(), time.process_time()
+    account = CpuAccount(stack, database)
+    account.start()
+    started = time.monotonic()
     for thread in threads:
         thread.start()
     fault_at, fault_line = None, ""
@@ -477,9 +650,8 @@ def load_run(args, *, port, annotators, project, stack, database):
     for thread in threads:
         thread.join()
     seconds = time.monotonic() - started
-    print(f"generator (this process, {len(threads)} threads): {time.process_time() - cpu:.1f} CPU-seconds, "
-          f"{(time.process_time() - cpu) / seconds:.0%} of a core", flush=True)
-    return threads, seconds, fault_at, fault_line
+    account.stop()
+    return threads, seconds, fault_at, fault_line, account
 
 
 # --- checks -------------------------------------------------------------------------------------------------
@@ -743,11 +915,12 @@ def run(args, *, stack, database, ports, folder):
     print(f"stack: {shlex.join(web[2:])}; celery {shlex.join(compose_command('worker')[3:])}; celery beat; "
           f"redis-server :{ports['redis']}; PostgreSQL {database}", flush=True)
 
-    threads, seconds, fault_at, fault_line = load_run(args, port=ports["web"], annotators=annotators,
+    threads, seconds, fault_at, fault_line, account = load_run(args, port=ports["web"], annotators=annotators,
                                                       project=project, stack=stack, database=database)
     load_end = time.time()
     connection.close()  # idle through the load, it may have been terminated (db-terminate)
     loops_per_second = report_load(threads, seconds, args.clients)
+    account.report(sum(thread.loops for thread in threads))
     print(f"by the end of the load: {table_statistics()}")
     built_after = records_wait(project, args.record_wait, load_end)
     violations, acked, unacked = integrity_check(project, threads)

@@ -10,7 +10,10 @@ from config.errors import ApplicationError
 logger = logging.getLogger(__name__)
 
 
-@shared_task(name=SYNC_TASK, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+# ignore_result: one runs per submit and nothing reads its return value, so it stores no TaskResult row (a
+# transaction of its own in the worker and in PostgreSQL per record, and a row per annotation in the table).
+@shared_task(name=SYNC_TASK, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5,
+             ignore_result=True)
 def preference_record_sync(annotation_id):
     """Bring the annotation's record to its current state; returns the record id (or ``None``)."""
     try:
