@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from transformers import Gemma3Config, Gemma3ForConditionalGeneration, Gemma3Processor
 
-from .tiny_idefics3 import train_bpe
+from tests.families.tokenizer import train_bpe
 
 try:  # transformers >= 5.2x: the PIL backend needs no torchvision
     from transformers import Gemma3ImageProcessorPil as ImageProcessor

@@ -20,13 +20,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import (
     Idefics3Config,
     Idefics3ForConditionalGeneration,
     Idefics3Processor,
-    PreTrainedTokenizerFast,
 )
+
+from tests.families.tokenizer import train_bpe
 
 try:  # transformers >= 5.2x: the PIL backend needs no torchvision
     from transformers import Idefics3ImageProcessorPil as ImageProcessor
@@ -48,17 +48,6 @@ CHAT_TEMPLATE = (
 
 TILE, LONGEST_EDGE, PATCH, SCALE = 16, 32, 4, 2
 IMAGE_SEQ_LEN = (TILE // PATCH) ** 2 // SCALE ** 2          # 4 <image> tokens per tile
-
-
-def train_bpe(corpus, specials, *, vocab_size=384, **special_tokens) -> PreTrainedTokenizerFast:
-    """A byte-level BPE trained on `corpus`, `specials` first (ids 0.., in order)."""
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tok.train_from_iterator(list(corpus) + ["User Assistant user model system"], trainer=trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, **special_tokens)
 
 
 def build_tiny_idefics3(out_dir, corpus, *, text_hidden=64, text_layers=2, heads=4, vision_dim=32,

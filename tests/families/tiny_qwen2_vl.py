@@ -25,7 +25,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import (
     PreTrainedTokenizerFast,
     Qwen2VLConfig,
@@ -34,6 +33,7 @@ from transformers import (
 )
 from transformers.utils import is_torchvision_available
 
+from tests.families.tokenizer import train_bpe
 from training.ddpo.model import no_video_processor
 
 try:  # transformers >= 5.2x: the PIL backend needs no torchvision
@@ -73,16 +73,10 @@ IMAGE_SIZE, PATCH_SIZE, MERGE_SIZE = 56, 7, 2
 
 def train_tokenizer(corpus, *, vocab_size=384) -> PreTrainedTokenizerFast:
     """Byte-level BPE on `corpus` with the Qwen2-VL specials (ids 0..6, in SPECIALS order)."""
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tok.train_from_iterator(list(corpus) + ["user assistant system"], trainer=trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="<|endoftext|>", eos_token="<|im_end|>",
-        extra_special_tokens={"image_token": "<|image_pad|>", "video_token": "<|video_pad|>"},
-        chat_template=CHAT_TEMPLATE, padding_side="left")
+    return train_bpe(corpus, SPECIALS, vocab_size=vocab_size, role_words="user assistant system",
+                     pad_token="<|endoftext|>", eos_token="<|im_end|>",
+                     extra_special_tokens={"image_token": "<|image_pad|>", "video_token": "<|video_pad|>"},
+                     chat_template=CHAT_TEMPLATE, padding_side="left")
 
 
 def build_tiny_qwen2_vl(out_dir, corpus, *, text_hidden=64, text_layers=2, heads=4, vision_dim=32,
