@@ -271,18 +271,32 @@ class ResponseClaim(models.Model):
         return f"{self.user} on response {self.response_id}"
 
 
+# Rows per project of ``ProjectQueue``: enough that 64 annotators' submits rarely meet on one.
+QUEUE_SHARDS = 16
+
+
 class ProjectQueue(models.Model):
-    """How many responses of the project have an open slot: kept by the services that open and close slots
-    (``responses_create``, a submit closing a response's last slot, a reject reopening one), read by the
-    queue position instead of a count over every open slot. Slots or responses written around those services
-    (the admin's deletes) leave it off by as many; the position then clamps at 0 rather than failing.
+    """How many responses of the project have an open slot, as the sum of ``QUEUE_SHARDS`` rows: kept by the
+    services that open and close slots (``responses_create``, a submit closing a response's last slot, a reject
+    reopening one), read by the queue position instead of a count over every open slot. Each change goes to the
+    row of its response's shard, so concurrent submits closing different responses do not queue behind one row's
+    lock until their commits (one row made every such submit wait on the one before). Slots or responses
+    written around those services (the admin's deletes) leave the sum off by as many; the position then clamps
+    at 0 rather than failing.
     """
 
-    project = models.OneToOneField(Project, on_delete=models.CASCADE, primary_key=True, related_name="queue")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="queue_shards")
+    shard = models.PositiveSmallIntegerField()
     open_responses = models.IntegerField(default=0)
 
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "shard"], name="project_queue_shard_unique"),
+            models.CheckConstraint(condition=Q(shard__lt=QUEUE_SHARDS), name="project_queue_shard_range"),
+        ]
+
     def __str__(self):
-        return f"{self.project}: {self.open_responses} open responses"
+        return f"{self.project} shard {self.shard}: {self.open_responses} open responses"
 
 
 class AnnotationStatus(models.TextChoices):

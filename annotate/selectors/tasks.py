@@ -1,6 +1,6 @@
 """Reads of the task queue: what a caller could take next, what they hold, how far they are."""
 from django.db import connection
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import Count, OuterRef, Q, Subquery, Sum
 from django.db.models.lookups import IsNull
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -210,7 +210,7 @@ SELECT
   (SELECT COUNT(*) FROM {annotation} a JOIN {task} t ON t.id = a.task_id
     WHERE a.annotator_id = %s AND t.project_id = %s AND a.status IN (%s, %s, %s)
       AND NOT (a.status = %s AND t.status = %s AND t.leased_to_id = %s AND a.review_reason <> '')),
-  COALESCE((SELECT q.open_responses FROM {queue} q WHERE q.project_id = %s), 0),
+  COALESCE((SELECT SUM(q.open_responses) FROM {queue} q WHERE q.project_id = %s), 0),
   (SELECT COUNT(*) FROM {claim} c WHERE c.project_id = %s AND c.user_id = %s AND c.response_open),
   (SELECT COUNT(DISTINCT h.response_id) FROM {task} h WHERE h.project_id = %s AND h.status = %s AND h.leased_to_id = %s),
   (SELECT COUNT(DISTINCT s.response_id) FROM {task} s
@@ -234,8 +234,8 @@ def _queue_position(*, user, project, now=None, task_id=None):
     A rejected annotation whose slot came back to its annotator counts as still to do, not done.
 
     "remaining" is what a scan of every open slot would count (the responses with a slot the caller could take
-    now, plus the ones they hold), from a handful of index entries: ``ProjectQueue.open_responses`` (responses
-    with an open slot, a counter the slot services keep), minus the caller's claims on open responses they no
+    now, plus the ones they hold), from a handful of index entries: ``ProjectQueue`` (responses
+    with an open slot, a counter in shards the slot services keep), minus the caller's claims on open responses they no
     longer hold (``claim_open_idx``: skipped, or done while others' slots are still open), minus the responses
     nobody could take now because every open slot is under someone else's unexpired lease (about one row per
     annotator at work). The last term is read, not counted, because leases expire with time, not with a write.
@@ -250,6 +250,11 @@ def _queue_position(*, user, project, now=None, task_id=None):
         cursor.execute(sql, params)
         done, open_responses, claimed, held, taken, annotation_id = cursor.fetchone()
     return {"done": done, "remaining": max(0, open_responses - claimed + held - taken)}, annotation_id
+
+
+def queue_open_responses(*, project_id) -> int:
+    """The project's responses with an open slot, as its ``ProjectQueue`` shards count them."""
+    return ProjectQueue.objects.filter(project_id=project_id).aggregate(total=Sum("open_responses"))["total"] or 0
 
 
 def task_detail(*, user, task) -> dict:

@@ -8,7 +8,6 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 from rest_framework import status
 
@@ -16,6 +15,7 @@ from annotate.models import (
     Annotation,
     AnnotationStatus,
     AnnotationTask,
+    QUEUE_SHARDS,
     ProjectQueue,
     Response,
     ResponseClaim,
@@ -69,11 +69,16 @@ def task_next(*, user, project) -> AnnotationTask | None:
     return task
 
 
-def queue_open_responses_add(*, project_id, count) -> None:
-    """Add ``count`` (negative: remove) to the project's responses with an open slot (``ProjectQueue``)."""
-    if not ProjectQueue.objects.filter(project_id=project_id).update(open_responses=F("open_responses") + count):
-        ProjectQueue.objects.get_or_create(project_id=project_id)
-        ProjectQueue.objects.filter(project_id=project_id).update(open_responses=F("open_responses") + count)
+def queue_open_responses_add(*, project_id, response_id, count) -> None:
+    """Add ``count`` (negative: remove) to the project's responses with an open slot, in the ``ProjectQueue``
+    shard of ``response_id``: one upsert, whose row lock only writes about the same shard wait for."""
+    quote = connection.ops.quote_name
+    table = quote(ProjectQueue._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (project_id, shard, open_responses) VALUES (%s, %s, %s) ON CONFLICT (project_id, shard) "
+            f"DO UPDATE SET open_responses = {table}.open_responses + excluded.open_responses",
+            [project_id, response_id % QUEUE_SHARDS, count])
 
 
 def _response_open_set(*, task, is_open) -> None:
@@ -91,7 +96,7 @@ def _response_open_set(*, task, is_open) -> None:
         if cursor.fetchone() is not None:
             return
     ResponseClaim.objects.filter(response_id=task.response_id).update(response_open=is_open)
-    queue_open_responses_add(project_id=task.project_id, count=1 if is_open else -1)
+    queue_open_responses_add(project_id=task.project_id, response_id=task.response_id, count=1 if is_open else -1)
 
 
 def task_reopen(*, task, user, lease_minutes) -> None:

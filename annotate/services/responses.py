@@ -24,7 +24,8 @@ def responses_create(*, project, responses: list[Response]) -> list[Response]:
         AnnotationTask(project=project, response=response, slot=slot)
         for response in responses for slot in range(project.overlap)
     )
-    queue_open_responses_add(project_id=project.pk, count=len(responses))
+    if responses:
+        queue_open_responses_add(project_id=project.pk, response_id=responses[0].pk, count=len(responses))
     if connection.vendor == "postgresql" and len(tasks) >= ANALYZE_AFTER_SLOTS:
         transaction.on_commit(_tables_analyze)
     return responses

@@ -10,12 +10,17 @@ from django.utils import timezone
 from annotate.models import (
     Annotation,
     AnnotationTask,
-    ProjectQueue,
     Prompt,
     Response,
     Role,
 )
-from annotate.selectors.tasks import task_available, task_claim_read, task_claim_sql, task_queue_position
+from annotate.selectors.tasks import (
+    queue_open_responses,
+    task_available,
+    task_claim_read,
+    task_claim_sql,
+    task_queue_position,
+)
 from annotate.services.responses import responses_create
 from tests.annotate_api.helpers import Team, next_task
 from tests.factories import make_project, make_user
@@ -104,7 +109,7 @@ def _reference_position(user, project):
 
 def _check(team, users):
     open_responses = AnnotationTask.objects.filter(project=team.project, status="open").values("response").distinct()
-    assert ProjectQueue.objects.get(project=team.project).open_responses == open_responses.count()
+    assert queue_open_responses(project_id=team.project.pk) == open_responses.count()
     for user in users:
         assert task_queue_position(user=user, project=team.project)["remaining"] == _reference_position(user, team.project), user
 

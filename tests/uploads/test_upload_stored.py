@@ -8,9 +8,10 @@ from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
 from annotate.models import (
-    AnnotationTask, ImageAsset, Membership, PreferenceRecord, Project, ProjectQueue, Prompt, Response, Role,
+    AnnotationTask, ImageAsset, Membership, PreferenceRecord, Project, Prompt, Response, Role,
 )
 from annotate.selectors.records import record_export_list
+from annotate.selectors.tasks import queue_open_responses
 from annotate.services.exports import export_chunks
 from annotate.services.uploads import default_templates
 from tests.factories import make_image, make_project, make_user, png_bytes
@@ -63,7 +64,7 @@ def test_jsonl_manifest_stores_prompts_and_queues_answers_credited_to_their_mode
     responses = {r.model_name: r for r in Response.objects.filter(prompt__project=project)}
     assert set(responses) == {"llava-1.5-7b", "gpt-4v"} and all(r.checkpoint_id is None for r in responses.values())
     assert [t.slot for t in AnnotationTask.objects.filter(response=responses["gpt-4v"])] == [0, 1]
-    assert ProjectQueue.objects.get(project=project).open_responses == 2
+    assert queue_open_responses(project_id=project.pk) == 2
 
     annotator = make_user(role=Role.ANNOTATOR, project=project)
     task = client_of(annotator).post(f"/api/tasks/next/?project={project.pk}").json()
@@ -98,7 +99,7 @@ def test_the_same_upload_twice_adds_nothing(manager, project):
     again = upload(manager, project, data)
     assert again == {"prompts": 0, "prompts_existing": 3, "images_new": 0, "images_reused": 2, "responses": 0,
                      "responses_existing": 2, "tasks": 0}
-    assert stored_counts()["tasks"] == 4 and ProjectQueue.objects.get(project=project).open_responses == 2
+    assert stored_counts()["tasks"] == 4 and queue_open_responses(project_id=project.pk) == 2
 
 
 def test_images_alone_are_asked_the_shipped_templates(manager, project):
