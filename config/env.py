@@ -47,6 +47,10 @@ def database_from_url(url):
             "PORT": str(parsed.port or ""),
             "CONN_MAX_AGE": 60,
             "CONN_HEALTH_CHECKS": True,
+            # Parameters bound by the server and statements prepared from their fifth run on a connection
+            # (psycopg's default; Django's is never): PostgreSQL then stops planning the hot path's joins on every
+            # request, which was half its CPU under load (benchmarks/api_load.py).
+            "OPTIONS": {"server_side_binding": True, "prepare_threshold": 5},
         }
     raise ValueError(f"DATABASE_URL: unsupported scheme {parsed.scheme!r} (use postgres:// or sqlite:///)")
 
