@@ -11,25 +11,44 @@ It seeds ``--slots`` open slots (overlap 2, records built on submit) through ``r
 app's own writers do, and runs no ANALYZE of its own (``--analyze`` does): the claim must not depend on
 table statistics, so it prints whether the table had any. ``--clients`` annotators, each a thread with
 a keep-alive ``http.client`` connection (cheap on CPU: the generator shares the cores with the server),
-loop for ``--duration`` seconds through the REST API with token auth: claim (``POST /api/tasks/next/``),
-save one draft segment (``POST /api/annotations/``), submit 1-3 segments (``PATCH /api/annotations/<id>/``
-with ``version``). Offsets are code points of answers that carry emoji before the edited words, and the
-rewrites carry emoji, so UTF-16 offsets would build other texts. Each request carries an
-``Idempotency-Key`` (a uuid per logical request, the same on every retry); connection errors and 5xx are
-retried with it for up to 60 s.
+loop through the REST API with token auth: claim (``POST /api/tasks/next/``), save one draft segment
+(``POST /api/annotations/``), submit 1-3 segments (``PATCH /api/annotations/<id>/`` with ``version``).
+Offsets are code points of answers that carry emoji before the edited words, and the rewrites carry emoji,
+so UTF-16 offsets would build other texts. Each request carries an ``Idempotency-Key`` (a uuid per logical
+request, the same on every retry); connection errors and 5xx are retried with it for up to 60 s.
 
-Then it checks integrity: every acknowledged submit stored once (its annotation submitted, with the
-segments sent), no response judged by more annotators than its overlap nor twice by one, no slot claimed
-by two annotators, nobody holding two leases, and within ``--record-wait`` seconds every submitted
-annotation's record built, its ``chosen`` the text the client computed from its offsets. A violation
-exits 1. It prints req/s, loops/s, p50/p99 per endpoint (the time a client waited for its answer,
-retries included) and errors.
+The load runs in two phases of ``--duration`` seconds, one after the other, by the same annotators. With
+closed-loop clients and no pause, the throughput and latency targets contradict each other by Little's law:
+a client's mean wait is clients / throughput (64 / 150 req/s = 0.43 s at the throughput target) whatever
+the server does, so p99 at saturation measures the queue, not the server. So, as load tests do, throughput
+is measured at saturation and latency at a fixed offered load below it (real annotators spend seconds per
+task):
 
-It also prints the CPU each part of the stack spent per loop over the load, read from /proc (utime+stime):
+- Phase 1, saturation: each annotator sends its next request as soon as the previous one is answered. It
+  gives loops/s (target >= 50) and the CPU account below; ``--fault`` strikes in it.
+- Phase 2, paced (``--rate R`` loops/s offered in all, default 50, the target; ``--rate 0`` skips it): an
+  open-loop schedule. With P = clients / R, annotator i starts loops at t0 + phase_i + k * P, phase_i drawn
+  from [0, P), and sends its claim at the loop's start, its draft at +P/3 and its submit at +2P/3, like an
+  annotator who reads, drafts and submits. A request whose time has passed (the previous answer came late)
+  is sent at once, and that annotator's later requests stay P/3 apart from it: its schedule slips by the
+  delay, so a slow answer sends the next request at once, never a burst of requests to catch up (see
+  ``Schedule``). A server that cannot keep up with R thus gets less than R, not a pile of requests, and the
+  latency is that of a server at its limit: the phase prints its achieved loops/s
+  (the loops whose claim fell due within the phase, per second of it) and how many requests went late. It
+  gives p50/p99 per endpoint at that load (target < 100 ms), measured from the actual send as in phase 1.
+
+Then it checks integrity over both phases: every acknowledged submit stored once (its annotation submitted,
+with the segments sent), no response judged by more annotators than its overlap nor twice by one, no slot
+claimed by two annotators, nobody holding two leases, and within ``--record-wait`` seconds of the load's end
+every submitted annotation's record built, its ``chosen`` the text the client computed from its offsets. A
+violation exits 1. For each phase it prints req/s, loops/s, p50/p99 per endpoint (the time a client waited
+for its answer, retries included) and errors.
+
+It also prints the CPU each part of the stack spent per loop over phase 1, read from /proc (utime+stime):
 gunicorn, the PostgreSQL backends of the benchmark database, this process (the load generator), the worker,
 redis-server and beat, each with its share, and how busy the whole machine was (see ``CpuAccount``).
 
-``--fault worker-kill|broker-restart|db-terminate`` strikes midway through the load: SIGKILL the worker's
+``--fault worker-kill|broker-restart|db-terminate`` strikes midway through phase 1: SIGKILL the worker's
 process group (a new worker starts), SIGKILL the benchmark's redis-server and start it again empty (the
 queued messages are lost), or terminate every backend of the benchmark database. It prints the slowest
 record's time after its submit (target 90 s), when the records of every annotation submitted before the
@@ -48,13 +67,14 @@ queue order, then the "remaining" count over the same anti-joins), frozen below 
 transaction that is rolled back. It runs without HTTP, authentication or the claim's other queries, so it
 is timed more kindly than ours.
 
-    python benchmarks/api_load.py [--slots 100000] [--clients 64] [--duration 60]
+    python benchmarks/api_load.py [--slots 100000] [--clients 64] [--duration 60] [--rate 50]
         [--claim-scale 10000,1000000] [--fault worker-kill|broker-restart|db-terminate] [--analyze]
 
 ``DATABASE_URL`` names the PostgreSQL server (its database name is ignored; default the local one as
 postgres/postgres); ``redis-server`` must be on the PATH.
 
-The last line is the complete loops/s, and our claim's p50 at the largest scale beside the pre-#18 one's.
+The last line is phase 1's loops/s, then phase 2's offered and achieved loops/s and p99 per endpoint, and our
+claim's p50 at the largest scale beside the pre-#18 one's.
 """
 import argparse
 import http.client
@@ -508,7 +528,7 @@ class CpuAccount:
         components = self.components()
         total = sum(components.values())
         per = 1000 / max(loops, 1)
-        print(f"CPU ms per loop over the load ({loops:,} loops, {self.seconds:.1f} s; /proc utime+stime, 10 ms ticks):")
+        print(f"CPU ms per loop over phase 1 ({loops:,} loops, {self.seconds:.1f} s; /proc utime+stime, 10 ms ticks):")
         labels = {"gunicorn": "gunicorn (master + workers)", "PostgreSQL": "PostgreSQL backends of the benchmark DB",
                   "generator": "generator (this process)", "worker": "celery worker (+ pool children)",
                   "redis": "redis-server", "beat": "celery beat"}
@@ -584,38 +604,78 @@ def segments_pick(text, count, rng, categories):
             for word in sorted(words, key=lambda word: word.start())]
 
 
-class Annotator(threading.Thread):
-    """Claim, save a one-segment draft, submit 1-3 segments; again until ``deadline`` or the queue is empty."""
+class Schedule:
+    """When a paced annotator's requests are due: from ``start``, one every ``step`` seconds.
 
-    def __init__(self, *, index, port, token, project_id, categories, deadline):
-        super().__init__(name=f"annotator-{index}", daemon=True)
+    A request whose time has passed (the previous answer came after it) is sent at once, and the next one is
+    due ``step`` after that send: the schedule slips by the delay (counted in ``late`` and ``slip``) instead of
+    sending requests back to back until it has caught up."""
+
+    def __init__(self, start, step):
+        self.due, self.step = start, step
+        self.late, self.slip = 0, 0.0  # requests sent after their time, and the seconds the schedule slipped
+
+    def wait(self):
+        """Sleep until the next request is due; at once when it is overdue."""
+        now = time.monotonic()
+        if now < self.due:
+            time.sleep(self.due - now)
+        else:
+            self.late += 1
+            self.slip += now - self.due
+            self.due = now
+        self.due += self.step
+
+
+class Annotator(threading.Thread):
+    """Claim, save a one-segment draft, submit 1-3 segments; again until ``deadline`` or the queue is empty.
+
+    Without a ``schedule`` each request goes as soon as the previous one is answered (after a failed request
+    the loop starts again 50 ms later) until ``deadline``; with one, each request goes when it is due, and no
+    loop starts whose claim is due after ``deadline``."""
+
+    def __init__(self, *, index, port, token, project_id, categories, deadline, schedule=None):
+        super().__init__(name=f"annotator-{index}", daemon=True)  # the same name in both phases: one annotator
         self.api = Api(port, token)
-        self.project_id, self.categories, self.deadline = project_id, categories, deadline
+        self.project_id, self.categories, self.deadline, self.schedule = project_id, categories, deadline, schedule
         self.rng = random.Random(index)
         self.claimed = []  # task ids handed to this annotator
         self.acked = []    # (annotation id, task id, expected chosen, segment count) of every 2xx submit
         self.loops = 0
 
+    def call(self, *args, **kwargs):
+        if self.schedule is not None:
+            self.schedule.wait()
+        return self.api.call(*args, **kwargs)
+
+    def again(self):
+        """Whether to start another loop."""
+        return (time.monotonic() if self.schedule is None else self.schedule.due) < self.deadline
+
+    def failed(self):
+        if self.schedule is None:
+            time.sleep(0.05)  # a paced annotator's next request waits for its time anyway
+
     def run(self):
-        while time.monotonic() < self.deadline:
-            status, task = self.api.call("claim", "POST", f"/api/tasks/next/?project={self.project_id}", ok=(200, 204))
+        while self.again():
+            status, task = self.call("claim", "POST", f"/api/tasks/next/?project={self.project_id}", ok=(200, 204))
             if status == 204:
                 return  # nothing left for this annotator
             if task is None:
-                time.sleep(0.05)
+                self.failed()
                 continue
             self.claimed.append(task["id"])
             text = task["response"]["text"]
-            _, draft = self.api.call("draft", "POST", "/api/annotations/", ok=(200, 201), body={
+            _, draft = self.call("draft", "POST", "/api/annotations/", ok=(200, 201), body={
                 "task": task["id"], "segments": segments_pick(text, 1, self.rng, self.categories), "submit": False})
             if draft is None:
-                time.sleep(0.05)
+                self.failed()
                 continue
             segments = segments_pick(text, self.rng.randint(1, 3), self.rng, self.categories)
-            _, submitted = self.api.call("submit", "PATCH", f"/api/annotations/{draft['id']}/", body={
+            _, submitted = self.call("submit", "PATCH", f"/api/annotations/{draft['id']}/", body={
                 "version": draft["version"], "segments": segments, "submit": True})
             if submitted is None:
-                time.sleep(0.05)
+                self.failed()
                 continue
             self.acked.append((submitted["id"], task["id"], apply_segments(text, segments)[0], len(segments)))
             self.loops += 1
@@ -632,16 +692,27 @@ def fault_strike(kind, *, stack, database):
     return f"terminated {database_terminate(database)} backends of the benchmark database"
 
 
-def load_run(args, *, port, annotators, project, stack, database):
-    """The timed load; (annotator threads, seconds, fault time (epoch) or None, fault line, its CPU account)."""
-    deadline = time.monotonic() + args.duration
-    threads = [Annotator(index=index, port=port, token=token, project_id=project.pk, categories=project.categories,
-                         deadline=deadline) for index, (_, token) in enumerate(annotators)]
-    account = CpuAccount(stack, database)
-    account.start()
+def annotators_start(args, *, port, annotators, project, rate=0):
+    """Start one phase's annotators for ``--duration`` seconds from now: at saturation (``rate`` 0) or paced to
+    ``rate`` loops/s in all, each annotator a loop every clients / ``rate`` seconds from a random phase, its
+    three requests a third of that apart; (threads, start time)."""
     started = time.monotonic()
+    period = len(annotators) / rate if rate else None
+    phases = random.Random(0)
+    threads = [Annotator(index=index, port=port, token=token, project_id=project.pk, categories=project.categories,
+                         deadline=started + args.duration,
+                         schedule=Schedule(started + phases.uniform(0, period), period / 3) if period else None)
+               for index, (_, token) in enumerate(annotators)]
     for thread in threads:
         thread.start()
+    return threads, started
+
+
+def load_run(args, *, port, annotators, project, stack, database):
+    """Phase 1, saturation; (annotator threads, seconds, fault time (epoch) or None, fault line, its CPU account)."""
+    account = CpuAccount(stack, database)
+    account.start()
+    threads, started = annotators_start(args, port=port, annotators=annotators, project=project)
     fault_at, fault_line = None, ""
     if args.fault:
         time.sleep(max(0.0, started + args.duration / 2 - time.monotonic()))
@@ -652,6 +723,14 @@ def load_run(args, *, port, annotators, project, stack, database):
     seconds = time.monotonic() - started
     account.stop()
     return threads, seconds, fault_at, fault_line, account
+
+
+def paced_run(args, *, port, annotators, project):
+    """Phase 2, paced to ``--rate`` loops/s; its annotator threads, done."""
+    threads, _ = annotators_start(args, port=port, annotators=annotators, project=project, rate=args.rate)
+    for thread in threads:
+        thread.join()
+    return threads
 
 
 # --- checks -------------------------------------------------------------------------------------------------
@@ -829,7 +908,8 @@ def claim_scale(args, *, port, claimers):
 # --- the run ------------------------------------------------------------------------------------------------
 
 
-def report_load(threads, seconds, clients):
+def report_load(threads, seconds, clients, phase):
+    """Print one phase's throughput, latency per endpoint and errors; (loops/s, {endpoint: p99 seconds})."""
     latency, status, retried, retry_failed = defaultdict(list), defaultdict(Counter), Counter(), Counter()
     failures = []
     for thread in threads:
@@ -841,7 +921,7 @@ def report_load(threads, seconds, clients):
         failures += thread.api.failures
     requests = sum(len(values) for values in latency.values())
     loops = sum(thread.loops for thread in threads)
-    print(f"load: {clients} annotators for {seconds:.1f} s: {loops:,} loops, {requests:,} requests: "
+    print(f"{phase}: {clients} annotators for {seconds:.1f} s: {loops:,} loops, {requests:,} requests: "
           f"{requests / seconds:.1f} req/s, {loops / seconds:.1f} loops/s", flush=True)
     for endpoint, label in ENDPOINTS.items():
         values = latency[endpoint]
@@ -853,14 +933,21 @@ def report_load(threads, seconds, clients):
           f"of which still failed: {sum(retry_failed.values())} (target 0)")
     for endpoint, code, body in failures[:5]:
         print(f"  e.g. {endpoint}: {code} {body!r}")
-    return loops / seconds
+    schedules = [thread.schedule for thread in threads if thread.schedule is not None]
+    if schedules:
+        print(f"requests sent late (the previous answer came after their time): {sum(s.late for s in schedules):,} "
+              f"of {requests:,}; an annotator's schedule slipped {max(s.slip for s in schedules):.2f} s at most, "
+              f"{sum(s.slip for s in schedules) / len(schedules):.2f} s on average")
+    return loops / seconds, {endpoint: percentile(latency[endpoint], 0.99) for endpoint in ENDPOINTS}
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--slots", type=int, default=100_000, help="open slots seeded for the load")
     parser.add_argument("--clients", type=int, default=64, help="concurrent simulated annotators")
-    parser.add_argument("--duration", type=float, default=60, help="seconds of load")
+    parser.add_argument("--duration", type=float, default=60, help="seconds of each phase of load")
+    parser.add_argument("--rate", type=float, default=TARGET_LOOPS,
+                        help="loops/s offered in all in the paced phase (0 skips it)")
     parser.add_argument("--fault", choices=["worker-kill", "broker-restart", "db-terminate"])
     parser.add_argument("--record-wait", type=float, help="seconds to wait for the records after the load "
                         f"(default {TARGET_RECORDS_SECONDS}, 180 with --fault: the sweep waits out a 60 s grace)")
@@ -871,6 +958,8 @@ def main():
     parser.add_argument("--claim-seconds", type=float, default=60, help="at most this long per scale and side")
     parser.add_argument("--analyze", action="store_true", help="ANALYZE after each seeding")
     args = parser.parse_args()
+    if args.rate < 0:
+        parser.error("--rate must be 0 (no paced phase) or more")
     if args.record_wait is None:
         args.record_wait = 180 if args.fault else TARGET_RECORDS_SECONDS
 
@@ -917,10 +1006,20 @@ def run(args, *, stack, database, ports, folder):
 
     threads, seconds, fault_at, fault_line, account = load_run(args, port=ports["web"], annotators=annotators,
                                                       project=project, stack=stack, database=database)
+    loops_per_second, _ = report_load(threads, seconds, args.clients,
+                                      "phase 1, saturation (each request as soon as the previous one is answered)")
+    account.report(sum(thread.loops for thread in threads))
+    if args.rate:
+        period = args.clients / args.rate
+        paced = paced_run(args, port=ports["web"], annotators=annotators, project=project)
+        # over --duration, the window in which every paced loop's claim fell due, as the offered rate counts
+        # them (their last requests come up to 2P/3 after it)
+        achieved, paced_p99 = report_load(paced, args.duration, args.clients,
+                                          f"phase 2, paced at {args.rate:g} loops/s offered (a loop every {period:.2f} "
+                                          f"s per annotator, its requests {period / 3:.2f} s apart)")
+        threads += paced
     load_end = time.time()
     connection.close()  # idle through the load, it may have been terminated (db-terminate)
-    loops_per_second = report_load(threads, seconds, args.clients)
-    account.report(sum(thread.loops for thread in threads))
     print(f"by the end of the load: {table_statistics()}")
     built_after = records_wait(project, args.record_wait, load_end)
     violations, acked, unacked = integrity_check(project, threads)
@@ -943,7 +1042,7 @@ def run(args, *, stack, database, ports, folder):
     if args.fault and lags:
         recovery = fault_recovery(project, fault_at)
         submitted, slowest = max(lags, key=lambda pair: pair[1])
-        print(f"fault {args.fault} at {args.duration / 2:.1f} s into the load: {fault_line}. The slowest record came "
+        print(f"fault {args.fault} at {args.duration / 2:.1f} s into phase 1: {fault_line}. The slowest record came "
               f"{slowest:.1f} s after its submit (target <= {TARGET_RECORDS_SECONDS} s), one submitted "
               f"{submitted - fault_at:+.1f} s from the fault; the records of every annotation submitted before the "
               f"fault were built by {'n/a' if recovery is None else f'{recovery:.1f} s'} after it")
@@ -954,6 +1053,10 @@ def run(args, *, stack, database, ports, folder):
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (the machine may be shared: figures "
           f"are lower bounds)")
     last = f"loops/s: {loops_per_second:.1f} (target >= {TARGET_LOOPS})"
+    if args.rate:
+        last += (f"; at {args.rate:g} loops/s offered ({achieved:.1f} achieved): p99 "
+                 + ", ".join(f"{endpoint} {ms(paced_p99[endpoint])}" for endpoint in ENDPOINTS)
+                 + f" (target < {TARGET_P99_MS} ms)")
     if len(scales) > 1 and scales[0][1] and scales[-1][1]:
         (small, small_ours, _), (large, large_ours, large_pre18) = scales[0], scales[-1]
         print(f"claim p50 at {large:,} / {small:,} open slots: "

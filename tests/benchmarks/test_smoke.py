@@ -40,9 +40,12 @@ TINY = {
     "records_worker.py": (["--annotations", "8", "--idle-seconds", "1"], r"records/s ours / baseline: \d+\.\d+x$"),
     "export.py": (["--records", "50", "--images", "5", "--port", "{port}"],
                   r"rows/s ours over the in-memory baseline: \d+\.\d+x$"),
-    "api_load.py": (["--slots", "200", "--clients", "4", "--duration", "3", "--claim-scale", "100,1000",
-                     "--claim-samples", "20"],
-                    r"^loops/s: \d+\.\d \(target >= 50\)(; claim p50 at [\d,]+ open slots .*: \d+\.\dx)?$"),
+    "api_load.py": (["--slots", "200", "--clients", "4", "--duration", "3", "--rate", "8", "--claim-scale",
+                     "100,1000", "--claim-samples", "20"],
+                    r"^loops/s: \d+\.\d \(target >= 50\)"
+                    r"(; at \d+(\.\d+)? loops/s offered \(\d+\.\d achieved\): p99 claim \d+\.\d ms, draft \d+\.\d ms, "
+                    r"submit \d+\.\d ms \(target < 100 ms\))?"
+                    r"(; claim p50 at [\d,]+ open slots .*: \d+\.\dx)?$"),
 }
 # Scripts that start their own PostgreSQL-backed stack: they have tests of their own below.
 ON_POSTGRES = {"export.py", "api_load.py"}
@@ -109,14 +112,23 @@ def test_export_benchmark_runs_at_tiny_size(tmp_path, bench_database):
 @pytest.mark.postgres
 def test_api_load_benchmark_runs_at_tiny_size(tmp_path):
     """The API load benchmark creates and drops its own database on the tests' PostgreSQL server, starts its
-    stack (redis-server, gunicorn, worker, beat), checks integrity and prints loops/s last."""
+    stack (redis-server, gunicorn, worker, beat), runs its saturation and paced phases, checks integrity over
+    both and prints loops/s, then the paced phase's p99 per endpoint, last."""
     lines = run_tiny("api_load.py", tmp_path)
+    assert "; at 8 loops/s offered (" in lines[-1], lines[-1]
     assert "claim p50 at 1,000 open slots" in lines[-1], lines[-1]  # beside the pre-#18 claim's
+    loops = [int(re.search(r" s: ([\d,]+) loops, ", line)[1].replace(",", "")) for line in lines
+             if line.startswith(("phase 1, saturation", "phase 2, paced at 8 loops/s offered"))]
+    acked = next(int(re.search(r"^integrity: ([\d,]+) acknowledged submits", line)[1].replace(",", ""))
+                 for line in lines if line.startswith("integrity: "))
+    assert len(loops) == 2 and loops[1] > 0 and acked == sum(loops), (loops, acked)  # both phases' submits checked
 
 
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_api_load_benchmark_survives_terminated_database_connections(tmp_path):
     """With every backend of its database terminated midway, the clients' retries and the records still come
-    through, integrity intact (the script exits 1 otherwise)."""
-    run_tiny("api_load.py", tmp_path, extra=["--duration", "6", "--claim-scale", "", "--fault", "db-terminate"])
+    through, integrity intact (the script exits 1 otherwise). The fault strikes in the saturation phase; the
+    paced one is skipped."""
+    run_tiny("api_load.py", tmp_path, extra=["--duration", "6", "--claim-scale", "", "--fault", "db-terminate",
+                                             "--rate", "0"])
