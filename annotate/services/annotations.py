@@ -19,11 +19,14 @@ from annotate.selectors.tasks import task_check_member, task_lock_for_write
 from annotate.services.queue import task_release
 from annotate.services.records import record_sync_enqueue
 from config.errors import ApplicationError
-from config.rows import ModelColumns
+from config.rows import ModelColumns, row_update, rows_insert
 from config.fields import unstorable_text
 
 SEGMENT_KEYS = ("start", "end", "category", "replacement")
 WRITABLE_STATUSES = (AnnotationStatus.DRAFT, AnnotationStatus.REJECTED)
+# What a write changes on a stored annotation (its callers bump ``version``).
+ANNOTATION_WRITTEN_FIELDS = ("no_hallucination", "status", "submitted_at", "reviewer", "reviewed_at", "version",
+                             "updated_at")
 
 
 def _project_errors(project, segments) -> list[SegmentError]:
@@ -84,8 +87,11 @@ def annotation_segments_replace(*, annotation, segments, created=False) -> None:
     ``created`` annotation has none to delete. The rows written stand in for ``annotation.segments.all()``, so
     the answer built from the annotation reads them from memory."""
     if not created:
-        annotation.segments.all().delete()
-    written = Segment.objects.bulk_create(Segment(annotation=annotation, **segment) for segment in segments)
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {connection.ops.quote_name(Segment._meta.db_table)} WHERE annotation_id = %s",
+                           [annotation.pk])
+    written = [Segment(annotation=annotation, **segment) for segment in segments]
+    rows_insert(written)
     annotation._prefetched_objects_cache = {"segments": annotation.segments.all()}
     annotation._prefetched_objects_cache["segments"]._result_cache = written
 
@@ -107,14 +113,17 @@ def _annotation_write(*, annotation, task, segments, submit, no_hallucination):
     if submit:  # a fixed rejection waits for a new review; review_reason keeps the last one's words
         annotation.reviewer, annotation.reviewed_at = None, None
     created = annotation.pk is None
-    annotation.save()
+    if created:
+        rows_insert([annotation])
+    else:
+        row_update(annotation, ANNOTATION_WRITTEN_FIELDS)
     annotation_segments_replace(annotation=annotation, segments=segments, created=created)
     if submit:
         task_release(task=task, done=True)
         record_sync_enqueue(annotation_id=annotation.pk)
     else:  # an annotator still at work keeps the slot
         task.lease_expires_at = now + timedelta(minutes=project.lease_minutes)
-        task.save(update_fields=["lease_expires_at"])
+        row_update(task, ["lease_expires_at"])
     return annotation
 
 
