@@ -198,7 +198,7 @@ def test_concurrent_syncs_make_one_record():
 
 @pytest.mark.parametrize("decision", ["reject", "edit-then-accept"])
 def test_the_beat_sweep_repairs_a_lost_retirement_or_rebuild(decision, django_capture_on_commit_callbacks):
-    """A record built on submit, then the reviewer's decision whose sync message never left (broker down):
+    """A record built on submit, then the reviewer's decision whose drain never left (broker down):
     the sweep sees the record is behind its annotation and retires or rebuilds it, once."""
     from datetime import timedelta
 
@@ -211,7 +211,7 @@ def test_the_beat_sweep_repairs_a_lost_retirement_or_rebuild(decision, django_ca
     record_sync(annotation_id=annotation.pk)
     assert records_sync_missing(grace=timedelta(0)) == 0  # in step with its annotation
     reviewer = make_user(role="reviewer", project=project)
-    with django_capture_on_commit_callbacks(execute=False):  # the sync message is lost
+    with django_capture_on_commit_callbacks(execute=False):  # the drain is lost
         if decision == "reject":
             annotation_reject(reviewer=reviewer, annotation_id=annotation.pk, reason="wrong")
         else:

@@ -23,7 +23,7 @@ def age(annotation, seconds):
 
 
 def lost_submit(project, django_capture_on_commit_callbacks, *, submit=True):
-    """An annotator's write whose sync message never reaches a worker (a killed worker had taken it)."""
+    """An annotator's write whose drain never reaches a worker (a killed worker had taken it)."""
     make_response(project)
     annotator = make_user(role="annotator", project=project)
     task = task_next(user=annotator, project=project)
@@ -33,7 +33,7 @@ def lost_submit(project, django_capture_on_commit_callbacks, *, submit=True):
 
 
 def test_a_lost_sync_message_is_made_good_once_the_grace_is_over(settings, django_capture_on_commit_callbacks):
-    """Submitted, its message lost: within RECORDS_SYNC_GRACE_SECONDS the sweep leaves it to the message; after
+    """Submitted, its drain lost: within RECORDS_SYNC_GRACE_SECONDS the sweep leaves it to the drain; after
     it, the sweep builds the record and marks the annotation in step, so the next sweep has nothing to do."""
     settings.RECORDS_SYNC_GRACE_SECONDS = 60
     annotation = lost_submit(make_project(record_trigger="submit"), django_capture_on_commit_callbacks)
@@ -48,7 +48,7 @@ def test_a_lost_sync_message_is_made_good_once_the_grace_is_over(settings, djang
 
 
 def test_a_sync_leaves_updated_at_alone():
-    """Marking an annotation in step is no change of it: ``updated_at`` (newest first, the grace) stays."""
+    """Marking an annotation in step is no change of it: ``updated_at`` (oldest first, the grace) stays."""
     annotation = make_annotation(project=make_project(record_trigger="submit"), segments=[RED_TO_GREEN])
     age(annotation, 600)
     before = Annotation.objects.get(pk=annotation.pk).updated_at
@@ -58,7 +58,7 @@ def test_a_sync_leaves_updated_at_alone():
 
 
 def test_an_idle_draft_is_looked_at_once(django_capture_on_commit_callbacks):
-    """A draft sends no sync message; left idle, the sweep finds it needs no record, once."""
+    """A draft schedules no drain; left idle, the sweep finds it needs no record, once."""
     annotation = lost_submit(make_project(record_trigger="submit"), django_capture_on_commit_callbacks, submit=False)
     assert annotation.status == "draft"
     assert records_sync_missing(grace=timedelta(0)) == 1 and not PreferenceRecord.objects.exists()
