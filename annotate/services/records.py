@@ -66,9 +66,9 @@ def record_sync_enqueue(*, annotation_id: int) -> None:
     Coalesced: a process sends at most one drain per ``RECORDS_SYNC_COALESCE_SECONDS`` (the window), to run a
     window later (``task_enqueue_coalesced``; the flag is ``cache.add(key, 1, timeout=window)``). No annotation is
     missed: one whose commit finds the flag already set committed before the flag expires, and the drain
-    scheduled by whoever set the flag runs after that expiry, so it finds the annotation due. The drain finds it
-    by its version, so ``annotation_id`` is not sent. With a window of 0, or tasks run eagerly (the tests), every
-    commit drains at once.
+    scheduled by whoever set the flag runs after that expiry (by the clocks of the process and the worker, which
+    are kept in step), so it finds the annotation due. The drain finds it by its version, so ``annotation_id`` is
+    not sent. With a window of 0, or tasks run eagerly (the tests), every commit drains at once.
 
     A broker that refuses the message is logged, not raised: the annotation is stored by then and the request
     must not fail; ``records_sync_missing`` (beat) catches up later."""
