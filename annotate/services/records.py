@@ -340,8 +340,8 @@ def _records_write(changes):
 def _splits_assign(creates):
     """Put each new record on the side of its answer's other records when it has some (they stay where they are if
     the project's share changed since), else on ``record_split`` of its answer."""
-    sides = {}
-    for response_id, split in (PreferenceRecord.objects.filter(response_id__in={record.response_id for record, _ in creates})
+    sides, response_ids = {}, {record.response_id for record, _ in creates}
+    for response_id, split in (PreferenceRecord.objects.filter(response_id__in=response_ids)
                                .order_by("-pk").values_list("response_id", "split")):
         sides[response_id] = split  # descending: the first record's side is the one kept
     for record, percent in creates:
