@@ -91,7 +91,8 @@ def records_sync_due(*, grace: timedelta | None = None, limit: int = 1000) -> in
     IMMEDIATE transactions run the batches one after another, each reading what the one before committed.
 
     An annotation that cannot be synced (invalid stored segments) is logged and stays due; this run does not try
-    it again. After ``limit`` annotations a run stops, and sends a drain like itself for the rest."""
+    it again. After ``limit`` annotations a run stops, and sends a drain like itself for the rest (unless it
+    synced none of them)."""
     cutoff = None if grace is None else timezone.now() - grace
     synced, taken, failed = 0, 0, set()
     while taken < limit:
@@ -101,8 +102,9 @@ def records_sync_due(*, grace: timedelta | None = None, limit: int = 1000) -> in
         failed.update(set(ids) - done)
         if len(ids) < size:
             return synced
-    logger.info("Synced %s records, stopping at the limit of %s; sending a drain for the rest", synced, limit)
-    task_enqueue(DRAIN_TASK, None if grace is None else grace.total_seconds(), robust=True)
+    if synced:  # else all it took failed, and so would a drain after it: the sweep tries them again
+        logger.info("Synced %s records, stopping at the limit of %s; sending a drain for the rest", synced, limit)
+        task_enqueue(DRAIN_TASK, None if grace is None else grace.total_seconds(), robust=True)
     return synced
 
 

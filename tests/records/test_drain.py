@@ -183,8 +183,9 @@ def test_over_its_limit_a_drain_stops_and_sends_another(send, django_capture_on_
     assert len(send.call_args_list) == 1
 
 
-def test_an_annotation_that_fails_is_tried_once_a_run(monkeypatch, caplog):
-    """Invalid stored segments: logged, left due, not taken again by the same run's next batches."""
+def test_an_annotation_that_fails_is_tried_once_a_run(monkeypatch, caplog, send, django_capture_on_commit_callbacks):
+    """Invalid stored segments: logged, left due, not taken again by the same run's next batches; a run that
+    reaches its limit on failures alone sends no drain after it (it would fail the same ones)."""
     monkeypatch.setattr(records, "BATCH", 1)
     project = make_project(record_trigger="submit")
     broken = make_annotation(project=project, segments=[RED_TO_GREEN, {**RED_TO_GREEN, "start": 12}])
@@ -192,6 +193,9 @@ def test_an_annotation_that_fails_is_tried_once_a_run(monkeypatch, caplog):
     assert records_sync_due() == 2
     assert caplog.text.count(f"No record for annotation {broken.pk}") == 1
     assert due(broken) and not any(due(annotation) for annotation in fine)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert records_sync_due(limit=1) == 0
+    assert not send.called
 
 
 def test_consensus_projects_go_one_answer_at_a_time():
