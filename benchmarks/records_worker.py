@@ -1,20 +1,29 @@
-"""Records/s that one worker of the embedded default builds from annotations as they are submitted.
+"""Records/s that one worker of the embedded default builds from annotations as they are submitted, and the
+worker's CPU per record.
 
 The embedded default is what ``scripts/start.sh`` runs: SQLite, Celery's filesystem transport and one worker
 ``celery -A config worker -Q default,gpu --pool=threads --concurrency=2``. In a fresh data folder this seeds a
 project whose records are built on submit, with 16 annotators; starts that worker; submits ``--annotations``
 corrections through the services as fast as one process can (each annotator in turn takes their next task and
-submits it, each submit sending its sync message on commit); and waits until every record exists. It prints
-records/s (first submit to last record), how far a record came after its submission (median, max), and the CPU
-the worker then burns idle. 16 annotators submit ~3.2 corrections/s (one every 5 s each): a worker keeps up
-when its records/s is above that.
+submits it; on commit, each submit schedules a records drain, at most one per ``RECORDS_SYNC_COALESCE_SECONDS``);
+and waits until every record exists. It prints records/s (first submit to last record), how far a record came
+after its submission (median, max), the worker's CPU per record over that time, the submitting process's CPU per
+submit (its Django writes and its messages to the broker), and the CPU the worker burns idle.
+16 annotators submit ~3.2 corrections/s (one every 5 s each): a worker keeps up when its records/s is above that.
 
-Baseline, in the same run on the same data: the same worker at kombu's default polling interval, 1 s
-(``CELERY_BROKER_POLLING_INTERVAL=1``), as before that setting existed.
+Baseline, in the same run on the same data: the same worker with a drain sent for every submit, to run at once
+(``RECORDS_SYNC_COALESCE_SECONDS=0``), as each submit sent its own message before drains were coalesced; its
+drains still build their records in batches, so it is not the code before drains (a message and a ``record_sync``
+per submit: this script run on that code measured 23.2 records/s and 17.2 ms of worker CPU per record at 200
+submits). Until drains, the baseline was kombu's default polling interval, 1 s, against ours, 0.1 s (7.78x in
+records/s); a coalesced drain waits out its window whatever the polling, so that lever now moves records/s
+little (1.33x at 48 submits). Coalescing trades latency for CPU: a record waits out the window (about 1 s), so
+records/s, first submit to last record, is lower for a burst this short (0.90x at 200 submits) while the
+worker's CPU per record falls (2.15x).
 
     python benchmarks/records_worker.py [--annotations 200] [--idle-seconds 10] [--only-ours]
 
-The last line is our records/s over the baseline's.
+The last line is our records/s over the baseline's, and the baseline's worker CPU per record over ours.
 """
 import argparse
 import os
@@ -86,14 +95,16 @@ def stop_worker(worker):
         worker.kill()
 
 
-def measure(*, label, polling_interval, project, annotators, annotations, idle_seconds, env, data_dir):
-    """One round: a fresh worker (logging as in scripts/start.sh) at ``polling_interval``, ``annotations``
-    submits, every record awaited."""
+def measure(*, label, window, project, annotators, annotations, idle_seconds, env, data_dir):
+    """One round: a fresh worker (logging as in scripts/start.sh), ``annotations`` submits scheduling drains at
+    most one per ``window`` seconds, every record awaited."""
+    from django.conf import settings
+
     from annotate.models import Annotation, PreferenceRecord
     from annotate.services import annotation_save, task_next
 
-    worker = start_worker({**env, "CELERY_BROKER_POLLING_INTERVAL": str(polling_interval)},
-                          data_dir / f"worker-{label}.log")
+    settings.RECORDS_SYNC_COALESCE_SECONDS = window
+    worker = start_worker({**env, "RECORDS_SYNC_COALESCE_SECONDS": str(window)}, data_dir / f"worker-{label}.log")
     try:
         # Log lines carry "ready." a moment before the consumer polls; let it settle, then read its idle CPU.
         time.sleep(2)
@@ -101,31 +112,35 @@ def measure(*, label, polling_interval, project, annotators, annotations, idle_s
         time.sleep(idle_seconds)
         idle_cpu = (cpu_seconds(worker.pid) - idle_from) / idle_seconds
         submitted = []
-        started = time.monotonic()
+        busy_from = cpu_seconds(worker.pid)
+        started, submit_cpu = time.monotonic(), time.process_time()
         for index in range(annotations):
             user = annotators[index % ANNOTATORS]
             task = task_next(user=user, project=project)
             annotation, _ = annotation_save(user=user, task_id=task.pk, segments=[SEGMENT], submit=True)
             submitted.append(annotation.pk)
         submit_seconds = time.monotonic() - started
+        submit_ms = (time.process_time() - submit_cpu) / annotations * 1000
         deadline = time.monotonic() + max(120, annotations)
         while PreferenceRecord.objects.filter(annotation_id__in=submitted).count() < annotations:
             if time.monotonic() > deadline or worker.poll() is not None:
                 raise SystemExit(f"{label}: records missing after {max(120, annotations)} s")
             time.sleep(0.02)
         seconds = time.monotonic() - started
+        cpu_ms = (cpu_seconds(worker.pid) - busy_from) / annotations * 1000
     finally:
         stop_worker(worker)
     submitted_at = dict(Annotation.objects.filter(pk__in=submitted).values_list("pk", "submitted_at"))
     lags = [(created - submitted_at[annotation_id]).total_seconds() for annotation_id, created in
             PreferenceRecord.objects.filter(annotation_id__in=submitted).values_list("annotation_id", "created_at")]
     rate = annotations / seconds
-    print(f"{label}: polling every {polling_interval} s: {annotations} submitted in {submit_seconds:.1f} s, "
-          f"every record after {seconds:.1f} s: {rate:.1f} records/s "
+    print(f"{label}: a drain per {f'{window:g} s' if window else 'submit'}: {annotations} submitted in "
+          f"{submit_seconds:.1f} s, every record after {seconds:.1f} s: {rate:.1f} records/s "
           f"({'keeps up with' if rate > SUBMITS_PER_SECOND else 'falls behind'} {ANNOTATORS} annotators' "
           f"{SUBMITS_PER_SECOND:.1f}/s); a record came {statistics.median(lags):.2f} s after its submit "
-          f"(median), {max(lags):.2f} s at most; idle worker CPU {idle_cpu:.1%} of a core", flush=True)
-    return rate
+          f"(median), {max(lags):.2f} s at most; worker CPU {cpu_ms:.1f} ms per record, submitter CPU "
+          f"{submit_ms:.1f} ms per submit; idle worker CPU {idle_cpu:.1%} of a core", flush=True)
+    return rate, cpu_ms
 
 
 def main():
@@ -149,14 +164,16 @@ def run(args, data_dir):
 
     django.setup()
     call_command("migrate", verbosity=0)
-    ours = settings.CELERY_BROKER_TRANSPORT_OPTIONS["polling_interval"]
-    rounds = [("ours", ours)] if args.only_ours else [("baseline", 1.0), ("ours", ours)]
+    ours = settings.RECORDS_SYNC_COALESCE_SECONDS
+    rounds = [("ours", ours)] if args.only_ours else [("baseline", 0), ("ours", ours)]
     project, annotators = seed(args.annotations * len(rounds))
-    rates = {label: measure(label=label, polling_interval=interval, project=project, annotators=annotators,
-                            annotations=args.annotations, idle_seconds=args.idle_seconds, env=env, data_dir=data_dir)
-             for label, interval in rounds}
+    results = {label: measure(label=label, window=window, project=project, annotators=annotators,
+                              annotations=args.annotations, idle_seconds=args.idle_seconds, env=env, data_dir=data_dir)
+               for label, window in rounds}
     if not args.only_ours:
-        print(f"records/s ours / baseline: {rates['ours'] / rates['baseline']:.2f}x")
+        (base_rate, base_cpu), (our_rate, our_cpu) = results["baseline"], results["ours"]
+        print(f"records/s ours / baseline: {our_rate / base_rate:.2f}x; "
+              f"worker CPU per record baseline / ours: {base_cpu / our_cpu:.2f}x")
 
 
 if __name__ == "__main__":

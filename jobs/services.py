@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from celery import current_app
 from django.conf import settings
+from django.core.cache import cache
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -48,11 +49,41 @@ def job_enqueue(job) -> None:
     transaction.on_commit(lambda: job_send(job))
 
 
+def task_send(task_name, *args, countdown=None) -> None:
+    """Send a task that is no job by name now, to run ``countdown`` seconds from now (at once when ``None``). The
+    queue is ``CELERY_TASK_ROUTES``'s choice (the default queue unless routed)."""
+    current_app.signature(task_name, args=args).apply_async(countdown=countdown)
+
+
 def task_enqueue(task_name, *args, robust=False) -> None:
     """Send a task that is no job by name once the current transaction commits (a worker must see what it
-    wrote); ``robust`` logs a broker's refusal instead of raising it. The queue is ``CELERY_TASK_ROUTES``'s
-    choice (the default queue unless routed)."""
-    transaction.on_commit(lambda: current_app.signature(task_name, args=args).apply_async(), robust=robust)
+    wrote); ``robust`` logs a broker's refusal instead of raising it."""
+    transaction.on_commit(lambda: task_send(task_name, *args), robust=robust)
+
+
+def task_enqueue_coalesced(task_name, *, seconds, robust=False) -> None:
+    """``task_enqueue`` for a task without arguments that works on whatever is due when it runs: at most one
+    message per ``seconds`` per process, sent to run ``seconds`` later.
+
+    The flag is ``cache.add`` of a key that expires after ``seconds`` (on the default cache, the process's own
+    memory: each process coalesces its own commits). A commit that finds it set happened before it expires, so
+    before the message its setter sent runs. A refused send clears the flag, so the next commit tries again.
+    With ``seconds`` 0, or tasks run eagerly (the tests), every commit sends one to run at once."""
+    transaction.on_commit(lambda: _task_send_coalesced(task_name, seconds), robust=robust)
+
+
+def _task_send_coalesced(task_name, seconds):
+    if seconds <= 0 or current_app.conf.task_always_eager:
+        task_send(task_name)
+        return
+    key = f"task-coalesced:{task_name}"
+    if not cache.add(key, 1, timeout=seconds):
+        return
+    try:
+        task_send(task_name, countdown=seconds)
+    except Exception:
+        cache.delete(key)
+        raise
 
 
 @contextmanager

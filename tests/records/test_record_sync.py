@@ -8,7 +8,7 @@ from django.db import connection
 from annotate.models import Annotation, PreferenceRecord, Segment
 from annotate.services import record_sync, record_sync_enqueue
 from annotate.services.records import record_imported_align
-from annotate.tasks.records import preference_record_sync
+from annotate.tasks.records import preference_records_sync_due
 from config.celery import app
 from config.errors import ApplicationError
 from tests.factories import make_project
@@ -81,23 +81,26 @@ def test_run_twice_leaves_one_identical_record():
 
 
 def test_crash_after_the_record_write_then_retry(monkeypatch):
-    """A worker dying right after writing the record rolls the write back; the retry leaves one correct record."""
+    """A worker dying right after writing the record rolls the write back and leaves the annotation due; the retry
+    leaves one correct record, and a drain after it has nothing to do."""
     annotation = make_annotation(status="accepted", segments=[RED_TO_GREEN])
-    real_save = PreferenceRecord.save
+    real_bulk_create = PreferenceRecord.objects.bulk_create
 
-    def save_then_die(self, *args, **kwargs):
-        real_save(self, *args, **kwargs)
+    def write_then_die(*args, **kwargs):
+        real_bulk_create(*args, **kwargs)
         raise SystemExit("worker killed")
 
-    monkeypatch.setattr(PreferenceRecord, "save", save_then_die)
+    monkeypatch.setattr(PreferenceRecord.objects, "bulk_create", write_then_die)
     with pytest.raises(SystemExit):
-        preference_record_sync(annotation.pk)
+        preference_records_sync_due()
     assert not PreferenceRecord.objects.exists()
-    monkeypatch.setattr(PreferenceRecord, "save", real_save)
-    record_id = preference_record_sync(annotation.pk)
-    assert preference_record_sync(annotation.pk) == record_id
+    assert Annotation.objects.get(pk=annotation.pk).record_synced_version == 0
+    monkeypatch.setattr(PreferenceRecord.objects, "bulk_create", real_bulk_create)
+    assert preference_records_sync_due() == 1
+    assert preference_records_sync_due() == 0
     record = PreferenceRecord.objects.get()
-    assert (record.pk, record.chosen, record.version) == (record_id, "There is a green circle and a blue square.", 1)
+    assert (record.annotation_id, record.chosen, record.version) == (
+        annotation.pk, "There is a green circle and a blue square.", 1)
 
 
 def test_edit_rebuilds_with_a_new_version():
@@ -132,13 +135,16 @@ def test_marked_no_hallucination_later_retires():
     assert record_sync(annotation_id=annotation.pk).status == "retired"
 
 
-def test_invalid_stored_segments():
-    """Segments that overlap give an ApplicationError naming them; the task logs it and does not retry."""
+def test_invalid_stored_segments(caplog):
+    """Segments that overlap give an ApplicationError naming them; the drain logs it, does not retry, and leaves
+    the annotation due."""
     annotation = make_annotation(status="accepted", segments=[RED_TO_GREEN, {**RED_TO_GREEN, "start": 12}])
     with pytest.raises(ApplicationError, match="overlap"):
         record_sync(annotation_id=annotation.pk)
-    assert preference_record_sync(annotation.pk) is None
+    assert preference_records_sync_due() == 0
+    assert f"No record for annotation {annotation.pk}" in caplog.text and "overlap" in caplog.text
     assert not PreferenceRecord.objects.exists()
+    assert Annotation.objects.get(pk=annotation.pk).record_synced_version == 0
 
 
 def test_missing_annotation_is_quiet():
@@ -155,7 +161,7 @@ def eager_celery():
 
 
 def test_enqueue_runs_on_commit(django_capture_on_commit_callbacks, eager_celery):
-    """record_sync_enqueue sends the task only when the transaction commits (run eagerly here)."""
+    """record_sync_enqueue sends the drain only when the transaction commits (run eagerly here)."""
     annotation = make_annotation(status="accepted", segments=[RED_TO_GREEN])
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         record_sync_enqueue(annotation_id=annotation.pk)
@@ -192,7 +198,7 @@ def test_concurrent_syncs_make_one_record():
 
 @pytest.mark.parametrize("decision", ["reject", "edit-then-accept"])
 def test_the_beat_sweep_repairs_a_lost_retirement_or_rebuild(decision, django_capture_on_commit_callbacks):
-    """A record built on submit, then the reviewer's decision whose sync message never left (broker down):
+    """A record built on submit, then the reviewer's decision whose drain never left (broker down):
     the sweep sees the record is behind its annotation and retires or rebuilds it, once."""
     from datetime import timedelta
 
@@ -205,7 +211,7 @@ def test_the_beat_sweep_repairs_a_lost_retirement_or_rebuild(decision, django_ca
     record_sync(annotation_id=annotation.pk)
     assert records_sync_missing(grace=timedelta(0)) == 0  # in step with its annotation
     reviewer = make_user(role="reviewer", project=project)
-    with django_capture_on_commit_callbacks(execute=False):  # the sync message is lost
+    with django_capture_on_commit_callbacks(execute=False):  # the drain is lost
         if decision == "reject":
             annotation_reject(reviewer=reviewer, annotation_id=annotation.pk, reason="wrong")
         else:

@@ -1,6 +1,7 @@
 """The beat sweep (``records_sync_missing``): every annotation whose record is behind it gets synced once the grace
 is over, found by the partial index ``annotation_record_due_idx``, not by a scan."""
 from datetime import timedelta
+from unittest.mock import call, patch
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -22,7 +23,7 @@ def age(annotation, seconds):
 
 
 def lost_submit(project, django_capture_on_commit_callbacks, *, submit=True):
-    """An annotator's write whose sync message never reaches a worker (a killed worker had taken it)."""
+    """An annotator's write whose drain never reaches a worker (a killed worker had taken it)."""
     make_response(project)
     annotator = make_user(role="annotator", project=project)
     task = task_next(user=annotator, project=project)
@@ -32,7 +33,7 @@ def lost_submit(project, django_capture_on_commit_callbacks, *, submit=True):
 
 
 def test_a_lost_sync_message_is_made_good_once_the_grace_is_over(settings, django_capture_on_commit_callbacks):
-    """Submitted, its message lost: within RECORDS_SYNC_GRACE_SECONDS the sweep leaves it to the message; after
+    """Submitted, its drain lost: within RECORDS_SYNC_GRACE_SECONDS the sweep leaves it to the drain; after
     it, the sweep builds the record and marks the annotation in step, so the next sweep has nothing to do."""
     settings.RECORDS_SYNC_GRACE_SECONDS = 60
     annotation = lost_submit(make_project(record_trigger="submit"), django_capture_on_commit_callbacks)
@@ -47,7 +48,7 @@ def test_a_lost_sync_message_is_made_good_once_the_grace_is_over(settings, djang
 
 
 def test_a_sync_leaves_updated_at_alone():
-    """Marking an annotation in step is no change of it: ``updated_at`` (newest first, the grace) stays."""
+    """Marking an annotation in step is no change of it: ``updated_at`` (oldest first, the grace) stays."""
     annotation = make_annotation(project=make_project(record_trigger="submit"), segments=[RED_TO_GREEN])
     age(annotation, 600)
     before = Annotation.objects.get(pk=annotation.pk).updated_at
@@ -57,20 +58,23 @@ def test_a_sync_leaves_updated_at_alone():
 
 
 def test_an_idle_draft_is_looked_at_once(django_capture_on_commit_callbacks):
-    """A draft sends no sync message; left idle, the sweep finds it needs no record, once."""
+    """A draft schedules no drain; left idle, the sweep finds it needs no record, once."""
     annotation = lost_submit(make_project(record_trigger="submit"), django_capture_on_commit_callbacks, submit=False)
     assert annotation.status == "draft"
     assert records_sync_missing(grace=timedelta(0)) == 1 and not PreferenceRecord.objects.exists()
     assert records_sync_missing(grace=timedelta(0)) == 0
 
 
-def test_newest_first_and_at_most_limit():
+def test_oldest_first_and_at_most_limit(django_capture_on_commit_callbacks):
+    """Past its limit a sweep stops, and sends a drain with its grace for the rest."""
     project = make_project(record_trigger="submit")
     annotations = [make_annotation(project=project, segments=[RED_TO_GREEN]) for _ in range(3)]
     for seconds, annotation in zip((300, 100, 200), annotations):
         age(annotation, seconds)
-    assert records_sync_missing(grace=timedelta(0), limit=1) == 1
-    assert list(PreferenceRecord.objects.values_list("annotation_id", flat=True)) == [annotations[1].pk]
+    with patch("jobs.services.task_send") as send, django_capture_on_commit_callbacks(execute=True) as callbacks:
+        assert records_sync_missing(grace=timedelta(0), limit=1) == 1
+    assert list(PreferenceRecord.objects.values_list("annotation_id", flat=True)) == [annotations[0].pk]
+    assert len(callbacks) == 1 and send.call_args == call("annotate.tasks.records.preference_records_sync_due", 0.0)
     assert records_sync_missing(grace=timedelta(0)) == 2 and PreferenceRecord.objects.count() == 3
 
 
@@ -121,7 +125,7 @@ def test_the_sweep_reads_the_partial_index():
     make_annotation(project=make_project(record_trigger="submit"), segments=[RED_TO_GREEN])
     with CaptureQueriesContext(connection) as queries:
         records_sync_missing(grace=timedelta(0))
-    sql = queries.captured_queries[0]["sql"]  # the sweep's own; the sync's follow
+    sql = next(query["sql"] for query in queries.captured_queries if "SKIP LOCKED" in query["sql"])  # the sweep's own
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute("EXPLAIN " + sql)
