@@ -341,8 +341,8 @@ class Annotation(models.Model):
             models.CheckConstraint(condition=Q(status__in=AnnotationStatus.values), name="annotation_status_valid"),
             models.CheckConstraint(condition=Q(version__gte=1), name="annotation_version_positive"),
         ]
-        # Only the annotations whose record is not synced yet (a few in flight, drafts left idle): the beat
-        # drains read them oldest first without scanning the rest.
+        # Only the annotations whose record is not synced yet (a few in flight, drafts left idle): the
+        # records drains read them oldest first without scanning the rest.
         indexes = [models.Index(fields=["updated_at"], condition=Q(record_synced_version__lt=F("version")),
                                 name="annotation_record_due_idx")]
 
