@@ -2,8 +2,8 @@
 
 The stack is the README's scale-out, each part a subprocess of this script on loopback: a fresh PostgreSQL
 database (``densepref_apiload_<pid>`` on the server ``DATABASE_URL`` points at, created and dropped here),
-a redis-server of its own on a free port (never the machine's shared one), gunicorn with the Dockerfile's
-command line (``--workers 4 --threads 4``), and docker-compose.yml's ``worker`` (queue ``default``, the
+a redis-server of its own on a free port (never the machine's shared one), the web server with the
+Dockerfile's command line (granian, ``--workers 2 --blocking-threads 8``), and docker-compose.yml's ``worker`` (queue ``default``, the
 only non-GPU queue of ``CELERY_TASK_ROUTES``) and ``beat`` (the records sweep), all with ``DEBUG=0``. A
 process that dies is started again, as compose's ``restart: unless-stopped`` would.
 
@@ -45,7 +45,7 @@ violation exits 1. For each phase it prints req/s, loops/s, p50/p99 per endpoint
 for its answer, retries included) and errors.
 
 It also prints the CPU each part of the stack spent per loop over phase 1, read from /proc (utime+stime):
-gunicorn, the PostgreSQL backends of the benchmark database, this process (the load generator), the worker,
+the web server, the PostgreSQL backends of the benchmark database, this process (the load generator), the worker,
 redis-server and beat, each with its share, and how busy the whole machine was (see ``CpuAccount``).
 
 ``--fault worker-kill|broker-restart|db-terminate`` strikes midway through phase 1: SIGKILL the worker's
@@ -289,8 +289,8 @@ def start_stack(stack, *, redis_port, web_port, data_dir):
     stack.start("redis", ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
                           "--appendonly", "no", "--dir", str(data_dir)], ready=lambda: redis_ok(redis_port))
     web = in_venv(image_command(), data_dir)
-    web[web.index("--bind") + 1] = f"127.0.0.1:{web_port}"
-    stack.start("gunicorn", web, ready=lambda: http_ok(web_port))
+    web[web.index("--host") + 1], web[web.index("--port") + 1] = "127.0.0.1", str(web_port)
+    stack.start("web", web, ready=lambda: http_ok(web_port))
     stack.start("worker", in_venv(compose_command("worker"), data_dir), ready=lambda: " ready." in stack.log_tail("worker"))
     # ready once it has started, so its start-up (Django's import) is not in the load's CPU account
     stack.start("beat", in_venv(compose_command("beat"), data_dir), ready=lambda: "beat: Starting" in stack.log_tail("beat"))
@@ -421,9 +421,9 @@ class CpuAccount:
     """CPU-seconds per component over the load, sampled from /proc at its start, every ``every`` seconds and at
     its end.
 
-    A stack process's group (its own session, so gunicorn's workers and the worker's pool children are in it):
+    A stack process's group (its own session, so the web server's workers and the worker's pool children are in it):
     the sum over the group's live members of their own CPU plus their reaped children's (cutime/cstime), so a
-    member that exits during the load and is reaped inside the group (a gunicorn worker, a pool child) still
+    member that exits during the load and is reaped inside the group (a web server's worker, a pool child) still
     counts, through its parent, and nothing twice. A group replaced during the load (a fault's kill and
     restart) counts its last sample before it went, plus the new group's whole life.
     PostgreSQL's backends are the postmaster's children, not ours: the pids in pg_stat_activity with the
@@ -436,7 +436,7 @@ class CpuAccount:
     The generator is this process (``getrusage(RUSAGE_SELF)``: the annotator threads, the supervisor, the
     main thread), less the sampler thread's own CPU, reported apart."""
 
-    STACK = ("gunicorn", "worker", "beat", "redis")
+    STACK = ("web", "worker", "beat", "redis")
 
     def __init__(self, stack, database, every=1.0):
         self.stack, self.database, self.every = stack, database, every
@@ -453,7 +453,7 @@ class CpuAccount:
         with self.stack.lock:
             leaders = {proc.pid: name for name, proc in self.stack.procs.items() if name in self.STACK}
         totals = dict.fromkeys(leaders, 0.0)
-        own = {}  # the leader's own CPU (gunicorn's master, the worker's main process), apart
+        own = {}  # the leader's own CPU (the web server's main process, the worker's), apart
         for entry in os.listdir("/proc"):
             if entry.isdigit():
                 stat = proc_stat(int(entry))
@@ -520,8 +520,8 @@ class CpuAccount:
         cpu = Counter()
         for (component, key), last in self.last.items():
             cpu[component] += max(0.0, last - self.first[component, key])
-        self.leaders = {name: cpu[name + " leader"] for name in ("gunicorn", "worker")}
-        return {"gunicorn": cpu["gunicorn"], "PostgreSQL": cpu["PostgreSQL"], "generator": self.generator,
+        self.leaders = {name: cpu[name + " leader"] for name in ("web", "worker")}
+        return {"web": cpu["web"], "PostgreSQL": cpu["PostgreSQL"], "generator": self.generator,
                 "worker": cpu["worker"], "redis": cpu["redis"], "beat": cpu["beat"]}
 
     def report(self, loops):
@@ -529,12 +529,12 @@ class CpuAccount:
         total = sum(components.values())
         per = 1000 / max(loops, 1)
         print(f"CPU ms per loop over phase 1 ({loops:,} loops, {self.seconds:.1f} s; /proc utime+stime, 10 ms ticks):")
-        labels = {"gunicorn": "gunicorn (master + workers)", "PostgreSQL": "PostgreSQL backends of the benchmark DB",
+        labels = {"web": "web server (main + workers)", "PostgreSQL": "PostgreSQL backends of the benchmark DB",
                   "generator": "generator (this process)", "worker": "celery worker (+ pool children)",
                   "redis": "redis-server", "beat": "celery beat"}
         for name, cpu in components.items():
             print(f"  {labels[name]:42} {cpu * per:7.1f} ms  {cpu / total if total else 0:4.0%}  ({cpu:.1f} CPU-s)")
-        print(f"  of which gunicorn's master {self.leaders['gunicorn'] * per:.1f} ms, the worker's main process (not its "
+        print(f"  of which the web server's main process {self.leaders['web'] * per:.1f} ms, the worker's main process (not its "
               f"pool children) {self.leaders['worker'] * per:.1f} ms")
         kinds = ", ".join(f"{kind or 'unknown'}: {n}" for kind, n in sorted(self.backend_kinds.items()))
         print(f"  {'total':42} {total * per:7.1f} ms  100%  ({total:.1f} CPU-s, {total / self.seconds:.2f} cores; "

@@ -2,8 +2,8 @@
 
 Seeds a project of ``--records`` preference records (each with a prompt, a
 response and a small 32x32 PNG; ``--images`` distinct files shared round
-robin) with COPY, once: a later run reuses it. Then starts gunicorn (one sync
-worker) on 127.0.0.1, streams ``GET /api/export/?format=rlhfv-parquet`` as a
+robin) with COPY, once: a later run reuses it. Then starts the web server (granian, one
+worker process, one thread) on 127.0.0.1, streams ``GET /api/export/?format=rlhfv-parquet`` as a
 client would, checks the file has every row, and reads the worker's peak
 resident memory (``VmHWM``) from /proc.
 
@@ -162,7 +162,8 @@ def start_server(port, log):
     env = dict(os.environ, DEBUG="0", SECRET_KEY="bench-export-not-secret", ALLOWED_HOSTS="127.0.0.1",
                SECURE_SSL_REDIRECT="0", LOG_LEVEL="WARNING")
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1", "--timeout", "900"],
+        [sys.executable, "-m", "granian", "--interface", "wsgi", "config.wsgi:application", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", "1", "--blocking-threads", "1"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -174,7 +175,7 @@ def start_server(port, log):
         except OSError:
             time.sleep(0.2)
     server.kill()
-    raise SystemExit("gunicorn did not start")
+    raise SystemExit("the web server did not start")
 
 
 def worker_pid(master):
@@ -270,7 +271,7 @@ def main():
     token = manager_token()
     connection.close()
 
-    with tempfile.TemporaryDirectory() as tmp, open(os.environ.get("EXPORT_BENCH_LOG", Path(tmp) / "gunicorn.log"), "w") as log:
+    with tempfile.TemporaryDirectory() as tmp, open(os.environ.get("EXPORT_BENCH_LOG", Path(tmp) / "web.log"), "w") as log:
         server = start_server(args.port, log)
         try:
             worker = worker_pid(server.pid)

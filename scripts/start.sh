@@ -36,8 +36,8 @@ celery -A config worker -Q default,gpu --pool=threads --concurrency=2 -n "embedd
 pids+=($!)
 celery -A config beat --loglevel=INFO -s "$DATA_DIR/celerybeat-schedule" >"$DATA_DIR/logs/beat.log" 2>&1 &
 pids+=($!)
-gunicorn config.wsgi:application --bind "127.0.0.1:$PORT" --workers 2 --threads 4 --graceful-timeout 3 \
-  --access-logfile "$DATA_DIR/logs/access.log" --error-logfile "$DATA_DIR/logs/web.log" &
+granian --interface wsgi config.wsgi:application --host 127.0.0.1 --port "$PORT" --workers 2 --blocking-threads 4 \
+  --respawn-failed-workers --workers-kill-timeout 3 --access-log >"$DATA_DIR/logs/web.log" 2>&1 &
 pids+=($!)
 
 echo
