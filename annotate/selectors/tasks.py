@@ -79,10 +79,13 @@ _CHECKPOINT = Response._meta.get_field("checkpoint").related_model
 # The caller's open slots in the project, the first to expire first (a lease past its expiry stays theirs until
 # someone else takes it).
 _HELD_SQL = "SELECT " + _CLAIM_COLUMNS + """
-WHERE t.project_id = %s AND t.status = %s AND t.leased_to_id = %s ORDER BY t.lease_expires_at LIMIT 1{lock}"""
+WHERE t.project_id = %s AND t.status = '{open}' AND t.leased_to_id = %s ORDER BY t.lease_expires_at LIMIT 1{lock}"""
 # ``task_available``'s head: the walk of ``task_open_idx`` from its start (``test_claim_plan_walks_the_open_slots_index``).
+# The open status is written into these statements, not passed: a prepared statement's generic plan (PostgreSQL
+# stops planning it per run after five) may then use the partial indexes on open slots, whose condition a
+# parameter would not prove.
 _AVAILABLE_SQL = "SELECT " + _CLAIM_COLUMNS + """
-WHERE t.project_id = %s AND t.status = %s AND (t.leased_to_id IS NULL OR t.lease_expires_at <= %s)
+WHERE t.project_id = %s AND t.status = '{open}' AND (t.leased_to_id IS NULL OR t.lease_expires_at <= %s)
   AND (SELECT c.id FROM {claim} c WHERE c.response_id = t.response_id AND c.user_id = %s LIMIT 1) IS NULL
 ORDER BY t.leased_to_id IS NOT NULL, t.response_id, t.slot LIMIT 1{lock}"""
 # A slot to write on, with its answer, its project and the caller's role there; {where} picks it by its id or by
@@ -117,9 +120,9 @@ def task_claim_sql(*, user, project, now, held) -> tuple[str, list]:
     head of ``task_available`` (locked, skipping slots other claims hold locked)."""
     opened = AnnotationTask.Status.OPEN
     if held:
-        return _HELD_SQL.format(lock=_lock_clause(), **_tables()), [project.pk, opened, user.pk]
-    return (_AVAILABLE_SQL.format(lock=_lock_clause(skip_locked=True), **_tables()),
-            [project.pk, opened, connection.ops.adapt_datetimefield_value(now), user.pk])
+        return _HELD_SQL.format(lock=_lock_clause(), open=opened, **_tables()), [project.pk, user.pk]
+    return (_AVAILABLE_SQL.format(lock=_lock_clause(skip_locked=True), open=opened, **_tables()),
+            [project.pk, connection.ops.adapt_datetimefield_value(now), user.pk])
 
 
 def task_claim_read(*, user, project, now, held) -> AnnotationTask | None:
@@ -204,18 +207,19 @@ def tasks_returned_counts(*, user) -> dict[int, int]:
 
 
 # One statement, written out: built with the ORM, its five subqueries cost more Python time than the database
-# takes to run them. {name}s are the models' tables; the parameters follow the order of the %s.
+# takes to run them. {name}s are the models' tables ({open}: the open status, written in as in the claim's); the
+# parameters follow the order of the %s.
 _POSITION_SQL = """
 SELECT
   (SELECT COUNT(*) FROM {annotation} a JOIN {task} t ON t.id = a.task_id
     WHERE a.annotator_id = %s AND t.project_id = %s AND a.status IN (%s, %s, %s)
-      AND NOT (a.status = %s AND t.status = %s AND t.leased_to_id = %s AND a.review_reason <> '')),
+      AND NOT (a.status = %s AND t.status = '{open}' AND t.leased_to_id = %s AND a.review_reason <> '')),
   COALESCE((SELECT SUM(q.open_responses) FROM {queue} q WHERE q.project_id = %s), 0),
   (SELECT COUNT(*) FROM {claim} c WHERE c.project_id = %s AND c.user_id = %s AND c.response_open),
-  (SELECT COUNT(DISTINCT h.response_id) FROM {task} h WHERE h.project_id = %s AND h.status = %s AND h.leased_to_id = %s),
+  (SELECT COUNT(DISTINCT h.response_id) FROM {task} h WHERE h.project_id = %s AND h.status = '{open}' AND h.leased_to_id = %s),
   (SELECT COUNT(DISTINCT s.response_id) FROM {task} s
-    WHERE s.project_id = %s AND s.status = %s AND s.leased_to_id IS NOT NULL AND s.lease_expires_at > %s
-      AND NOT EXISTS (SELECT 1 FROM {task} f WHERE f.response_id = s.response_id AND f.status = %s
+    WHERE s.project_id = %s AND s.status = '{open}' AND s.leased_to_id IS NOT NULL AND s.lease_expires_at > %s
+      AND NOT EXISTS (SELECT 1 FROM {task} f WHERE f.response_id = s.response_id AND f.status = '{open}'
                       AND (f.leased_to_id IS NULL OR f.lease_expires_at <= %s))
       AND NOT EXISTS (SELECT 1 FROM {claim} c WHERE c.response_id = s.response_id AND c.user_id = %s)),
   (SELECT d.id FROM {annotation} d WHERE d.task_id = %s AND d.annotator_id = %s)
@@ -242,10 +246,10 @@ def _queue_position(*, user, project, now=None, task_id=None):
     """
     now = connection.ops.adapt_datetimefield_value(now or timezone.now())
     tables = {"annotation": Annotation, "task": AnnotationTask, "queue": ProjectQueue, "claim": ResponseClaim}
-    sql = _POSITION_SQL.format(**{name: connection.ops.quote_name(model._meta.db_table) for name, model in tables.items()})
-    opened = AnnotationTask.Status.OPEN
-    params = [user.pk, project.pk, *DONE_STATUSES, AnnotationStatus.REJECTED, opened, user.pk,
-              project.pk, project.pk, user.pk, project.pk, opened, user.pk, project.pk, opened, now, opened, now, user.pk, task_id, user.pk]
+    sql = _POSITION_SQL.format(open=AnnotationTask.Status.OPEN,
+                               **{name: connection.ops.quote_name(model._meta.db_table) for name, model in tables.items()})
+    params = [user.pk, project.pk, *DONE_STATUSES, AnnotationStatus.REJECTED, user.pk,
+              project.pk, project.pk, user.pk, project.pk, user.pk, project.pk, now, now, user.pk, task_id, user.pk]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         done, open_responses, claimed, held, taken, annotation_id = cursor.fetchone()
