@@ -3,7 +3,7 @@
 The stack is the README's scale-out, each part a subprocess of this script on loopback: a fresh PostgreSQL
 database (``densepref_apiload_<pid>`` on the server ``DATABASE_URL`` points at, created and dropped here),
 a redis-server of its own on a free port (never the machine's shared one), the web server with the
-Dockerfile's command line (granian, ``--workers 2 --blocking-threads 8``), and docker-compose.yml's ``worker`` (queue ``default``, the
+Dockerfile's command line (granian, ``--workers 3 --blocking-threads 2``), and docker-compose.yml's ``worker`` (queue ``default``, the
 only non-GPU queue of ``CELERY_TASK_ROUTES``) and ``beat`` (the records sweep), all with ``DEBUG=0``. A
 process that dies is started again, as compose's ``restart: unless-stopped`` would.
 
