@@ -49,8 +49,10 @@ def database_from_url(url):
             "CONN_HEALTH_CHECKS": True,
             # Parameters bound by the server and statements prepared from their fifth run on a connection
             # (psycopg's default; Django's is never): PostgreSQL then stops planning the hot path's joins on every
-            # request, which was half its CPU under load (benchmarks/api_load.py).
-            "OPTIONS": {"server_side_binding": True, "prepare_threshold": 5},
+            # request, which was half its CPU under load (benchmarks/api_load.py). DATABASE_PREPARED_STATEMENTS=0
+            # turns preparing off, for a pooler that cannot carry them (PgBouncer in transaction mode before 1.21).
+            "OPTIONS": {"server_side_binding": True,
+                        "prepare_threshold": 5 if env_bool("DATABASE_PREPARED_STATEMENTS", True) else None},
         }
     raise ValueError(f"DATABASE_URL: unsupported scheme {parsed.scheme!r} (use postgres:// or sqlite:///)")
 

@@ -22,6 +22,13 @@ def test_database_url_postgres():
     db = database_from_url("postgres://alice:s%40cret@db.internal:5433/loop")
     assert db["ENGINE"] == "django.db.backends.postgresql"
     assert (db["USER"], db["PASSWORD"], db["HOST"], db["PORT"], db["NAME"]) == ("alice", "s@cret", "db.internal", "5433", "loop")
+    assert db["OPTIONS"] == {"server_side_binding": True, "prepare_threshold": 5}
+
+
+def test_prepared_statements_can_be_turned_off(monkeypatch):
+    """For a pooler that cannot carry prepared statements: parameters still bound by the server, nothing prepared."""
+    monkeypatch.setenv("DATABASE_PREPARED_STATEMENTS", "0")
+    assert database_from_url("postgres://alice@db/loop")["OPTIONS"] == {"server_side_binding": True, "prepare_threshold": None}
 
 
 def test_database_url_sqlite_relative_and_absolute(tmp_path):
