@@ -121,6 +121,11 @@ def build_tiny_vlm(out_dir, corpus, *, image_size=32, patch_size=8, vision_hidde
         vision_feature_select_strategy="default", **ids)
     model = LlavaForConditionalGeneration(config)
     model.generation_config.update(**ids)
+    return tiny_model_save(model, processor, out_dir)
+
+
+def tiny_model_save(model, processor, out_dir: Path) -> Path:
+    """Save a tiny model and its processor into ``out_dir`` (created), as ``from_pretrained`` loads a real one."""
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from transformers import Gemma3Config, Gemma3ForConditionalGeneration, Gemma3Processor
 
+from synthetic.tiny_vlm import tiny_model_save
 from tests.families.tokenizer import train_bpe
 
 try:  # transformers >= 5.2x: the PIL backend needs no torchvision
@@ -114,7 +115,4 @@ def build_tiny_gemma3(out_dir, corpus, *, text_hidden=64, text_layers=2, heads=4
     torch.nn.init.normal_(model.model.multi_modal_projector.mm_input_projection_weight, std=0.05)
     # As gemma-3-4b-it: generation stops at <eos> or <end_of_turn>.
     model.generation_config.update(**dict(special, eos_token_id=[tokenizer.eos_token_id, end_of_turn]))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir)
-    processor.save_pretrained(out_dir)
-    return out_dir
+    return tiny_model_save(model, processor, out_dir)

@@ -26,6 +26,7 @@ from transformers import (
     Idefics3Processor,
 )
 
+from synthetic.tiny_vlm import tiny_model_save
 from tests.families.tokenizer import train_bpe
 
 try:  # transformers >= 5.2x: the PIL backend needs no torchvision
@@ -77,7 +78,4 @@ def build_tiny_idefics3(out_dir, corpus, *, text_hidden=64, text_layers=2, heads
         tie_word_embeddings=False, **special)
     model = Idefics3ForConditionalGeneration(config)
     model.generation_config.update(**special)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir)
-    processor.save_pretrained(out_dir)
-    return out_dir
+    return tiny_model_save(model, processor, out_dir)

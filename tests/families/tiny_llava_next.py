@@ -29,7 +29,7 @@ from transformers import (
     MistralConfig,
 )
 
-from synthetic.tiny_vlm import train_tokenizer
+from synthetic.tiny_vlm import tiny_model_save, train_tokenizer
 
 try:  # transformers >= 5.2x: the PIL backend needs no torchvision
     from transformers import LlavaNextImageProcessorPil as ImageProcessor
@@ -78,7 +78,4 @@ def build_tiny_llava_next(out_dir, corpus, *, vision_hidden=32, vision_layers=2,
         vision_feature_layer=-1, vision_feature_select_strategy="default", tie_word_embeddings=False, **ids)
     model = LlavaNextForConditionalGeneration(config)
     model.generation_config.update(**ids)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir)
-    processor.save_pretrained(out_dir)
-    return out_dir
+    return tiny_model_save(model, processor, out_dir)

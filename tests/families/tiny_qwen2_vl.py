@@ -33,6 +33,7 @@ from transformers import (
 )
 from transformers.utils import is_torchvision_available
 
+from synthetic.tiny_vlm import tiny_model_save
 from tests.families.tokenizer import train_bpe
 from training.ddpo.model import no_video_processor
 
@@ -125,7 +126,4 @@ def save(model, processor, out_dir) -> Path:
     config = model.config
     model.generation_config.update(pad_token_id=config.pad_token_id, bos_token_id=config.bos_token_id,
                                    eos_token_id=config.eos_token_id)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir)
-    processor.save_pretrained(out_dir)
-    return out_dir
+    return tiny_model_save(model, processor, out_dir)
